@@ -1,0 +1,118 @@
+// Where a device connects: from endpoint kind and transport to the mqtt.js URL, port, securemode
+// and the CAs to trust (PLATFORM.md §2).
+import { defaultCAs, splitPem } from './ca';
+
+export const ENDPOINT_KINDS = ['public', 'instance', 'custom'] as const;
+export type EndpointKind = (typeof ENDPOINT_KINDS)[number];
+
+export const TRANSPORTS = ['tls', 'tcp', 'wss', 'ws'] as const;
+export type Transport = (typeof TRANSPORTS)[number];
+
+/** Regions of the legacy public instance named by the platform's SDKs and docs. */
+export const REGIONS = [
+  'cn-shanghai',
+  'cn-beijing',
+  'cn-shenzhen',
+  'ap-southeast-1',
+  'ap-northeast-1',
+  'us-west-1',
+  'us-east-1',
+  'eu-central-1',
+] as const;
+export type RegionId = (typeof REGIONS)[number];
+
+export const DEFAULT_PORTS: Readonly<Record<Transport, number>> = Object.freeze({
+  tcp: 1883,
+  tls: 8883,
+  ws: 443,
+  wss: 443,
+});
+
+const PROTOCOL: Readonly<Record<Transport, 'mqtt' | 'mqtts' | 'ws' | 'wss'>> = {
+  tcp: 'mqtt',
+  tls: 'mqtts',
+  ws: 'ws',
+  wss: 'wss',
+};
+
+export const WEBSOCKET_PATH = '/mqtt';
+
+export interface EndpointInput {
+  endpoint: EndpointKind;
+  transport: Transport;
+  /** Needed by `public`: the legacy host starts with the productKey. */
+  productKey?: string;
+  regionId?: string;
+  instanceId?: string;
+  host?: string;
+  /** Blank or absent: the transport's default. */
+  port?: number | string;
+  /** The user's PEM: trusted instead of the bundled roots and Node's own. */
+  ca?: string;
+}
+
+export interface ResolvedEndpoint {
+  host: string;
+  port: number;
+  transport: Transport;
+  protocol: 'mqtt' | 'mqtts' | 'ws' | 'wss';
+  /** What mqtt.js connects to, e.g. `mqtts://host:8883` or `wss://host:443/mqtt`. */
+  url: string;
+  /** 2 for TLS and WSS, 3 for TCP and WS. */
+  securemode: 2 | 3;
+  secure: boolean;
+  /** CAs to trust; only for secure transports. */
+  ca?: readonly string[];
+}
+
+export function isTransport(value: unknown): value is Transport {
+  return typeof value === 'string' && (TRANSPORTS as readonly string[]).includes(value);
+}
+
+export function isEndpointKind(value: unknown): value is EndpointKind {
+  return typeof value === 'string' && (ENDPOINT_KINDS as readonly string[]).includes(value);
+}
+
+export function isRegion(value: unknown): value is RegionId {
+  return typeof value === 'string' && (REGIONS as readonly string[]).includes(value);
+}
+
+export function mqttHost(
+  input: Pick<EndpointInput, 'endpoint' | 'productKey' | 'regionId' | 'instanceId' | 'host'>,
+): string {
+  switch (input.endpoint) {
+    case 'public':
+      return `${input.productKey ?? ''}.iot-as-mqtt.${input.regionId ?? 'cn-shanghai'}.aliyuncs.com`;
+    case 'instance':
+      return `${input.instanceId ?? ''}.mqtt.iothub.aliyuncs.com`;
+    case 'custom':
+      return (input.host ?? '').trim();
+  }
+}
+
+function formatHost(host: string): string {
+  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+}
+
+export function resolveEndpoint(input: EndpointInput): ResolvedEndpoint {
+  if (!isEndpointKind(input.endpoint)) throw new TypeError(`Unknown endpoint kind: ${String(input.endpoint)}`);
+  if (!isTransport(input.transport)) throw new TypeError(`Unknown transport: ${String(input.transport)}`);
+  const { transport } = input;
+  const host = mqttHost(input);
+  const port = input.port === undefined || input.port === '' ? DEFAULT_PORTS[transport] : Number(input.port);
+  const protocol = PROTOCOL[transport];
+  const secure = transport === 'tls' || transport === 'wss';
+  const path = transport === 'ws' || transport === 'wss' ? WEBSOCKET_PATH : '';
+  const userCa = input.ca?.trim() ? splitPem(input.ca) : [];
+  const resolved: ResolvedEndpoint = {
+    host,
+    port,
+    transport,
+    protocol,
+    url: `${protocol}://${formatHost(host)}:${port}${path}`,
+    securemode: secure ? 2 : 3,
+    secure,
+  };
+  if (secure) resolved.ca = userCa.length > 0 ? Object.freeze(userCa) : defaultCAs();
+  return Object.freeze(resolved);
+}

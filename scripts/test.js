@@ -1,0 +1,27 @@
+#!/usr/bin/env node
+// Runs every test/**/*.test.ts (or the paths given) with node's test runner, TypeScript through tsx.
+'use strict';
+const { spawnSync } = require('node:child_process');
+const { readdirSync, statSync } = require('node:fs');
+const { join, relative } = require('node:path');
+
+const root = join(__dirname, '..');
+
+function collect(dir) {
+  return readdirSync(dir)
+    .sort()
+    .flatMap((name) => {
+      const full = join(dir, name);
+      if (statSync(full).isDirectory()) return name === 'fixtures' ? [] : collect(full);
+      return name.endsWith('.test.ts') ? [relative(root, full)] : [];
+    });
+}
+
+const args = process.argv.slice(2);
+const files = args.length > 0 ? args : collect(join(root, 'test'));
+const result = spawnSync(
+  process.execPath,
+  ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=2', ...files],
+  { cwd: root, stdio: 'inherit' },
+);
+process.exit(result.status ?? 1);
