@@ -1,0 +1,295 @@
+// The emulator's MQTT side: an aedes broker whose hooks enforce the platform's rules, reached over
+// TCP, TLS, WS and WSS (path /mqtt).
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createNetServer, type AddressInfo, type Server as NetServer } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { createServer as createTlsServer } from 'node:tls';
+import { createWebSocketStream, WebSocketServer } from 'ws';
+import type { Aedes, Client, Subscription } from 'aedes' with { 'resolution-mode': 'import' };
+import { checkLogin, type EmulatorTransport } from './login';
+import { deviceKey, type DeviceRecord, type Registry } from './registry';
+import { deviceOwnsTopic } from './topics';
+
+export const KEEPALIVE_MAX = 1200;
+export const MAX_PAYLOAD_BYTES = 256 * 1024;
+/** The prefix a dropped publish is moved under: no device can subscribe to it, `#` never matches `$`. */
+const DROPPED = '$dropped/';
+
+export interface BrokerOptions {
+  registry: Registry;
+  /** Upstream messages per second per device; 0 switches the limit off (benchmarks). */
+  rateLimit: number;
+  onUplink: (device: DeviceRecord, topic: string, payload: Buffer, qos: number) => void;
+}
+
+export interface ListenOptions {
+  host: string;
+  ports: { mqtt: number; mqtts: number; ws: number; wss: number };
+  tls: { cert: string; key: string };
+}
+
+interface Pending {
+  mqttClientId: string;
+  keepalive: number;
+}
+
+interface RateWindow {
+  start: number;
+  count: number;
+}
+
+function listen(server: NetServer, port: number, host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+export class EmulatorBroker {
+  private readonly transports = new WeakMap<object, EmulatorTransport>();
+  private readonly pending = new WeakMap<Client, Pending>();
+  private readonly devices = new WeakMap<Client, DeviceRecord>();
+  private readonly online = new Map<DeviceRecord, Client>();
+  private readonly closeReasons = new WeakMap<Client, string>();
+  private readonly rates = new Map<DeviceRecord, RateWindow>();
+  private readonly servers: NetServer[] = [];
+  private readonly sockets = new Set<Duplex>();
+  private readonly webSocketServers: WebSocketServer[] = [];
+  private bound: ListenOptions['ports'] = { mqtt: 0, mqtts: 0, ws: 0, wss: 0 };
+
+  /** Set by create(): aedes needs the hooks at construction, the hooks need this object. */
+  aedes!: Aedes;
+
+  private constructor(private readonly opts: BrokerOptions) {}
+
+  static async create(opts: BrokerOptions): Promise<EmulatorBroker> {
+    const { Aedes } = await import('aedes');
+    const broker = new EmulatorBroker(opts);
+    broker.aedes = await Aedes.createBroker({
+      maxClientsIdLength: 256,
+      preConnect: (client, packet, cb) => {
+        broker.pending.set(client, { mqttClientId: packet.clientId, keepalive: packet.keepalive ?? 0 });
+        // The platform accepts a longer keepalive and treats it as its maximum.
+        if ((packet.keepalive ?? 0) > KEEPALIVE_MAX) packet.keepalive = KEEPALIVE_MAX;
+        cb(null, true);
+      },
+      authenticate: (client, username, password, cb) => {
+        broker.authenticate(client, username, password, cb);
+      },
+      authorizePublish: (client, packet, cb) => {
+        if (client) broker.authorizePublish(client, packet, cb);
+        else cb(null);
+      },
+      authorizeSubscribe: (client, sub, cb) => {
+        broker.authorizeSubscribe(client, sub, cb);
+      },
+      authorizeForward: (client, packet) => {
+        const device = broker.devices.get(client);
+        if (device) device.counters.messagesOut++;
+        return packet;
+      },
+    });
+    broker.watch();
+    return broker;
+  }
+
+  private authenticate(
+    client: Client,
+    username: string | undefined,
+    password: Buffer | undefined,
+    cb: (error: (Error & { returnCode: number }) | null, success: boolean | null) => void,
+  ): void {
+    const pending = this.pending.get(client) ?? { mqttClientId: client.id, keepalive: 0 };
+    const transport = this.transports.get(client.conn) ?? 'tcp';
+    const result = checkLogin(this.opts.registry, { ...pending, username, password, transport });
+    if (!result.ok) {
+      this.opts.registry.refuse(result.device, result.reason);
+      cb(Object.assign(new Error(result.reason), { returnCode: result.returnCode }), false);
+      return;
+    }
+    const device = result.device;
+    const key = deviceKey(device.productKey, device.deviceName);
+    const older = this.online.get(device);
+    if (older && !older.closed) {
+      device.counters.kicks++;
+      this.closeReasons.set(older, 'kicked');
+    }
+    // One session per device, whatever the clientId: aedes then closes the older connection itself.
+    (client as { id: string }).id = key;
+    device.keepalive = Math.min(pending.keepalive, KEEPALIVE_MAX);
+    this.devices.set(client, device);
+    cb(null, true);
+  }
+
+  private authorizePublish(
+    client: Client,
+    packet: { topic: string; qos: number; payload: Buffer | string; retain: boolean },
+    cb: (error?: Error | null) => void,
+  ): void {
+    const device = this.devices.get(client);
+    if (!device) {
+      cb(new Error('not authenticated'));
+      return;
+    }
+    if (packet.qos === 2) {
+      this.opts.registry.drop(device, 'qos2');
+      cb(new Error('QoS 2 is not supported'));
+      return;
+    }
+    const reason = this.dropReason(device, packet);
+    if (reason) {
+      this.opts.registry.drop(device, reason);
+      packet.topic = DROPPED + reason;
+    }
+    packet.retain = false;
+    cb(null);
+  }
+
+  private dropReason(device: DeviceRecord, packet: { topic: string; payload: Buffer | string }): string | undefined {
+    if (!deviceOwnsTopic(device.productKey, device.deviceName, packet.topic)) return 'forbidden-topic';
+    if (Buffer.byteLength(packet.payload) > MAX_PAYLOAD_BYTES) return 'payload-too-large';
+    if (this.opts.rateLimit > 0) {
+      const now = Date.now();
+      const window = this.rates.get(device);
+      if (!window || now - window.start >= 1000) this.rates.set(device, { start: now, count: 1 });
+      else if (++window.count > this.opts.rateLimit) return 'rate-limit';
+    }
+    return undefined;
+  }
+
+  private authorizeSubscribe(
+    client: Client,
+    sub: Subscription,
+    cb: (error: Error | null, subscription?: Subscription | null) => void,
+  ): void {
+    const device = this.devices.get(client);
+    if (!device) {
+      cb(null, null);
+      return;
+    }
+    device.counters.subscribeRequests++;
+    if (sub.qos > 1 || !deviceOwnsTopic(device.productKey, device.deviceName, sub.topic)) {
+      this.opts.registry.drop(device, 'subscribe-refused');
+      cb(null, null);
+      return;
+    }
+    device.subscriptions.add(sub.topic);
+    cb(null, sub);
+  }
+
+  private watch(): void {
+    const { aedes } = this;
+    aedes.on('clientReady', (client) => {
+      const device = this.devices.get(client);
+      if (!device) return;
+      if (client.clean) device.subscriptions.clear();
+      device.online = true;
+      device.counters.connects++;
+      device.lastConnectAt = Date.now();
+      this.online.set(device, client);
+    });
+    aedes.on('keepaliveTimeout', (client) => this.closeReasons.set(client, 'keepalive-timeout'));
+    aedes.on('clientDisconnect', (client) => {
+      const device = this.devices.get(client);
+      if (!device || this.online.get(device) !== client) return;
+      this.online.delete(device);
+      device.online = false;
+      device.lastDisconnectAt = Date.now();
+      const graceful = (client as unknown as { _disconnected?: boolean })._disconnected === true;
+      device.lastDisconnectReason =
+        this.closeReasons.get(client) ?? (graceful ? 'client-disconnect' : 'connection-lost');
+      if (client.clean) device.subscriptions.clear();
+    });
+    aedes.on('unsubscribe', (topics, client) => {
+      const device = this.devices.get(client);
+      for (const topic of topics) device?.subscriptions.delete(topic);
+    });
+    aedes.on('publish', (packet, client) => {
+      const device = client ? this.devices.get(client) : undefined;
+      if (!device || packet.topic.startsWith('$')) return;
+      const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
+      this.opts.registry.recordUplink(device, {
+        topic: packet.topic,
+        payload: payload.toString('utf8'),
+        qos: packet.qos,
+        time: Date.now(),
+      });
+      this.opts.onUplink(device, packet.topic, payload, packet.qos);
+    });
+  }
+
+  /** Publishes from the platform side to whoever subscribed. */
+  publish(topic: string, payload: Buffer | string, qos: 0 | 1): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.aedes.publish(
+        { cmd: 'publish', topic, payload: Buffer.from(payload), qos, retain: false, dup: false },
+        (err?: Error | null) => (err ? reject(err) : resolve()),
+      );
+    });
+  }
+
+  /** Drops a device's connection as the platform would (no DISCONNECT packet). */
+  disconnect(device: DeviceRecord, reason: string): boolean {
+    const client = this.online.get(device);
+    if (!client) return false;
+    this.closeReasons.set(client, reason);
+    client.close();
+    return true;
+  }
+
+  private handle(stream: Duplex, transport: EmulatorTransport, req?: IncomingMessage): void {
+    this.transports.set(stream, transport);
+    this.sockets.add(stream);
+    stream.once('close', () => this.sockets.delete(stream));
+    this.aedes.handle(stream, req);
+  }
+
+  async listen({ host, ports, tls }: ListenOptions): Promise<ListenOptions['ports']> {
+    const tcp = createNetServer((socket) => this.handle(socket, 'tcp'));
+    const secure = createTlsServer(tls, (socket) => this.handle(socket, 'tls'));
+    const ws = this.webSocket(createHttpServer(), 'ws');
+    const wss = this.webSocket(createHttpsServer(tls), 'wss');
+    this.servers.push(tcp, secure, ws, wss);
+    this.bound = {
+      mqtt: await listen(tcp, ports.mqtt, host),
+      mqtts: await listen(secure, ports.mqtts, host),
+      ws: await listen(ws, ports.ws, host),
+      wss: await listen(wss, ports.wss, host),
+    };
+    return this.bound;
+  }
+
+  ports(): ListenOptions['ports'] {
+    return { ...this.bound };
+  }
+
+  private webSocket(server: HttpServer, transport: 'ws' | 'wss'): HttpServer {
+    const wss = new WebSocketServer({ server, path: '/mqtt' });
+    wss.on('connection', (socket, req) => {
+      this.handle(createWebSocketStream(socket), transport, req);
+    });
+    this.webSocketServers.push(wss);
+    return server;
+  }
+
+  async close(): Promise<void> {
+    for (const server of this.servers) server.close();
+    for (const wss of this.webSocketServers) {
+      for (const socket of wss.clients) socket.terminate();
+      wss.close();
+    }
+    await new Promise<void>((resolve) => {
+      this.aedes.close(() => {
+        resolve();
+      });
+    });
+    for (const socket of this.sockets) socket.destroy();
+    for (const server of this.servers) {
+      if ('closeAllConnections' in server) (server as HttpServer).closeAllConnections();
+    }
+  }
+}

@@ -1,0 +1,102 @@
+// Command-line arguments of `aliyun-iot-emulator`, parsed into startEmulator options.
+import { readFileSync } from 'node:fs';
+import type { DeviceSpec, EmulatorPorts, ProductSpec } from './index';
+
+/** Fixed, documented defaults so flows and examples can name them. */
+export const CLI_DEFAULT_PORTS: EmulatorPorts = { mqtt: 11883, mqtts: 18883, ws: 18080, wss: 18443, https: 18444 };
+
+export interface CliOptions {
+  host: string;
+  ports: EmulatorPorts;
+  devices: DeviceSpec[];
+  products: ProductSpec[];
+  dataDir: string | undefined;
+  rateLimit: number;
+  tokenLifetimeMs: number | undefined;
+  help: boolean;
+}
+
+export const USAGE = `Usage: aliyun-iot-emulator [options]
+
+  --device pk:dn:secret      a device (repeatable)
+  --devices file.json        devices and products: {"devices":[{productKey,deviceName,deviceSecret}],"products":[{productKey,productSecret}]}
+  --product pk:secret        enable dynamic registration for a product (repeatable)
+  --host 127.0.0.1           address to listen on
+  --mqtt-port ${CLI_DEFAULT_PORTS.mqtt}          MQTT over TCP      (securemode 3)
+  --mqtts-port ${CLI_DEFAULT_PORTS.mqtts}         MQTT over TLS      (securemode 2)
+  --ws-port ${CLI_DEFAULT_PORTS.ws}            MQTT over WS, path /mqtt  (securemode 3)
+  --wss-port ${CLI_DEFAULT_PORTS.wss}           MQTT over WSS, path /mqtt (securemode 2)
+  --https-port ${CLI_DEFAULT_PORTS.https}         HTTPS auth, registration and the cloud API (/api/devices)
+  --data-dir dir             where the CA is kept between runs (default ~/.aliyun-iot-emulator)
+  --rate-limit 30            upstream messages per second per device, 0 = off
+  --token-lifetime ms        HTTPS-auth token lifetime (default 7 days)
+  --help
+`;
+
+const PORT_FLAGS: Record<string, keyof EmulatorPorts> = {
+  '--mqtt-port': 'mqtt',
+  '--mqtts-port': 'mqtts',
+  '--ws-port': 'ws',
+  '--wss-port': 'wss',
+  '--https-port': 'https',
+};
+
+function integer(flag: string, value: string, min: number, max: number): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new Error(`${flag} must be a whole number from ${min} to ${max}`);
+  return n;
+}
+
+function triple(value: string): DeviceSpec {
+  const [productKey, deviceName, ...secret] = value.split(':');
+  if (!productKey || !deviceName) throw new Error(`--device must be pk:dn:secret, got "${value}"`);
+  const deviceSecret = secret.join(':');
+  return deviceSecret ? { productKey, deviceName, deviceSecret } : { productKey, deviceName };
+}
+
+function readDevicesFile(path: string): { devices: DeviceSpec[]; products: ProductSpec[] } {
+  const json = JSON.parse(readFileSync(path, 'utf8')) as unknown;
+  if (Array.isArray(json)) return { devices: json as DeviceSpec[], products: [] };
+  const { devices = [], products = [] } = json as { devices?: DeviceSpec[]; products?: ProductSpec[] };
+  return { devices, products };
+}
+
+export function parseCliArgs(argv: readonly string[]): CliOptions {
+  const options: CliOptions = {
+    host: '127.0.0.1',
+    ports: { ...CLI_DEFAULT_PORTS },
+    devices: [],
+    products: [],
+    dataDir: undefined,
+    rateLimit: 30,
+    tokenLifetimeMs: undefined,
+    help: false,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i] ?? '';
+    if (flag === '--help' || flag === '-h') {
+      options.help = true;
+      continue;
+    }
+    const value = argv[++i];
+    if (value === undefined) throw new Error(`${flag} needs a value`);
+    const port = PORT_FLAGS[flag];
+    if (port) options.ports[port] = integer(flag, value, 0, 65535);
+    else if (flag === '--device') options.devices.push(triple(value));
+    else if (flag === '--devices') {
+      const file = readDevicesFile(value);
+      options.devices.push(...file.devices);
+      options.products.push(...file.products);
+    } else if (flag === '--product') {
+      const [productKey, productSecret] = value.split(':');
+      if (!productKey || !productSecret) throw new Error(`--product must be pk:productSecret, got "${value}"`);
+      options.products.push({ productKey, productSecret });
+    } else if (flag === '--host') options.host = value;
+    else if (flag === '--data-dir') options.dataDir = value;
+    else if (flag === '--rate-limit') options.rateLimit = integer(flag, value, 0, 1_000_000);
+    else if (flag === '--token-lifetime') options.tokenLifetimeMs = integer(flag, value, 1, Number.MAX_SAFE_INTEGER);
+    else throw new Error(`Unknown option ${flag}`);
+  }
+  return options;
+}

@@ -1,0 +1,86 @@
+// The cloud side over HTTP (JSON): what a server application does with the platform's OpenAPI,
+// reduced to what flows need to be tested: devices, recent uplink, downlink, property set,
+// services, RRPC, and a forced disconnect.
+import type { EmulatorBroker } from './broker';
+import type { Platform } from './platform';
+import { describeDevice, type DeviceRecord, type Registry } from './registry';
+import { deviceOwnsTopic } from './topics';
+
+export interface ApiAnswer {
+  status: number;
+  body: unknown;
+}
+
+export interface CloudContext {
+  registry: Registry;
+  platform: Platform;
+  broker: EmulatorBroker;
+}
+
+type Body = Record<string, unknown>;
+
+function bad(message: string): ApiAnswer {
+  return { status: 400, body: { code: 'BAD_REQUEST', message } };
+}
+
+function payloadOf(body: Body): Buffer | string | undefined {
+  if (typeof body.payloadBase64 === 'string') return Buffer.from(body.payloadBase64, 'base64');
+  if (typeof body.payload === 'string') return body.payload;
+  return body.payload === undefined ? undefined : JSON.stringify(body.payload);
+}
+
+function timeoutOf(body: Body, fallback: number): number {
+  return typeof body.timeoutMs === 'number' && Number.isFinite(body.timeoutMs) ? body.timeoutMs : fallback;
+}
+
+async function deviceAction(
+  ctx: CloudContext,
+  device: DeviceRecord,
+  action: string[],
+  method: string,
+  body: Body,
+): Promise<ApiAnswer> {
+  const [verb, arg] = action;
+  if (method === 'GET' && verb === undefined) return { status: 200, body: describeDevice(device) };
+  if (method === 'GET' && verb === 'messages') return { status: 200, body: device.uplink };
+  if (method !== 'POST') return { status: 405, body: { code: 'METHOD_NOT_ALLOWED' } };
+  switch (verb) {
+    case 'publish': {
+      const topic = typeof body.topic === 'string' ? body.topic : '';
+      const payload = payloadOf(body);
+      const qos = body.qos === 1 ? 1 : 0;
+      if (!deviceOwnsTopic(device.productKey, device.deviceName, topic)) return bad('topic is not under this device');
+      if (payload === undefined) return bad('payload or payloadBase64 is required');
+      await ctx.platform.publishDown(topic, payload, qos);
+      return { status: 200, body: { code: 'SUCCESS', online: device.online } };
+    }
+    case 'properties':
+      if (typeof body.params !== 'object' || body.params === null) return bad('params object is required');
+      return {
+        status: 200,
+        body: await ctx.platform.callThing(device, 'property/set', body.params, timeoutOf(body, 0)),
+      };
+    case 'services':
+      if (!arg || !/^[A-Za-z_][\w]*$/.test(arg)) return bad('service identifier is required');
+      return { status: 200, body: await ctx.platform.callThing(device, arg, body.params ?? {}, timeoutOf(body, 0)) };
+    case 'rrpc': {
+      const payload = payloadOf(body);
+      if (payload === undefined) return bad('payload or payloadBase64 is required');
+      return { status: 200, body: await ctx.platform.rrpc(device, payload, timeoutOf(body, 5000)) };
+    }
+    case 'disconnect':
+      return { status: 200, body: { disconnected: ctx.broker.disconnect(device, 'disconnected-by-cloud') } };
+    default:
+      return { status: 404, body: { code: 'NOT_FOUND' } };
+  }
+}
+
+/** Routes `/api/devices[/pk/dn[/action[/arg]]]`. */
+export async function cloudApi(ctx: CloudContext, method: string, path: string[], body: Body): Promise<ApiAnswer> {
+  if (path[0] !== 'devices') return { status: 404, body: { code: 'NOT_FOUND' } };
+  if (path.length === 1 && method === 'GET') return { status: 200, body: ctx.registry.list().map(describeDevice) };
+  const [, productKey = '', deviceName = '', ...action] = path;
+  const device = ctx.registry.device(productKey, deviceName);
+  if (!device) return { status: 404, body: { code: 'DEVICE_NOT_FOUND' } };
+  return deviceAction(ctx, device, action, method, body);
+}

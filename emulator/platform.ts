@@ -1,0 +1,170 @@
+// The platform's own side of the thing model: automatic replies to posts and NTP requests, and the
+// cloud's downlink calls (property set, service invocation, RRPC) with their waits for the device.
+import type { EmulatorBroker } from './broker';
+import type { DeviceRecord } from './registry';
+
+export interface CloudReply {
+  code: 'SUCCESS' | 'TIMEOUT' | 'OFFLINE';
+  /** The device's reply: parsed Alink JSON for thing-model calls, text for RRPC. */
+  reply?: unknown;
+}
+
+interface Waiter {
+  resolve: (reply: CloudReply) => void;
+  timer: NodeJS.Timeout;
+}
+
+export const RRPC_TIMEOUT_MIN_MS = 1000;
+export const RRPC_TIMEOUT_MAX_MS = 8000;
+
+function alink(payload: Buffer): { id?: unknown; params?: unknown; sys?: { ack?: unknown } } | undefined {
+  try {
+    const body: unknown = JSON.parse(payload.toString('utf8'));
+    return body !== null && typeof body === 'object' && !Array.isArray(body) ? body : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function isAlinkRequest(body: ReturnType<typeof alink>): boolean {
+  return (
+    body !== undefined &&
+    (typeof body.id === 'string' || typeof body.id === 'number') &&
+    body.params !== null &&
+    typeof body.params === 'object'
+  );
+}
+
+export class Platform {
+  private nextId = 1;
+  private readonly waiters = new Map<string, Waiter>();
+
+  constructor(private readonly broker: EmulatorBroker) {}
+
+  private base(device: DeviceRecord): string {
+    return `/sys/${device.productKey}/${device.deviceName}`;
+  }
+
+  /** Called for every accepted uplink message. */
+  onUplink(device: DeviceRecord, topic: string, payload: Buffer): void {
+    const base = this.base(device);
+    const ntp = `/ext/ntp/${device.productKey}/${device.deviceName}/request`;
+    if (topic === ntp) {
+      this.answerNtp(device, payload);
+      return;
+    }
+    if (!topic.startsWith(`${base}/`)) return;
+    const rest = topic.slice(base.length + 1);
+    if (/^thing\/event\/[^/]+\/post$/.test(rest)) {
+      this.answerPost(device, topic, rest, payload);
+      return;
+    }
+    const rrpc = /^rrpc\/response\/(\d+)$/.exec(rest);
+    if (rrpc) {
+      this.settle(`${base}/rrpc/${rrpc[1] ?? ''}`, { code: 'SUCCESS', reply: payload.toString('utf8') });
+      return;
+    }
+    if (/^thing\/service\/[^/]+_reply$/.test(rest)) {
+      const body = alink(payload);
+      if (body && (typeof body.id === 'string' || typeof body.id === 'number')) {
+        this.settle(`${base}/reply/${String(body.id)}`, { code: 'SUCCESS', reply: body });
+      }
+    }
+  }
+
+  private answerPost(device: DeviceRecord, topic: string, rest: string, payload: Buffer): void {
+    const body = alink(payload);
+    const valid = isAlinkRequest(body);
+    if (valid && body?.sys?.ack === 0) return;
+    if (valid && rest === 'thing/event/property/post') {
+      for (const [name, value] of Object.entries(body?.params as Record<string, unknown>)) {
+        const v = value as { value?: unknown } | null;
+        device.properties[name] = v !== null && typeof v === 'object' && 'value' in v ? v.value : value;
+      }
+    }
+    // The id is echoed as sent, whatever its form, as the platform does for the official SDK's ids.
+    const reply = valid
+      ? { id: body?.id, code: 200, data: {}, message: 'success', version: '1.0' }
+      : { id: body?.id, code: 460, data: {}, message: 'request parameter error', version: '1.0' };
+    void this.broker.publish(`${topic}_reply`, JSON.stringify(reply), 0).catch(() => undefined);
+  }
+
+  private answerNtp(device: DeviceRecord, payload: Buffer): void {
+    const serverRecvTime = Date.now();
+    const body = alink(payload) as { deviceSendTime?: unknown } | undefined;
+    const response = {
+      deviceSendTime:
+        typeof body?.deviceSendTime === 'string' || typeof body?.deviceSendTime === 'number'
+          ? String(body.deviceSendTime)
+          : undefined,
+      serverRecvTime: String(serverRecvTime),
+      serverSendTime: String(Date.now()),
+    };
+    const topic = `/ext/ntp/${device.productKey}/${device.deviceName}/response`;
+    void this.broker.publish(topic, JSON.stringify(response), 0).catch(() => undefined);
+  }
+
+  private settle(key: string, reply: CloudReply): void {
+    const waiter = this.waiters.get(key);
+    if (!waiter) return;
+    clearTimeout(waiter.timer);
+    this.waiters.delete(key);
+    waiter.resolve(reply);
+  }
+
+  private wait(key: string, timeoutMs: number): Promise<CloudReply> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => this.settle(key, { code: 'TIMEOUT' }), timeoutMs);
+      this.waiters.set(key, { resolve, timer });
+    });
+  }
+
+  private id(): string {
+    const id = this.nextId;
+    this.nextId = id >= 4294967295 ? 1 : id + 1;
+    return String(id);
+  }
+
+  async publishDown(topic: string, payload: Buffer | string, qos: 0 | 1): Promise<void> {
+    await this.broker.publish(topic, payload, qos);
+  }
+
+  /** A thing-model call (property set or service); waits for the device's `_reply` when asked to. */
+  async callThing(
+    device: DeviceRecord,
+    service: string,
+    params: unknown,
+    timeoutMs = 0,
+  ): Promise<CloudReply & { id: string }> {
+    const id = this.id();
+    const method = service === 'property/set' ? 'thing.service.property.set' : `thing.service.${service}`;
+    const topic = `${this.base(device)}/thing/service/${service}`;
+    const request = JSON.stringify({ id, version: '1.0', params, method });
+    if (timeoutMs <= 0) {
+      await this.broker.publish(topic, request, 0);
+      return { id, code: 'SUCCESS' };
+    }
+    if (!device.online) return { id, code: 'OFFLINE' };
+    const reply = this.wait(`${this.base(device)}/reply/${id}`, timeoutMs);
+    await this.broker.publish(topic, request, 0);
+    return { id, ...(await reply) };
+  }
+
+  /** Synchronous call: request on rrpc/request/<messageId>, the device answers within the timeout. */
+  async rrpc(
+    device: DeviceRecord,
+    payload: Buffer | string,
+    timeoutMs: number,
+  ): Promise<CloudReply & { messageId: string }> {
+    const messageId = `${Date.now()}${String(this.nextId++).padStart(6, '0')}`;
+    if (!device.online) return { messageId, code: 'OFFLINE' };
+    const clamped = Math.min(Math.max(timeoutMs, RRPC_TIMEOUT_MIN_MS), RRPC_TIMEOUT_MAX_MS);
+    const reply = this.wait(`${this.base(device)}/rrpc/${messageId}`, clamped);
+    await this.broker.publish(`${this.base(device)}/rrpc/request/${messageId}`, payload, 0);
+    return { messageId, ...(await reply) };
+  }
+
+  close(): void {
+    for (const key of [...this.waiters.keys()]) this.settle(key, { code: 'TIMEOUT' });
+  }
+}

@@ -1,0 +1,160 @@
+// What the emulated platform knows: products, devices, HTTPS-auth tokens, online state, counters
+// and a bounded log of recent uplink messages per device.
+import { randomBytes } from 'node:crypto';
+
+export interface DeviceSpec {
+  productKey: string;
+  deviceName: string;
+  /** Absent: a pre-registered device that is not activated yet (dynamic registration). */
+  deviceSecret?: string;
+}
+
+export interface ProductSpec {
+  productKey: string;
+  /** Present: dynamic registration is enabled for this product. */
+  productSecret?: string;
+}
+
+export interface DeviceCounters {
+  connects: number;
+  refused: Record<string, number>;
+  kicks: number;
+  messagesIn: number;
+  messagesOut: number;
+  drops: Record<string, number>;
+  /** Topic filters received in SUBSCRIBE packets, cumulative. */
+  subscribeRequests: number;
+}
+
+export interface UplinkMessage {
+  topic: string;
+  payload: string;
+  qos: number;
+  time: number;
+}
+
+export interface DeviceRecord {
+  readonly productKey: string;
+  readonly deviceName: string;
+  deviceSecret: string | undefined;
+  online: boolean;
+  /** Keep alive of the current or last session, as the platform applies it (clamped to 1200). */
+  keepalive?: number;
+  lastConnectAt?: number;
+  lastDisconnectAt?: number;
+  lastDisconnectReason?: string;
+  /** Filters the current session holds. */
+  readonly subscriptions: Set<string>;
+  /** Last value of every property the device posted. */
+  readonly properties: Record<string, unknown>;
+  readonly counters: DeviceCounters;
+  readonly uplink: UplinkMessage[];
+}
+
+export interface IssuedToken {
+  iotId: string;
+  iotToken: string;
+  expiresAt: number;
+  device: DeviceRecord;
+}
+
+export const UPLINK_LOG_SIZE = 200;
+
+export function deviceKey(productKey: string, deviceName: string): string {
+  return `${productKey}&${deviceName}`;
+}
+
+function bump(counts: Record<string, number>, reason: string): void {
+  counts[reason] = (counts[reason] ?? 0) + 1;
+}
+
+export class Registry {
+  private readonly devices = new Map<string, DeviceRecord>();
+  private readonly products = new Map<string, ProductSpec>();
+  private readonly tokens = new Map<string, IssuedToken>();
+  /** Refusals of logins whose username names no known device. */
+  readonly unknownLogins: Record<string, number> = {};
+
+  constructor(
+    devices: readonly DeviceSpec[] = [],
+    products: readonly ProductSpec[] = [],
+    private readonly tokenLifetimeMs = 7 * 24 * 3600 * 1000,
+  ) {
+    for (const p of products) this.products.set(p.productKey, { ...p });
+    for (const d of devices) this.addDevice(d);
+  }
+
+  addDevice(spec: DeviceSpec): DeviceRecord {
+    const record: DeviceRecord = {
+      productKey: spec.productKey,
+      deviceName: spec.deviceName,
+      deviceSecret: spec.deviceSecret,
+      online: false,
+      subscriptions: new Set(),
+      properties: {},
+      counters: { connects: 0, refused: {}, kicks: 0, messagesIn: 0, messagesOut: 0, drops: {}, subscribeRequests: 0 },
+      uplink: [],
+    };
+    this.devices.set(deviceKey(spec.productKey, spec.deviceName), record);
+    if (!this.products.has(spec.productKey)) this.products.set(spec.productKey, { productKey: spec.productKey });
+    return record;
+  }
+
+  device(productKey: string, deviceName: string): DeviceRecord | undefined {
+    return this.devices.get(deviceKey(productKey, deviceName));
+  }
+
+  product(productKey: string): ProductSpec | undefined {
+    return this.products.get(productKey);
+  }
+
+  list(): DeviceRecord[] {
+    return [...this.devices.values()];
+  }
+
+  refuse(device: DeviceRecord | undefined, reason: string): void {
+    bump(device ? device.counters.refused : this.unknownLogins, reason);
+  }
+
+  drop(device: DeviceRecord, reason: string): void {
+    bump(device.counters.drops, reason);
+  }
+
+  recordUplink(device: DeviceRecord, message: UplinkMessage): void {
+    device.counters.messagesIn++;
+    device.uplink.push(message);
+    if (device.uplink.length > UPLINK_LOG_SIZE) device.uplink.shift();
+  }
+
+  issueToken(device: DeviceRecord, now = Date.now()): IssuedToken {
+    const token: IssuedToken = {
+      iotId: randomBytes(10).toString('hex'),
+      iotToken: randomBytes(16).toString('hex'),
+      expiresAt: now + this.tokenLifetimeMs,
+      device,
+    };
+    this.tokens.set(token.iotId, token);
+    return token;
+  }
+
+  token(iotId: string): IssuedToken | undefined {
+    return this.tokens.get(iotId);
+  }
+}
+
+/** A device as the cloud API shows it: no secret. */
+export function describeDevice(d: DeviceRecord): Record<string, unknown> {
+  return {
+    productKey: d.productKey,
+    deviceName: d.deviceName,
+    activated: d.deviceSecret !== undefined,
+    online: d.online,
+    keepalive: d.keepalive,
+    lastConnectAt: d.lastConnectAt,
+    lastDisconnectAt: d.lastDisconnectAt,
+    lastDisconnectReason: d.lastDisconnectReason,
+    subscriptions: [...d.subscriptions].sort(),
+    properties: d.properties,
+    counters: d.counters,
+  };
+}

@@ -1,0 +1,36 @@
+// Which topics a device may use: only those naming its own productKey and deviceName
+// (PLATFORM.md §6). Identity levels must be literal; other levels of a filter may be wildcards.
+
+type Level = string | typeof PK | typeof DN | typeof ANY;
+const PK = Symbol('productKey');
+const DN = Symbol('deviceName');
+const ANY = Symbol('any level');
+
+/** Leading levels of every topic family a device owns; what follows is free (`rest` levels). */
+const FAMILIES: readonly { head: readonly Level[]; minRest: number; maxRest?: number }[] = [
+  { head: [PK, DN], minRest: 1 }, // custom: /pk/dn/user/...
+  { head: ['sys', PK, DN], minRest: 1 }, // thing model, RRPC
+  { head: ['ext', ANY, PK, DN], minRest: 0 }, // ntp, session...
+  { head: ['shadow', ANY, PK, DN], minRest: 0, maxRest: 0 },
+  { head: ['ota', 'device', ANY, PK, DN], minRest: 0 },
+];
+
+function matchesFamily(levels: readonly string[], pk: string, dn: string, family: (typeof FAMILIES)[number]): boolean {
+  const { head, minRest, maxRest } = family;
+  for (let i = 0; i < head.length; i++) {
+    const want = head[i];
+    const got = levels[i];
+    if (got === undefined || got === '#') return false;
+    if (want === PK ? got !== pk : want === DN ? got !== dn : want !== ANY && got !== want) return false;
+  }
+  const rest = levels.length - head.length;
+  if (levels[levels.length - 1] === '#') return maxRest === undefined || maxRest > 0;
+  return rest >= minRest && (maxRest === undefined || rest <= maxRest);
+}
+
+/** True when the topic (or subscription filter) lies under the device's own pk/dn. */
+export function deviceOwnsTopic(productKey: string, deviceName: string, topic: string): boolean {
+  if (!topic.startsWith('/')) return false;
+  const levels = topic.slice(1).split('/');
+  return FAMILIES.some((family) => matchesFamily(levels, productKey, deviceName, family));
+}

@@ -1,0 +1,163 @@
+// Shared pieces for tests that talk to the emulator with plain mqtt.js and node:https.
+import { request } from 'node:https';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { createCertificateAuthority, startEmulator, type Emulator, type EmulatorOptions } from '../../emulator/index';
+import { signMqtt, type SignMethod } from '../../nodes/lib/index';
+
+export type Transport = 'tcp' | 'tls' | 'ws' | 'wss';
+export const TRANSPORTS: readonly Transport[] = ['tcp', 'tls', 'ws', 'wss'];
+
+// One CA per test process: issuing it is the slow part of a start.
+let sharedCa: ReturnType<typeof createCertificateAuthority> | undefined;
+
+export function start(options: EmulatorOptions = {}): Promise<Emulator> {
+  sharedCa ??= createCertificateAuthority();
+  return startEmulator({ ca: sharedCa, ...options });
+}
+
+export function urlOf(emu: Emulator, transport: Transport): string {
+  const { host, ports } = emu;
+  switch (transport) {
+    case 'tcp':
+      return `mqtt://${host}:${ports.mqtt}`;
+    case 'tls':
+      return `mqtts://${host}:${ports.mqtts}`;
+    case 'ws':
+      return `ws://${host}:${ports.ws}/mqtt`;
+    case 'wss':
+      return `wss://${host}:${ports.wss}/mqtt`;
+  }
+}
+
+export const securemodeOf = (t: Transport): 2 | 3 => (t === 'tls' || t === 'wss' ? 2 : 3);
+
+export interface DeviceLogin {
+  productKey: string;
+  deviceName: string;
+  deviceSecret: string;
+  signmethod?: SignMethod;
+  clientId?: string;
+}
+
+/** Connects, resolving with the client once CONNACK 0 arrives, rejecting with the refusal otherwise. */
+export function connectRaw(emu: Emulator, transport: Transport, options: IClientOptions): Promise<MqttClient> {
+  const client = mqtt.connect(urlOf(emu, transport), {
+    keepalive: 60,
+    protocolVersion: 4,
+    reconnectPeriod: 0,
+    connectTimeout: 5000,
+    ca: emu.ca,
+    ...options,
+  });
+  return new Promise((resolve, reject) => {
+    const fail = (err: Error) => {
+      client.end(true);
+      reject(err);
+    };
+    client.once('connect', () => {
+      client.off('error', fail);
+      client.off('close', closed);
+      resolve(client);
+    });
+    const closed = () => {
+      fail(new Error('closed before CONNACK'));
+    };
+    client.once('error', fail);
+    client.once('close', closed);
+  });
+}
+
+export function connectDevice(
+  emu: Emulator,
+  transport: Transport,
+  login: DeviceLogin,
+  extra: IClientOptions = {},
+): Promise<MqttClient> {
+  const creds = signMqtt({ ...login, securemode: securemodeOf(transport), timestamp: Date.now() });
+  return connectRaw(emu, transport, { ...creds, ...extra });
+}
+
+/** The CONNACK return code a refused login gets (mqtt.js reports it as the error's code). */
+export async function refusalCode(attempt: Promise<MqttClient>): Promise<number | string | undefined> {
+  try {
+    const client = await attempt;
+    await client.endAsync();
+    return 0;
+  } catch (err) {
+    return (err as { code?: number | string }).code;
+  }
+}
+
+export interface HttpsAnswer {
+  status: number;
+  body: Record<string, unknown> & { code?: unknown; data?: Record<string, unknown> };
+}
+
+export function https(emu: Emulator, method: string, path: string, body?: string | object): Promise<HttpsAnswer> {
+  const form = typeof body === 'string';
+  const text = body === undefined ? '' : form ? body : JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: emu.host,
+        port: emu.ports.https,
+        method,
+        path,
+        ca: emu.ca,
+        headers: {
+          'content-type': form ? 'application/x-www-form-urlencoded' : 'application/json',
+          'content-length': Buffer.byteLength(text),
+        },
+        timeout: 10_000,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          try {
+            resolve({
+              status: res.statusCode ?? 0,
+              body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as HttpsAnswer['body'],
+            });
+          } catch (err) {
+            reject(err instanceof Error ? err : new Error(String(err)));
+          }
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end(text);
+  });
+}
+
+/** The next message on `topic`, or a rejection after `ms`. */
+export function nextMessage(
+  client: MqttClient,
+  topic: string,
+  ms = 5000,
+): Promise<{ topic: string; payload: Buffer; qos: number }> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      client.off('message', onMessage);
+      reject(new Error(`no message on ${topic} within ${ms} ms`));
+    }, ms);
+    const onMessage = (t: string, payload: Buffer, packet: { qos: number }) => {
+      if (t !== topic) return;
+      clearTimeout(timer);
+      client.off('message', onMessage);
+      resolve({ topic: t, payload, qos: packet.qos });
+    };
+    client.on('message', onMessage);
+  });
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls until `check` holds, failing after `ms`. */
+export async function eventually(check: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
+  const until = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
