@@ -64,7 +64,7 @@ export class Platform {
       this.settle(`${base}/rrpc/${rrpc[1] ?? ''}`, { code: 'SUCCESS', reply: payload.toString('utf8') });
       return;
     }
-    if (/^thing\/service\/[^/]+_reply$/.test(rest)) {
+    if (/^thing\/service\/(property\/set|[^/]+)_reply$/.test(rest)) {
       const body = alink(payload);
       if (body && (typeof body.id === 'string' || typeof body.id === 'number')) {
         this.settle(`${base}/reply/${String(body.id)}`, { code: 'SUCCESS', reply: body });

@@ -50,6 +50,19 @@ describe('package', () => {
     }
   });
 
+  it('exposes the emulator as a subpath without loading it from the main entry', () => {
+    const script = `
+      require(${JSON.stringify(pkg.name)});
+      const before = Object.keys(require.cache).filter((f) => /node_modules[\\/](aedes|node-forge|ws)[\\/]/.test(f)).length;
+      const emu = require(${JSON.stringify(pkg.name + '/emulator')});
+      console.log(JSON.stringify({ before, start: typeof emu.startEmulator }));`;
+    const out = JSON.parse(execFileSync(process.execPath, ['-e', script], { cwd: root, encoding: 'utf8' })) as Record<
+      string,
+      unknown
+    >;
+    assert.deepEqual(out, { before: 0, start: 'function' });
+  });
+
   it('declares what Node-RED and npm need', () => {
     assert.equal(pkg.name, '@iotflow/node-red-aliyun-iot');
     assert.equal(pkg.license, 'Apache-2.0');
@@ -58,6 +71,7 @@ describe('package', () => {
     for (const k of ['node-red', 'aliyun', 'iot', 'mqtt']) assert.ok((pkg.keywords as string[]).includes(k), k);
     assert.ok(pkg.repository && pkg.bugs);
     assert.match(pkg.dependencies.mqtt ?? '', /^\^5/);
+    assert.deepEqual(pkg.bin, { 'aliyun-iot-emulator': 'dist/emulator/cli.js' });
     for (const file of Object.values(pkg['node-red'].nodes)) assert.ok(existsSync(join(root, file)), file);
   });
 
