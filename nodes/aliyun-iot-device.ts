@@ -1,0 +1,59 @@
+// Config node: a device's triple and where it connects. Validates its settings and leases the
+// device's pooled connection; the connection starts when the first flow node uses it.
+import type { Node, NodeAPI, NodeDef } from 'node-red';
+import { validateDeviceOptions, type DeviceOptions } from './lib/options';
+import { sharedPool, type Lease } from './lib/pool';
+import { localize, localizedError } from './support/i18n';
+import type { DeviceConfigNode } from './support/device-link';
+
+interface DeviceDef extends NodeDef, Record<string, unknown> {}
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+export = function register(RED: NodeAPI): void {
+  function AliyunIotDevice(this: Mutable<DeviceConfigNode>, def: DeviceDef): void {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const users = new Set<string>();
+    let lease: Lease | undefined;
+
+    const result = validateDeviceOptions({ ...def, deviceSecret: node.credentials.deviceSecret });
+    if (!result.ok) {
+      node.problem = result.errors.map((e) => localize(RED, e.code, e.params)).join('; ');
+      node.error(localize(RED, 'CONFIG_INVALID', { reason: node.problem }));
+    } else {
+      try {
+        lease = sharedPool.lease(node.id, def.name || node.id, result.options);
+        node.options = result.options;
+        node.connection = lease.connection;
+      } catch (err) {
+        node.problem = localizedError(RED, err).message;
+        node.error(node.problem);
+      }
+    }
+    const options: DeviceOptions | undefined = node.options;
+    const connection = node.connection;
+    const onWarning = (code: string, params?: Record<string, unknown>) => {
+      node.warn(localize(RED, code, params));
+    };
+    connection?.on('warning', onWarning);
+
+    node.use = (user: Node) => {
+      users.add(user.id);
+      if (users.size === 1 && options?.autoConnect) connection?.connect();
+    };
+    node.unuse = (user: Node) => {
+      users.delete(user.id);
+    };
+
+    node.on('close', (removed: boolean, done: () => void) => {
+      connection?.off('warning', onWarning);
+      if (!lease) return done();
+      // A restart with unchanged settings hands the live connection over within the pool's grace.
+      lease.release(removed).then(done, done);
+    });
+  }
+
+  RED.nodes.registerType('aliyun-iot-device', AliyunIotDevice as unknown as (this: Node, def: NodeDef) => void, {
+    credentials: { deviceSecret: { type: 'password' } },
+  });
+};

@@ -1,0 +1,50 @@
+// Publishes msg.payload on a device topic; done() after PUBACK (QoS 1) or the write (QoS 0).
+import type { Node, NodeAPI, NodeDef } from 'node-red';
+import { validateQos } from './lib/options';
+import { encodePayload, MAX_PAYLOAD_BYTES } from './lib/payload';
+import { checkPublishTopic, expandTopic } from './lib/topic';
+import { codedError, localizedError } from './support/i18n';
+import { linkDevice } from './support/device-link';
+
+interface PublishDef extends NodeDef {
+  device?: string;
+  topic?: string;
+  qos?: string | number;
+}
+
+export = function register(RED: NodeAPI): void {
+  function AliyunIotPublish(this: Node, def: PublishDef): void {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const link = linkDevice(RED, node, def.device);
+    const nodeTopic = typeof def.topic === 'string' ? def.topic.trim() : '';
+    const nodeQos = def.qos === undefined || def.qos === '' ? undefined : def.qos;
+
+    node.on('input', (msg, _send, done) => {
+      if (!link.ok) return done(link.error);
+      const template = nodeTopic || (typeof msg.topic === 'string' ? msg.topic : '');
+      const topic = expandTopic(template, link.options);
+      const topicProblem = checkPublishTopic(topic);
+      if (topicProblem) return done(codedError(RED, topicProblem, { topic }));
+      const qosValue = nodeQos ?? msg.qos ?? 0;
+      const qosProblem = validateQos(qosValue);
+      if (qosProblem) return done(codedError(RED, qosProblem.code, qosProblem.params));
+      const payload = encodePayload(msg.payload);
+      if (!payload) return done(codedError(RED, 'PAYLOAD_INVALID'));
+      if (payload.length > MAX_PAYLOAD_BYTES) {
+        return done(codedError(RED, 'PAYLOAD_TOO_LARGE', { size: payload.length, max: MAX_PAYLOAD_BYTES }));
+      }
+      link.connection.publish(topic, payload, Number(qosValue) === 1 ? 1 : 0, (err) => {
+        if (err) done(localizedError(RED, err));
+        else done();
+      });
+    });
+
+    node.on('close', (done: () => void) => {
+      link.close();
+      done();
+    });
+  }
+
+  RED.nodes.registerType('aliyun-iot-publish', AliyunIotPublish);
+};

@@ -1,0 +1,378 @@
+// One device's MQTT connection: a fresh signed mqtt.js client per login attempt, reconnects with
+// backoff the package drives itself, the topic router, and the outbox that settles every publish.
+import { EventEmitter } from 'node:events';
+import { connect as mqttConnect, type IClientOptions, type MqttClient } from 'mqtt';
+import { DEFAULT_BACKOFF, retryDelay, type BackoffPolicy } from './backoff';
+import { resolveEndpoint, type ResolvedEndpoint } from './endpoint';
+import { AliyunIotError } from './errors';
+import type { DeviceOptions } from './options';
+import { Outbox, type OutgoingMessage } from './outbox';
+import { Router, type Subscriber } from './router';
+import { signMqtt } from './sign';
+
+export const CONNECTION_STATES = [
+  'idle',
+  'connecting',
+  'connected',
+  'reconnecting',
+  'disconnected',
+  'auth-failed',
+  'kicked',
+  'closed',
+] as const;
+export type ConnectionState = (typeof CONNECTION_STATES)[number];
+
+/** What a connect node outputs and a status shows; never a secret. */
+export interface ConnectionStatus {
+  state: ConnectionState;
+  reason?: string;
+  code?: number | string;
+  attempt: number;
+  nextRetryMs?: number;
+  clientId: string;
+  endpoint: string;
+}
+
+export interface ConnectionTuning {
+  backoff: BackoffPolicy;
+  /** A session shorter than this counts as cut short; a longer one resets the backoff. */
+  stableSessionMs: number;
+  /** Sessions cut short in a row before the connection reports being kicked. */
+  kickThreshold: number;
+  /** How long a filter no node wants stays subscribed, in case a restarted node wants it back. */
+  unsubscribeGraceMs: number;
+  connectTimeoutMs: number;
+  random: () => number;
+}
+
+export const DEFAULT_TUNING: Readonly<ConnectionTuning> = Object.freeze({
+  backoff: DEFAULT_BACKOFF,
+  stableSessionMs: 10_000,
+  kickThreshold: 3,
+  unsubscribeGraceMs: 5_000,
+  connectTimeoutMs: 30_000,
+  random: Math.random,
+});
+
+/** CONNACK codes that say the login itself is wrong (ext, keepalive, token, credentials). */
+const REFUSED_LOGIN = new Set<unknown>([3, 4, 5]);
+const CLOSE_TIMEOUT_MS = 5_000;
+
+export interface SubscriptionHandle {
+  /** `removed`: the node was deleted, so an unwanted filter is unsubscribed at once. */
+  close(removed: boolean): void;
+}
+
+export interface Delivery {
+  topic: string;
+  payload: Buffer;
+  qos: number;
+  retain: boolean;
+}
+
+export class DeviceConnection extends EventEmitter {
+  readonly endpoint: ResolvedEndpoint;
+  readonly router = new Router();
+  readonly outbox: Outbox;
+  private readonly tuning: ConnectionTuning;
+  private client: MqttClient | undefined;
+  private current: ConnectionStatus;
+  private wanted = false;
+  private everConnected = false;
+  private attempt = 0;
+  private shortSessions = 0;
+  private connectedAt = 0;
+  private lastError: { code?: number | string; message: string } | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private readonly removals = new Map<string, NodeJS.Timeout>();
+  private readonly refusedFilters = new Map<string, number>();
+  private readonly sentOn = new WeakMap<OutgoingMessage, MqttClient>();
+
+  /**
+   * @param predecessor the same device's previous connection logging out: this one logs in only
+   * after it, or the platform would kick one of the two.
+   */
+  constructor(
+    readonly options: DeviceOptions,
+    tuning: Partial<ConnectionTuning> = {},
+    private predecessor?: Promise<void>,
+  ) {
+    super();
+    this.tuning = { ...DEFAULT_TUNING, ...tuning };
+    this.endpoint = resolveEndpoint({ ...options, port: options.port });
+    this.outbox = new Outbox(options.queueSize);
+    this.current = { state: 'idle', attempt: 0, clientId: options.clientId, endpoint: this.endpoint.url };
+  }
+
+  get status(): Readonly<ConnectionStatus> {
+    return this.current;
+  }
+
+  get state(): ConnectionState {
+    return this.current.state;
+  }
+
+  private setState(state: ConnectionState, extra: Partial<ConnectionStatus> = {}): void {
+    this.current = {
+      state,
+      attempt: this.attempt,
+      clientId: this.options.clientId,
+      endpoint: this.endpoint.url,
+      ...extra,
+    };
+    this.emit('state', this.current);
+  }
+
+  /** Starts connecting unless already connected or on the way. */
+  connect(): void {
+    if (this.state === 'closed') return;
+    this.wanted = true;
+    if (this.client || this.retryTimer) return;
+    if (this.predecessor) {
+      const wait = this.predecessor;
+      void wait.then(() => {
+        if (this.predecessor !== wait) return;
+        this.predecessor = undefined;
+        if (this.wanted && !this.client && !this.retryTimer && this.state !== 'closed') this.open();
+      });
+      return;
+    }
+    this.open();
+  }
+
+  /** Drops the current connection (if any) and logs in again now. */
+  reconnect(): void {
+    if (this.state === 'closed') return;
+    this.wanted = true;
+    this.clearRetry();
+    this.discard(this.client);
+    this.open();
+  }
+
+  /** Disconnects and stays disconnected until `connect()`; queued publishes wait. */
+  async disconnect(): Promise<void> {
+    if (this.state === 'closed') return;
+    this.wanted = false;
+    this.clearRetry();
+    await this.endGracefully(this.client);
+    this.setState('disconnected', { reason: 'requested' });
+  }
+
+  /** Ends for good: every unsettled publish fails, timers stop. */
+  async close(): Promise<void> {
+    if (this.state === 'closed') return;
+    this.wanted = false;
+    this.clearRetry();
+    for (const timer of this.removals.values()) clearTimeout(timer);
+    this.removals.clear();
+    await this.endGracefully(this.client);
+    this.outbox.failAll(new AliyunIotError('CONNECTION_CLOSED'));
+    this.setState('closed');
+  }
+
+  publish(topic: string, payload: Buffer, qos: 0 | 1, done: (err?: Error) => void): void {
+    const message = this.outbox.create(topic, payload, qos, done);
+    if (this.state === 'closed') return this.outbox.settle(message, new AliyunIotError('CONNECTION_CLOSED'));
+    const client = this.client;
+    if (client?.connected && this.state === 'connected') this.send(client, message);
+    else this.outbox.enqueue(message);
+  }
+
+  subscribe(
+    filter: string,
+    qos: 0 | 1,
+    deliver: (delivery: Delivery) => void,
+    refused?: (code: number) => void,
+  ): SubscriptionHandle {
+    const pending = this.removals.get(filter);
+    if (pending) {
+      clearTimeout(pending);
+      this.removals.delete(filter);
+    }
+    const subscriber: Subscriber & { refused?: (code: number) => void } = {
+      filter,
+      qos,
+      deliver: (topic, payload, packet) => {
+        deliver({ topic, payload, qos: packet.qos, retain: packet.retain });
+      },
+      refused,
+    };
+    const raise = this.router.add(subscriber);
+    const refusedCode = this.refusedFilters.get(filter);
+    if (raise !== undefined && this.client?.connected) this.mqttSubscribe(this.client, { [filter]: { qos: raise } });
+    else if (refusedCode !== undefined) refused?.(refusedCode);
+    let open = true;
+    return {
+      close: (removed) => {
+        if (!open) return;
+        open = false;
+        if (!this.router.remove(subscriber)) return;
+        if (removed || this.state === 'closed') this.forget(filter);
+        else
+          this.removals.set(
+            filter,
+            setTimeout(() => this.forget(filter), this.tuning.unsubscribeGraceMs),
+          );
+      },
+    };
+  }
+
+  private forget(filter: string): void {
+    this.removals.delete(filter);
+    if (!this.router.drop(filter)) return;
+    this.refusedFilters.delete(filter);
+    if (this.client?.connected) this.client.unsubscribe(filter);
+  }
+
+  private mqttSubscribe(client: MqttClient, filters: Record<string, { qos: 0 | 1 }>): void {
+    if (Object.keys(filters).length === 0) return;
+    client.subscribe(filters, (_err, subs, packet) => {
+      const granted = (packet as { granted?: (number | object)[] } | undefined)?.granted ?? [];
+      subs?.forEach((sub, i) => {
+        const code = granted[i];
+        if (typeof code !== 'number' || (code & 0x80) === 0) return;
+        this.refusedFilters.set(sub.topic, code);
+        this.emit('subscribe-refused', sub.topic, code);
+        for (const s of this.router.subscribersOf(sub.topic)) (s as { refused?: (c: number) => void }).refused?.(code);
+      });
+    });
+  }
+
+  private send(client: MqttClient, message: OutgoingMessage): void {
+    this.outbox.markSent(message);
+    if (message.qos === 0) {
+      // No per-message callback: it would add a drain listener per message once the socket is busy.
+      client.publish(message.topic, message.payload, { qos: 0 });
+      this.outbox.settle(message);
+      return;
+    }
+    this.sentOn.set(message, client);
+    client.publish(message.topic, message.payload, { qos: 1 }, (err) => {
+      // A message requeued after a lost connection belongs to the next client now.
+      if (this.sentOn.get(message) !== client || !this.outbox.isInflight(message)) return;
+      this.outbox.settle(message, err ? new AliyunIotError('PUBLISH_FAILED', { reason: err.message }) : undefined);
+    });
+  }
+
+  private open(): void {
+    this.retryTimer = undefined;
+    const { options, endpoint } = this;
+    const creds = signMqtt({ ...options, securemode: endpoint.securemode, timestamp: Date.now() });
+    this.lastError = undefined;
+    this.setState(this.everConnected || this.attempt > 0 ? 'reconnecting' : 'connecting');
+    if (endpoint.secure && !options.rejectUnauthorized) this.emit('warning', 'TLS_UNVERIFIED');
+    const clientOptions: IClientOptions = {
+      ...creds,
+      keepalive: options.keepalive,
+      clean: options.cleanSession,
+      protocolVersion: 4,
+      reconnectPeriod: 0,
+      connectTimeout: this.tuning.connectTimeoutMs,
+      resubscribe: false,
+      queueQoSZero: false,
+    };
+    if (endpoint.secure) {
+      clientOptions.ca = [...(endpoint.ca ?? [])];
+      clientOptions.rejectUnauthorized = options.rejectUnauthorized;
+      if (options.servername) clientOptions.servername = options.servername;
+    }
+    const client = mqttConnect(endpoint.url, clientOptions);
+    this.client = client;
+    client.on('connect', () => this.onConnect(client));
+    client.on('message', (topic, payload, packet) => this.onMessage(topic, payload, packet));
+    client.on('error', (err: Error & { code?: number | string }) => {
+      if (client === this.client) this.lastError = { code: err.code, message: err.message };
+    });
+    client.on('close', () => this.onClose(client));
+  }
+
+  private onConnect(client: MqttClient): void {
+    if (client !== this.client) return;
+    this.everConnected = true;
+    this.connectedAt = Date.now();
+    this.refusedFilters.clear();
+    this.setState('connected');
+    this.mqttSubscribe(client, this.router.subscriptions());
+    for (const message of this.outbox.drain()) this.send(client, message);
+  }
+
+  private onMessage(topic: string, payload: Buffer, packet: { qos: number; retain: boolean }): void {
+    try {
+      this.router.dispatch(topic, payload, packet);
+    } catch (err) {
+      this.emit('warning', 'DISPATCH_FAILED', { reason: err instanceof Error ? err.message : String(err) });
+    }
+  }
+
+  private onClose(client: MqttClient): void {
+    if (client !== this.client) return;
+    this.discard(client);
+    if (!this.wanted) return;
+    const session = this.connectedAt > 0 ? Date.now() - this.connectedAt : undefined;
+    this.connectedAt = 0;
+    const code = this.lastError?.code;
+    const reason = this.lastError?.message ?? (session === undefined ? 'connection failed' : 'connection lost');
+    if (session === undefined && REFUSED_LOGIN.has(code)) {
+      this.attempt++;
+      return this.scheduleRetry('auth-failed', { reason, code }, true);
+    }
+    if (session !== undefined && session >= this.tuning.stableSessionMs) {
+      this.attempt = 0;
+      this.shortSessions = 0;
+    } else if (session !== undefined) {
+      this.shortSessions++;
+    }
+    this.attempt++;
+    if (this.shortSessions >= this.tuning.kickThreshold) {
+      return this.scheduleRetry('kicked', { reason: 'another client is using this device credentials', code }, false);
+    }
+    this.scheduleRetry('disconnected', { reason, code }, false);
+  }
+
+  private scheduleRetry(state: ConnectionState, extra: Partial<ConnectionStatus>, authFailed: boolean): void {
+    // Kick loops back off like network trouble, but keep growing while they last.
+    const delay = retryDelay(this.attempt, authFailed, this.tuning.backoff, this.tuning.random);
+    this.setState(state, { ...extra, nextRetryMs: delay });
+    this.retryTimer = setTimeout(() => {
+      this.open();
+    }, delay);
+  }
+
+  private clearRetry(): void {
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+  }
+
+  /** Forgets a client: its unacknowledged messages go back to the queue, its socket is destroyed. */
+  private discard(client: MqttClient | undefined): void {
+    if (!client) return;
+    if (client === this.client) this.client = undefined;
+    this.outbox.requeueInflight();
+    client.removeAllListeners();
+    client.on('error', () => undefined);
+    client.end(true);
+  }
+
+  private async endGracefully(client: MqttClient | undefined): Promise<void> {
+    if (!client) return;
+    this.client = undefined;
+    this.outbox.requeueInflight();
+    client.removeAllListeners();
+    client.on('error', () => undefined);
+    if (!client.connected) {
+      client.end(true);
+      return;
+    }
+    // DISCONNECT, bounded: Node-RED gives a closing node 15 s in all.
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        client.end(true);
+        resolve();
+      }, CLOSE_TIMEOUT_MS);
+      client.end(false, {}, () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+}

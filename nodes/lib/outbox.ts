@@ -1,0 +1,89 @@
+// Publishes that are not settled yet: queued while offline (bounded), or sent at QoS 1 and waiting
+// for PUBACK. Each is settled exactly once: `done()` on success, `done(err)` on failure.
+import { AliyunIotError } from './errors';
+
+export interface OutgoingMessage {
+  readonly seq: number;
+  readonly topic: string;
+  readonly payload: Buffer;
+  readonly qos: 0 | 1;
+  /** Times it was handed to a connection; above 1 the broker may see it twice (QoS 1). */
+  sends: number;
+  settled: boolean;
+  readonly done: (err?: Error) => void;
+}
+
+export class Outbox {
+  private seq = 0;
+  private queue: OutgoingMessage[] = [];
+  private readonly inflight = new Set<OutgoingMessage>();
+  /** QoS 1 messages sent more than once, because a connection dropped before their PUBACK. */
+  resent = 0;
+
+  constructor(private readonly limit: number) {}
+
+  create(topic: string, payload: Buffer, qos: 0 | 1, done: (err?: Error) => void): OutgoingMessage {
+    return { seq: ++this.seq, topic, payload, qos, sends: 0, settled: false, done };
+  }
+
+  get queued(): number {
+    return this.queue.length;
+  }
+
+  get pending(): number {
+    return this.queue.length + this.inflight.size;
+  }
+
+  /** Keeps a message for the next connection, or fails it now when there is no room. */
+  enqueue(message: OutgoingMessage): void {
+    if (this.limit === 0) return this.settle(message, new AliyunIotError('NOT_CONNECTED'));
+    if (this.queue.length >= this.limit)
+      return this.settle(message, new AliyunIotError('QUEUE_FULL', { max: this.limit }));
+    this.queue.push(message);
+  }
+
+  /** Takes every queued message, oldest first. */
+  drain(): OutgoingMessage[] {
+    const all = this.queue;
+    this.queue = [];
+    return all;
+  }
+
+  markSent(message: OutgoingMessage): void {
+    message.sends++;
+    if (message.sends > 1) this.resent++;
+    if (message.qos === 1) this.inflight.add(message);
+  }
+
+  /** After a lost connection: unacknowledged QoS 1 messages go back ahead of the queue, in order. */
+  requeueInflight(): void {
+    if (this.inflight.size === 0) return;
+    const back = [...this.inflight];
+    this.inflight.clear();
+    // Accepted messages are never failed later for want of room: the bound applies when offered.
+    this.queue = [...back, ...this.queue].sort((a, b) => a.seq - b.seq);
+  }
+
+  isInflight(message: OutgoingMessage): boolean {
+    return this.inflight.has(message);
+  }
+
+  settle(message: OutgoingMessage, err?: Error): void {
+    if (message.settled) return;
+    message.settled = true;
+    this.inflight.delete(message);
+    try {
+      message.done(err);
+    } catch {
+      // A caller's callback must not break the connection's bookkeeping.
+    }
+  }
+
+  /** Fails everything still pending (the connection is closing for good). */
+  failAll(err: Error): void {
+    const all = [...this.inflight, ...this.queue];
+    this.inflight.clear();
+    this.queue = [];
+    for (const message of all) this.settle(message, err);
+  }
+}

@@ -1,0 +1,62 @@
+// Payloads in and out: what a flow sends becomes bytes; what arrives becomes what the user asked for.
+
+export const MAX_PAYLOAD_BYTES = 256 * 1024;
+
+export const OUTPUT_FORMATS = ['auto', 'json', 'string', 'buffer', 'base64'] as const;
+export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
+
+export function isOutputFormat(value: unknown): value is OutputFormat {
+  return typeof value === 'string' && (OUTPUT_FORMATS as readonly string[]).includes(value);
+}
+
+/** Buffer as is, string as UTF-8, anything else JSON; undefined when there is nothing to send. */
+export function encodePayload(payload: unknown): Buffer | undefined {
+  if (Buffer.isBuffer(payload)) return payload;
+  if (typeof payload === 'string') return Buffer.from(payload, 'utf8');
+  if (payload === undefined || typeof payload === 'function' || typeof payload === 'symbol') return undefined;
+  if (typeof payload === 'bigint') return Buffer.from(payload.toString(), 'utf8');
+  try {
+    const json = JSON.stringify(payload);
+    return Buffer.from(json, 'utf8');
+  } catch {
+    // Circular structures cannot be sent.
+    return undefined;
+  }
+}
+
+function isUtf8(bytes: Buffer): boolean {
+  return Buffer.from(bytes.toString('utf8'), 'utf8').equals(bytes);
+}
+
+export type DecodeResult = { ok: true; value: unknown } | { ok: false };
+
+/** `auto`: JSON if it parses, else text if it is UTF-8, else the Buffer. `json` fails on bad JSON. */
+export function decodePayload(bytes: Buffer, format: OutputFormat): DecodeResult {
+  switch (format) {
+    case 'buffer':
+      return { ok: true, value: bytes };
+    case 'base64':
+      return { ok: true, value: bytes.toString('base64') };
+    case 'string':
+      return { ok: true, value: bytes.toString('utf8') };
+    case 'json':
+      try {
+        return { ok: true, value: JSON.parse(bytes.toString('utf8')) as unknown };
+      } catch {
+        return { ok: false };
+      }
+    case 'auto': {
+      if (!isUtf8(bytes)) return { ok: true, value: bytes };
+      const text = bytes.toString('utf8');
+      const first = text.trimStart()[0];
+      if (first === '{' || first === '[') {
+        try {
+          return { ok: true, value: JSON.parse(text) as unknown };
+        } catch {
+          return { ok: true, value: text };
+        }
+      }
+      return { ok: true, value: text };
+    }
+  }
+}

@@ -1,0 +1,78 @@
+// One topic-filter trie per connection, shared by all its subscribe nodes: one MQTT subscription
+// per distinct filter, one trie walk per incoming message whatever the number of nodes.
+import { Qlobber } from 'qlobber';
+
+export interface Subscriber {
+  readonly filter: string;
+  readonly qos: 0 | 1;
+  readonly deliver: (topic: string, payload: Buffer, packet: { qos: number; retain: boolean }) => void;
+}
+
+interface FilterEntry {
+  readonly subscribers: Set<Subscriber>;
+  qos: 0 | 1;
+}
+
+export class Router {
+  // MQTT semantics: `+` one level (empty ones too), `#` zero or more trailing levels.
+  private readonly trie = new Qlobber<Subscriber>({
+    separator: '/',
+    wildcard_one: '+',
+    wildcard_some: '#',
+    match_empty_levels: true,
+    max_words: 128,
+  });
+  private readonly filters = new Map<string, FilterEntry>();
+
+  /** Adds a subscriber; returns the QoS the MQTT subscription must now have, or undefined if unchanged. */
+  add(subscriber: Subscriber): 0 | 1 | undefined {
+    let entry = this.filters.get(subscriber.filter);
+    const before = entry?.qos;
+    if (!entry) {
+      entry = { subscribers: new Set(), qos: subscriber.qos };
+      this.filters.set(subscriber.filter, entry);
+    }
+    entry.subscribers.add(subscriber);
+    entry.qos = subscriber.qos > entry.qos ? subscriber.qos : entry.qos;
+    this.trie.add(subscriber.filter, subscriber);
+    return before === entry.qos ? undefined : entry.qos;
+  }
+
+  /** Removes a subscriber; true when its filter has no subscriber left. */
+  remove(subscriber: Subscriber): boolean {
+    const entry = this.filters.get(subscriber.filter);
+    if (!entry?.subscribers.delete(subscriber)) return false;
+    this.trie.remove(subscriber.filter, subscriber);
+    return entry.subscribers.size === 0;
+  }
+
+  /** Forgets a filter with no subscribers; false if one came back meanwhile. */
+  drop(filter: string): boolean {
+    const entry = this.filters.get(filter);
+    if (!entry || entry.subscribers.size > 0) return false;
+    this.filters.delete(filter);
+    return true;
+  }
+
+  subscribersOf(filter: string): Subscriber[] {
+    return [...(this.filters.get(filter)?.subscribers ?? [])];
+  }
+
+  has(filter: string): boolean {
+    return (this.filters.get(filter)?.subscribers.size ?? 0) > 0;
+  }
+
+  /** Every filter to subscribe after a (re)connect, with its QoS. */
+  subscriptions(): Record<string, { qos: 0 | 1 }> {
+    const out: Record<string, { qos: 0 | 1 }> = {};
+    for (const [filter, entry] of this.filters) if (entry.subscribers.size > 0) out[filter] = { qos: entry.qos };
+    return out;
+  }
+
+  /** Hands a message to every matching subscriber once; returns how many got it. */
+  dispatch(topic: string, payload: Buffer, packet: { qos: number; retain: boolean }): number {
+    const matched = this.trie.match(topic);
+    for (const subscriber of matched) subscriber.deliver(topic, payload, packet);
+    return matched.length;
+  }
+}

@@ -1,0 +1,45 @@
+// Device topics: placeholders, the relative form, and what MQTT and the platform allow.
+
+export interface DeviceIdentity {
+  productKey: string;
+  deviceName: string;
+}
+
+export type TopicErrorCode = 'TOPIC_MISSING' | 'TOPIC_WILDCARD' | 'TOPIC_INVALID' | 'FILTER_INVALID';
+
+/**
+ * `${productKey}` and `${deviceName}` filled in; a topic without a leading `/` is relative to the
+ * device's custom topics: `user/update` becomes `/${pk}/${dn}/user/update`.
+ */
+export function expandTopic(template: string, device: DeviceIdentity): string {
+  const filled = template
+    .trim()
+    .replaceAll('${productKey}', device.productKey)
+    .replaceAll('${deviceName}', device.deviceName);
+  if (filled === '' || filled.startsWith('/')) return filled;
+  return `/${device.productKey}/${device.deviceName}/${filled}`;
+}
+
+// NUL is forbidden by MQTT; other control characters only cause trouble on the platform.
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+export function checkPublishTopic(topic: string): TopicErrorCode | undefined {
+  if (topic === '') return 'TOPIC_MISSING';
+  if (topic.includes('+') || topic.includes('#')) return 'TOPIC_WILDCARD';
+  if (CONTROL.test(topic) || topic.includes('${')) return 'TOPIC_INVALID';
+  return undefined;
+}
+
+/** `+` and `#` only as whole levels, `#` only last. */
+export function checkFilter(filter: string): TopicErrorCode | undefined {
+  if (filter === '') return 'TOPIC_MISSING';
+  if (CONTROL.test(filter) || filter.includes('${')) return 'FILTER_INVALID';
+  const levels = filter.split('/');
+  for (let i = 0; i < levels.length; i++) {
+    const level = levels[i] ?? '';
+    if (level.includes('#') && (level !== '#' || i !== levels.length - 1)) return 'FILTER_INVALID';
+    if (level.includes('+') && level !== '+') return 'FILTER_INVALID';
+  }
+  return undefined;
+}

@@ -1,0 +1,38 @@
+// Connection states as node status: yellow ring on the way, green dot connected, red ring otherwise.
+import type { NodeAPI, NodeStatus } from 'node-red';
+import type { ConnectionStatus } from '../lib/connection';
+import { DEVICE_NAMESPACE } from './i18n';
+
+const COMMON: Partial<Record<ConnectionStatus['state'], string>> = {
+  connecting: 'node-red:common.status.connecting',
+  connected: 'node-red:common.status.connected',
+  disconnected: 'node-red:common.status.disconnected',
+};
+
+export function statusText(RED: NodeAPI, status: ConnectionStatus): string {
+  const key = COMMON[status.state] ?? `${DEVICE_NAMESPACE}:status.${status.state}`;
+  const text = RED._(key, { code: String(status.code ?? '') });
+  const label = text === key ? status.state : text;
+  return status.state === 'auth-failed' && status.code !== undefined && !label.includes(String(status.code))
+    ? `${label} (${String(status.code)})`
+    : label;
+}
+
+export function nodeStatusOf(RED: NodeAPI, status: ConnectionStatus): NodeStatus {
+  const text = statusText(RED, status);
+  switch (status.state) {
+    case 'connected':
+      return { fill: 'green', shape: 'dot', text };
+    case 'connecting':
+    case 'reconnecting':
+      return { fill: 'yellow', shape: 'ring', text };
+    case 'idle':
+      return { fill: 'grey', shape: 'ring', text };
+    default:
+      return { fill: 'red', shape: 'ring', text };
+  }
+}
+
+export function problemStatus(text: string): NodeStatus {
+  return { fill: 'red', shape: 'ring', text };
+}

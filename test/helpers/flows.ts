@@ -1,0 +1,126 @@
+// Flows for node-red-node-test-helper against an in-process emulator.
+import type { EventEmitter } from 'node:events';
+import type { NodeMessage } from 'node-red';
+import helper from 'node-red-node-test-helper';
+import type { Emulator } from '../../emulator/index';
+import deviceNode from '../../nodes/aliyun-iot-device';
+import connectNode from '../../nodes/aliyun-iot-connect';
+import publishNode from '../../nodes/aliyun-iot-publish';
+import subscribeNode from '../../nodes/aliyun-iot-subscribe';
+import { sharedPool } from '../../nodes/lib/pool';
+import { eventually } from './emulator';
+
+export { helper };
+export const NODES = [deviceNode, connectNode, publishNode, subscribeNode];
+
+helper.init(require.resolve('node-red'));
+
+/** Fast retries and a short handover grace, so tests do not wait minutes. */
+export function fastPool(): void {
+  sharedPool.configure({
+    graceMs: 300,
+    tuning: {
+      backoff: { baseMs: 100, maxMs: 400, authBaseMs: 20_000, authMaxMs: 60_000, jitter: 0 },
+      stableSessionMs: 1500,
+      unsubscribeGraceMs: 300,
+      connectTimeoutMs: 5000,
+    },
+  });
+}
+
+export interface TestDevice {
+  productKey: string;
+  deviceName: string;
+  deviceSecret: string;
+}
+
+const PORT_OF = { tcp: 'mqtt', tls: 'mqtts', ws: 'ws', wss: 'wss' } as const;
+
+/** A config node pointed at the emulator. */
+export function deviceConfig(
+  emu: Emulator,
+  device: TestDevice,
+  extra: Record<string, unknown> & { transport?: keyof typeof PORT_OF } = {},
+): Record<string, unknown> {
+  const transport = extra.transport ?? 'tcp';
+  return {
+    id: 'dev',
+    type: 'aliyun-iot-device',
+    name: 'test device',
+    productKey: device.productKey,
+    deviceName: device.deviceName,
+    endpoint: 'custom',
+    host: emu.host,
+    port: String(emu.ports[PORT_OF[transport]]),
+    ca: emu.ca,
+    keepalive: '60',
+    ...extra,
+    transport,
+  };
+}
+
+export function credentialsFor(device: TestDevice, id = 'dev'): Record<string, Record<string, string>> {
+  return { [id]: { deviceSecret: device.deviceSecret } };
+}
+
+/** Collects what a helper node receives. */
+export function collect(id: string): NodeMessage[] {
+  const node = helper.getNode(id);
+  if (!node) throw new Error(`no node ${id}`);
+  const got: NodeMessage[] = [];
+  node.on('input', (msg: NodeMessage) => got.push(msg));
+  return got;
+}
+
+type Completion = { msg: NodeMessage; err: Error | undefined };
+type Tracked = EventEmitter & {
+  receive(msg: NodeMessage): void;
+  _complete(msg: NodeMessage, err?: Error): void;
+  completions?: Completion[];
+};
+
+/** Records every done() of a node (Node-RED routes done through `_complete`). */
+export function completions(id: string): Completion[] {
+  const node = helper.getNode(id) as unknown as Tracked | null;
+  if (!node) throw new Error(`no node ${id}`);
+  if (!node.completions) {
+    const list: Completion[] = [];
+    const original = node._complete.bind(node);
+    node._complete = (msg, err) => {
+      list.push({ msg, err });
+      node.emit('test:done', msg, err);
+      original(msg, err);
+    };
+    node.completions = list;
+  }
+  return node.completions;
+}
+
+/** Sends a message into a node and resolves with the error its done() got (undefined: success). */
+export function inject(id: string, msg: NodeMessage, timeoutMs = 10_000): Promise<Error | undefined> {
+  completions(id);
+  const node = helper.getNode(id) as unknown as Tracked;
+  const mark = `m${Math.random()}`;
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      node.off('test:done', onDone);
+      reject(new Error(`${id}: done() not called within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const onDone = (done: NodeMessage, err: Error | undefined) => {
+      if (done._testMark !== mark) return;
+      clearTimeout(timer);
+      node.off('test:done', onDone);
+      resolve(err);
+    };
+    node.on('test:done', onDone);
+    node.receive({ ...msg, _testMark: mark });
+  });
+}
+
+export async function connected(emu: Emulator, device: TestDevice): Promise<void> {
+  await eventually(
+    () => emu.registry.device(device.productKey, device.deviceName)?.online === true,
+    8000,
+    'device online',
+  );
+}
