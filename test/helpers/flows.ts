@@ -97,7 +97,11 @@ export function completions(id: string): Completion[] {
 }
 
 /** Sends a message into a node and resolves with the error its done() got (undefined: success). */
-export function inject(id: string, msg: NodeMessage, timeoutMs = 10_000): Promise<Error | undefined> {
+export function inject(
+  id: string,
+  msg: NodeMessage,
+  timeoutMs = 10_000,
+): Promise<(Error & { code?: string }) | undefined> {
   completions(id);
   const node = helper.getNode(id) as unknown as Tracked;
   const mark = `m${Math.random()}`;

@@ -111,8 +111,9 @@ describe('device nodes: sharing and redeploy', () => {
     ];
     await helper.load(NODES, flow, { ...credentialsFor(device), ...credentialsFor(device, 'dev2') });
     await connected(emu, device);
-    const err = (await inject('p2', { payload: 2 })) as Error & { code?: string };
-    assert.equal(err.code, 'CONFIG_INVALID');
+    const err = await inject('p2', { payload: 2 });
+    assert.equal(err?.code, 'CONFIG_INVALID');
+    assert.ok(err);
     assert.match(err.message, /first holder/);
     assert.equal(await inject('p1', { payload: 1 }), undefined);
     assert.equal(record().counters.kicks, 0);
