@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { rootCertificates } from 'node:tls';
+import { PEM_CERTIFICATE } from './rules';
 
 export const BUNDLED_CA_FILES = ['aliyun-iot-root-ca.pem', 'globalsign-root-ca-r1.pem'] as const;
 
@@ -24,9 +25,7 @@ export function defaultCAs(): readonly string[] {
   return defaultList;
 }
 
-const PEM_BLOCK = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
-
 /** The certificates in a user's PEM text; empty when it holds none. */
 export function splitPem(text: string): string[] {
-  return text.match(PEM_BLOCK) ?? [];
+  return text.match(PEM_CERTIFICATE) ?? [];
 }

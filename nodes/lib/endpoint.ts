@@ -1,25 +1,10 @@
 // Where a device connects: from endpoint kind and transport to the mqtt.js URL, port, securemode
 // and the CAs to trust (PLATFORM.md §2).
 import { defaultCAs, splitPem } from './ca';
+import { isEndpointKind, isTransport, type EndpointKind, type Transport } from './rules';
 
-export const ENDPOINT_KINDS = ['public', 'instance', 'custom'] as const;
-export type EndpointKind = (typeof ENDPOINT_KINDS)[number];
-
-export const TRANSPORTS = ['tls', 'tcp', 'wss', 'ws'] as const;
-export type Transport = (typeof TRANSPORTS)[number];
-
-/** Regions of the legacy public instance named by the platform's SDKs and docs. */
-export const REGIONS = [
-  'cn-shanghai',
-  'cn-beijing',
-  'cn-shenzhen',
-  'ap-southeast-1',
-  'ap-northeast-1',
-  'us-west-1',
-  'us-east-1',
-  'eu-central-1',
-] as const;
-export type RegionId = (typeof REGIONS)[number];
+export { ENDPOINT_KINDS, TRANSPORTS, REGIONS, isEndpointKind, isTransport, isRegion } from './rules';
+export type { EndpointKind, Transport, RegionId } from './rules';
 
 export const DEFAULT_PORTS: Readonly<Record<Transport, number>> = Object.freeze({
   tcp: 1883,
@@ -63,18 +48,6 @@ export interface ResolvedEndpoint {
   secure: boolean;
   /** CAs to trust; only for secure transports. */
   ca?: readonly string[];
-}
-
-export function isTransport(value: unknown): value is Transport {
-  return typeof value === 'string' && (TRANSPORTS as readonly string[]).includes(value);
-}
-
-export function isEndpointKind(value: unknown): value is EndpointKind {
-  return typeof value === 'string' && (ENDPOINT_KINDS as readonly string[]).includes(value);
-}
-
-export function isRegion(value: unknown): value is RegionId {
-  return typeof value === 'string' && (REGIONS as readonly string[]).includes(value);
 }
 
 export function mqttHost(

@@ -1,9 +1,9 @@
 // Signing for the IoT Platform: MQTT CONNECT credentials (PLATFORM.md §3), the HTTPS device-auth
 // sign (§4) and the dynamic-registration sign (§5). Pure functions over node:crypto.
 import { createHmac, randomBytes } from 'node:crypto';
+import { isSignMethod, type SignMethod } from './rules';
 
-export const SIGN_METHODS = ['hmacsha256', 'hmacsha1', 'hmacmd5'] as const;
-export type SignMethod = (typeof SIGN_METHODS)[number];
+export { SIGN_METHODS, isSignMethod, type SignMethod } from './rules';
 export const DEFAULT_SIGN_METHOD: SignMethod = 'hmacsha256';
 
 const DIGEST: Record<SignMethod, string> = {
@@ -11,10 +11,6 @@ const DIGEST: Record<SignMethod, string> = {
   hmacsha1: 'sha1',
   hmacmd5: 'md5',
 };
-
-export function isSignMethod(value: unknown): value is SignMethod {
-  return typeof value === 'string' && (SIGN_METHODS as readonly string[]).includes(value);
-}
 
 /** Lower-case hex HMAC of `content` keyed by `secret`; the platform compares hex case-insensitively. */
 export function hmacHex(signmethod: SignMethod, secret: string, content: string): string {
