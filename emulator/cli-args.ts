@@ -5,6 +5,14 @@ import type { DeviceSpec, EmulatorPorts, ProductSpec } from './index';
 /** Fixed, documented defaults so flows and examples can name them. */
 export const CLI_DEFAULT_PORTS: EmulatorPorts = { mqtt: 11883, mqtts: 18883, ws: 18080, wss: 18443, https: 18444 };
 
+/** The device and product the examples and the demo flow use (`--demo`). */
+export const DEMO_DEVICE: DeviceSpec = {
+  productKey: 'a1DemoPk',
+  deviceName: 'demo-device',
+  deviceSecret: 'demo-device-secret',
+};
+export const DEMO_PRODUCT: ProductSpec = { productKey: 'a1DemoPk', productSecret: 'demo-product-secret' };
+
 export interface CliOptions {
   host: string;
   ports: EmulatorPorts;
@@ -18,6 +26,7 @@ export interface CliOptions {
 
 export const USAGE = `Usage: aliyun-iot-emulator [options]
 
+  --demo                     the demo device the examples use: a1DemoPk:demo-device:demo-device-secret
   --device pk:dn:secret      a device (repeatable)
   --devices file.json        devices and products: {"devices":[{productKey,deviceName,deviceSecret}],"products":[{productKey,productSecret}]}
   --product pk:secret        enable dynamic registration for a product (repeatable)
@@ -77,6 +86,11 @@ export function parseCliArgs(argv: readonly string[]): CliOptions {
     const flag = argv[i] ?? '';
     if (flag === '--help' || flag === '-h') {
       options.help = true;
+      continue;
+    }
+    if (flag === '--demo') {
+      options.devices.push({ ...DEMO_DEVICE });
+      options.products.push({ ...DEMO_PRODUCT });
       continue;
     }
     const value = argv[++i];

@@ -4,7 +4,21 @@
 (function () {
   'use strict';
   var NS = '@iotflow/node-red-aliyun-iot/aliyun-iot-device';
-  var FIELDS = ['productKey', 'deviceName', 'endpoint', 'regionId', 'instanceId', 'host', 'transport', 'port', 'signmethod', 'clientId', 'keepalive', 'queueSize', 'ca'];
+  var FIELDS = [
+    'productKey',
+    'deviceName',
+    'endpoint',
+    'regionId',
+    'instanceId',
+    'host',
+    'transport',
+    'port',
+    'signmethod',
+    'clientId',
+    'keepalive',
+    'queueSize',
+    'ca',
+  ];
 
   /** The dialog's current values where it is open, else the node's saved ones. */
   function settingsOf(node) {
@@ -44,7 +58,8 @@
     return function (value, opt) {
       if (value === '' || value === undefined) return true;
       var expanded = AliyunIot.topic.expandTopic(value, { productKey: 'pk', deviceName: 'dn' });
-      var code = kind === 'filter' ? AliyunIot.topic.checkFilter(expanded) : AliyunIot.topic.checkPublishTopic(expanded);
+      var code =
+        kind === 'filter' ? AliyunIot.topic.checkFilter(expanded) : AliyunIot.topic.checkPublishTopic(expanded);
       return code ? (opt ? RED._(NS + ':errors.' + code, { topic: value }) : false) : true;
     };
   };

@@ -46,6 +46,7 @@ describe('aliyun-iot-emulator CLI', () => {
       'pkCli:cli-dev:cli-secret-123',
       '--devices',
       devices,
+      '--demo',
       '--data-dir',
       dataDir,
       ...zeroPorts,
@@ -55,6 +56,7 @@ describe('aliyun-iot-emulator CLI', () => {
     assert.ok(!text.includes('cli-secret-123'), 'the secret is not printed');
     assert.match(text, /pkCli \/ cli-dev/);
     assert.match(text, /pkFile \/ from-file/);
+    assert.match(text, /a1DemoPk \/ demo-device/);
     const tcpPort = Number(/mqtt:\/\/127\.0\.0\.1:(\d+)/.exec(text)?.[1]);
     const tlsPort = Number(/mqtts:\/\/127\.0\.0\.1:(\d+)/.exec(text)?.[1]);
     const caPath = /CA certificate\s+(\S+)/.exec(text)?.[1] ?? '';
