@@ -143,6 +143,7 @@ export class DeviceConnection extends EventEmitter {
   /** Drops the current connection (if any) and logs in again now. */
   reconnect(): void {
     if (this.state === 'closed') return;
+    if (this.predecessor) return this.connect();
     this.wanted = true;
     this.clearRetry();
     this.discard(this.client);

@@ -7,6 +7,7 @@ import deviceNode from '../../nodes/aliyun-iot-device';
 import connectNode from '../../nodes/aliyun-iot-connect';
 import publishNode from '../../nodes/aliyun-iot-publish';
 import subscribeNode from '../../nodes/aliyun-iot-subscribe';
+import { DEFAULT_BACKOFF } from '../../nodes/lib/backoff';
 import { sharedPool } from '../../nodes/lib/pool';
 import { eventually } from './emulator';
 
@@ -20,7 +21,8 @@ export function fastPool(): void {
   sharedPool.configure({
     graceMs: 300,
     tuning: {
-      backoff: { baseMs: 100, maxMs: 400, authBaseMs: 20_000, authMaxMs: 60_000, jitter: 0 },
+      // Refused logins keep the shipped policy: tests assert its bound.
+      backoff: { ...DEFAULT_BACKOFF, baseMs: 100, maxMs: 400, jitter: 0 },
       stableSessionMs: 1500,
       unsubscribeGraceMs: 300,
       connectTimeoutMs: 5000,

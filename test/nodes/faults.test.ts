@@ -78,7 +78,8 @@ describe('device nodes: faults', () => {
     await eventually(() => states.some((m) => m.topic === 'auth-failed'), 5000, 'auth-failed');
     const failed = states.find((m) => m.topic === 'auth-failed')!.payload as Record<string, unknown>;
     assert.equal(failed.code, 4);
-    assert.ok(Number(failed.nextRetryMs) >= 20_000, `next retry in ${String(failed.nextRetryMs)} ms`);
+    // The shipped policy: no second attempt within 60 s of a refused login.
+    assert.ok(Number(failed.nextRetryMs) >= 60_000, `next retry in ${String(failed.nextRetryMs)} ms`);
     assert.ok(!JSON.stringify(states).includes('wrong'), 'no secret in the output');
     const status = helper.getNode('conn') as unknown as {
       status: { lastCall: { args: [{ text: string; fill: string }] } };

@@ -119,6 +119,26 @@ describe('device nodes: sharing and redeploy', () => {
     assert.equal(record().counters.kicks, 0);
   });
 
+  it('a removed subscribe node drops its filter; a restarted one keeps it without a reconnect', async () => {
+    const base = `/${device.productKey}/${device.deviceName}`;
+    const flow = [
+      deviceConfig(emu, device),
+      { id: 'subA', type: 'aliyun-iot-subscribe', device: 'dev', topic: 'user/a' },
+      { id: 'subB', type: 'aliyun-iot-subscribe', device: 'dev', topic: 'user/b' },
+    ];
+    await helper.load(NODES, flow, credentialsFor(device));
+    await connected(emu, device);
+    await eventually(() => record().subscriptions.size === 2, 5000, 'two subscriptions');
+    const connects = record().counters.connects;
+    // subA changes name only: restarted, not removed. subB is deleted.
+    const next = [flow[0]!, { ...flow[1]!, name: 'renamed' }];
+    await helper.setFlows(next, 'nodes', credentialsFor(device));
+    await eventually(() => !record().subscriptions.has(`${base}/user/b`), 3000, 'user/b unsubscribed');
+    await sleep(600);
+    assert.ok(record().subscriptions.has(`${base}/user/a`), 'user/a kept across the restart');
+    assert.equal(record().counters.connects, connects);
+  });
+
   it('redeploy: unchanged settings keep the connection, changed ones reconnect once, removal closes it', async () => {
     const base = [
       deviceConfig(emu, device),
