@@ -3,7 +3,17 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['scratch/**', 'resources/**', 'dist/**', 'node_modules/**', 'coverage/**', '.node-red-user/**', 'bench/results/**'] },
+  {
+    ignores: [
+      'scratch/**',
+      'resources/**',
+      'dist/**',
+      'node_modules/**',
+      'coverage/**',
+      '.node-red-user/**',
+      'bench/results/**',
+    ],
+  },
   js.configs.recommended,
   {
     files: ['**/*.ts'],
