@@ -95,6 +95,20 @@ describe('device nodes: inputs, outputs and status', () => {
     assert.equal(sharedPool.size, 0);
   });
 
+  it('TLS verification turned off: a warning on every connect, never silently', async () => {
+    const flow = [
+      deviceConfig(emu, device, { transport: 'tls', rejectUnauthorized: false, ca: '' }),
+      { id: 'conn', type: 'aliyun-iot-connect', device: 'dev' },
+    ];
+    await helper.load(NODES, flow, credentialsFor(device));
+    await connected(emu, device);
+    const dev = helper.getNode('dev') as unknown as { warn: { args: unknown[][] } };
+    await eventually(() => dev.warn.args.some((a) => /verification is OFF/.test(String(a[0]))), 3000, 'warning');
+    const before = dev.warn.args.length;
+    assert.equal(await inject('conn', { action: 'reconnect' }), undefined);
+    await eventually(() => dev.warn.args.length > before, 3000, 'warned again on the next connect');
+  });
+
   it('a node without a config node says so', async () => {
     await helper.load(NODES, [{ id: 'pub', type: 'aliyun-iot-publish', topic: 'user/x' }]);
     assert.equal((await inject('pub', { payload: 'x' }))?.code, 'CONFIG_MISSING');
