@@ -33,7 +33,10 @@ function linkedUserDir(userDir) {
   const link = join(userDir, 'node_modules', PACKAGE);
   if (!existsSync(link)) symlinkSync(root, link, 'dir');
   if (!existsSync(join(userDir, 'package.json'))) {
-    writeFileSync(join(userDir, 'package.json'), JSON.stringify({ name: 'node-red-user', private: true, dependencies: { [PACKAGE]: 'file:' + root } }, null, 2));
+    writeFileSync(
+      join(userDir, 'package.json'),
+      JSON.stringify({ name: 'node-red-user', private: true, dependencies: { [PACKAGE]: 'file:' + root } }, null, 2),
+    );
   }
   return userDir;
 }
@@ -68,7 +71,14 @@ function freePort() {
  * Starts Node-RED (by default the devDependency, on this Node) and resolves once its editor answers.
  * `nodeBinary` and `redJs` let the Node-RED 5 check run another Node and another Node-RED.
  */
-function startNodeRed({ userDir, port, nodeBinary = process.execPath, redJs = require.resolve('node-red/red.js'), stdio = 'pipe', timeoutMs = 60_000 }) {
+function startNodeRed({
+  userDir,
+  port,
+  nodeBinary = process.execPath,
+  redJs = require.resolve('node-red/red.js'),
+  stdio = 'pipe',
+  timeoutMs = 60_000,
+}) {
   const child = spawn(nodeBinary, [redJs, '-u', userDir, '-s', join(userDir, 'settings.js')], {
     stdio: stdio === 'inherit' ? ['ignore', 'inherit', 'inherit'] : ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, NODE_RED_ENABLE_PROJECTS: 'false' },
@@ -83,7 +93,10 @@ function startNodeRed({ userDir, port, nodeBinary = process.execPath, redJs = re
     for (;;) {
       if (child.exitCode !== null) throw new Error(`Node-RED exited (${child.exitCode}):\n${log}`);
       if (Date.now() > until) throw new Error(`Node-RED did not answer on ${url} within ${timeoutMs} ms:\n${log}`);
-      const status = await request('GET', `${url}/settings`).then((r) => r.status, () => 0);
+      const status = await request('GET', `${url}/settings`).then(
+        (r) => r.status,
+        () => 0,
+      );
       if (status === 200) return;
       await new Promise((r) => setTimeout(r, 200));
     }
@@ -107,20 +120,24 @@ function startNodeRed({ userDir, port, nodeBinary = process.execPath, redJs = re
 function request(method, url, body, headers = {}) {
   return new Promise((resolve, reject) => {
     const text = body === undefined ? undefined : JSON.stringify(body);
-    const req = http.request(url, { method, headers: { 'content-type': 'application/json', ...headers }, timeout: 15_000 }, (res) => {
-      const chunks = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => {
-        const raw = Buffer.concat(chunks).toString('utf8');
-        let json;
-        try {
-          json = JSON.parse(raw);
-        } catch {
-          json = undefined;
-        }
-        resolve({ status: res.statusCode, body: json, text: raw });
-      });
-    });
+    const req = http.request(
+      url,
+      { method, headers: { 'content-type': 'application/json', ...headers }, timeout: 15_000 },
+      (res) => {
+        const chunks = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => {
+          const raw = Buffer.concat(chunks).toString('utf8');
+          let json;
+          try {
+            json = JSON.parse(raw);
+          } catch {
+            json = undefined;
+          }
+          resolve({ status: res.statusCode, body: json, text: raw });
+        });
+      },
+    );
     req.on('timeout', () => req.destroy(new Error(`${method} ${url} timed out`)));
     req.on('error', reject);
     req.end(text);
@@ -129,8 +146,22 @@ function request(method, url, body, headers = {}) {
 
 /** A full deploy through the Admin API, credentials inline on the nodes as the editor sends them. */
 async function deployFlows(url, flows) {
-  const res = await request('POST', `${url}/flows`, flows, { 'Node-RED-Deployment-Type': 'full', 'Node-RED-API-Version': 'v1' });
+  const res = await request('POST', `${url}/flows`, flows, {
+    'Node-RED-Deployment-Type': 'full',
+    'Node-RED-API-Version': 'v1',
+  });
   if (res.status !== 204 && res.status !== 200) throw new Error(`deploy failed: ${res.status} ${res.text}`);
 }
 
-module.exports = { root, PACKAGE, writeSettings, linkedUserDir, freshDir, assertPortFree, freePort, startNodeRed, request, deployFlows };
+module.exports = {
+  root,
+  PACKAGE,
+  writeSettings,
+  linkedUserDir,
+  freshDir,
+  assertPortFree,
+  freePort,
+  startNodeRed,
+  request,
+  deployFlows,
+};

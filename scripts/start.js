@@ -66,9 +66,10 @@ async function main() {
   const { DEMO_DEVICE, DEMO_PRODUCT } = require('../dist/emulator/cli-args.js');
   const caPath = join(userDir, 'emulator', 'ca.pem');
   const keyPath = join(userDir, 'emulator', 'ca-key.pem');
-  const ca = existsSync(caPath) && existsSync(keyPath)
-    ? { cert: require('node:fs').readFileSync(caPath, 'utf8'), key: require('node:fs').readFileSync(keyPath, 'utf8') }
-    : createCertificateAuthority();
+  const ca =
+    existsSync(caPath) && existsSync(keyPath)
+      ? { cert: require('node:fs').readFileSync(caPath, 'utf8'), key: require('node:fs').readFileSync(keyPath, 'utf8') }
+      : createCertificateAuthority();
   writeFileSync(caPath, ca.cert);
   writeFileSync(keyPath, ca.key, { mode: 0o600 });
   const emulator = await startEmulator({ devices: [DEMO_DEVICE], products: [DEMO_PRODUCT], ports: options.ports, ca });
@@ -92,7 +93,10 @@ async function main() {
 
   await nodeRed.ready;
   if (firstRun || options.reset) {
-    await nr.deployFlows(nodeRed.url, demoFlow({ host: emulator.host, ports: emulator.ports, caPem: emulator.ca, caPath }));
+    await nr.deployFlows(
+      nodeRed.url,
+      demoFlow({ host: emulator.host, ports: emulator.ports, caPem: emulator.ca, caPath }),
+    );
   }
   const { host, ports } = emulator;
   console.log(`

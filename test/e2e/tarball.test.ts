@@ -1,0 +1,125 @@
+// End to end, as a user gets it: the packed tarball installed into a fresh Node-RED user directory
+// (as the palette manager does), a real Node-RED process, every example deployed through the Admin
+// API and checked against the emulator. E2E_NODE_BINARY / E2E_RED_JS run it on another Node-RED.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { Emulator } from '../../emulator/index';
+import { DEMO_DEVICE } from '../../emulator/cli-args';
+import * as nr from '../../scripts/node-red-process';
+import { eventually, start } from '../helpers/emulator';
+
+const DEMO_SECRET = DEMO_DEVICE.deviceSecret ?? 'demo-device-secret';
+const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+
+type FlowNode = Record<string, unknown> & { id: string; type: string };
+
+function example(name: string, emu: Emulator): FlowNode[] {
+  const flow = JSON.parse(readFileSync(join(nr.root, 'examples', `${name}.json`), 'utf8')) as FlowNode[];
+  for (const node of flow) if (node.type === 'aliyun-iot-device') node.port = String(emu.ports.mqtt);
+  return flow;
+}
+
+describe(`end to end: tarball in ${process.env.E2E_RED_JS ? 'the given' : 'the devDependency'} Node-RED`, () => {
+  let emu: Emulator;
+  let red: nr.NodeRedProcess;
+  let userDir: string;
+  const demo = () => emu.registry.device(DEMO_DEVICE.productKey, DEMO_DEVICE.deviceName)!;
+
+  before(async () => {
+    const work = mkdtempSync(join(tmpdir(), 'aliyun-iot-e2e-'));
+    // dist/ is already built by `npm test`; packing must not rebuild it under the other test files.
+    const tarball = execFileSync(npm, ['pack', '--ignore-scripts', '--pack-destination', work], {
+      cwd: nr.root,
+      encoding: 'utf8',
+    })
+      .trim()
+      .split('\n')
+      .at(-1)!;
+    userDir = nr.freshDir(join(work, 'user'));
+    execFileSync(npm, ['init', '-y'], { cwd: userDir, stdio: 'ignore' });
+    execFileSync(npm, ['install', join(work, tarball), '--no-audit', '--no-fund', '--prefer-offline'], {
+      cwd: userDir,
+      stdio: 'pipe',
+    });
+    emu = await start({ devices: [DEMO_DEVICE] });
+    const port = await nr.freePort();
+    nr.writeSettings(userDir, { port, credentialSecret: 'e2e-credential-secret' });
+    red = nr.startNodeRed({
+      userDir,
+      port,
+      nodeBinary: process.env.E2E_NODE_BINARY || process.execPath,
+      redJs: process.env.E2E_RED_JS || require.resolve('node-red/red.js'),
+    });
+    await red.ready;
+  });
+
+  after(async () => {
+    await red.stop();
+    await emu.close();
+  });
+
+  it('loads the four node types from the installed package', async () => {
+    const nodes = (await nr.request('GET', `${red.url}/nodes`, undefined, { accept: 'application/json' })).body as {
+      id: string;
+      err?: string;
+      enabled: boolean;
+    }[];
+    const ours = nodes.filter((n) => n.id.startsWith(`${nr.PACKAGE}/`));
+    assert.deepEqual(ours.map((n) => n.id.split('/').at(-1)).sort(), [
+      'aliyun-iot-connect',
+      'aliyun-iot-device',
+      'aliyun-iot-publish',
+      'aliyun-iot-subscribe',
+    ]);
+    for (const n of ours) assert.equal(n.err, undefined, `${n.id}: ${String(n.err)}`);
+    const installed = readdirSync(join(userDir, 'node_modules', '@iotflow', 'node-red-aliyun-iot'));
+    assert.ok(!installed.includes('test') && !installed.includes('bench') && installed.includes('dist'));
+  });
+
+  it('publish example: the reading reaches the emulator', async () => {
+    await nr.deployFlows(red.url, example('aliyun-iot-publish', emu));
+    await eventually(
+      () => demo().uplink.some((m) => m.topic === '/a1DemoPk/demo-device/user/update'),
+      15_000,
+      'uplink',
+    );
+    assert.deepEqual(JSON.parse(demo().uplink.at(-1)!.payload), { temperature: 21.5, humidity: 40 });
+  });
+
+  it('subscribe example: subscribes to user/get and takes the downlink', async () => {
+    const before = demo().counters.messagesOut;
+    await nr.deployFlows(red.url, example('aliyun-iot-subscribe', emu));
+    await eventually(
+      () => demo().online && demo().subscriptions.has('/a1DemoPk/demo-device/user/get'),
+      15_000,
+      'subscribed',
+    );
+    await emu.platform.publishDown('/a1DemoPk/demo-device/user/get', JSON.stringify({ light: 'on' }), 1);
+    await eventually(() => demo().counters.messagesOut > before, 5000, 'delivered to the device');
+  });
+
+  it('connect example: connects and stays connected', async () => {
+    await nr.deployFlows(red.url, example('aliyun-iot-connect', emu));
+    await eventually(() => demo().online, 15_000, 'online');
+    assert.equal(demo().counters.kicks, 0);
+  });
+
+  it('device example: a property post is answered and kept', async () => {
+    await nr.deployFlows(red.url, example('aliyun-iot-device', emu));
+    await eventually(() => demo().properties.LightSwitch === 1, 15_000, 'property kept');
+  });
+
+  it('exports no secret, and keeps credentials encrypted on disk', async () => {
+    const flows = (await nr.request('GET', `${red.url}/flows`)).text;
+    assert.ok(flows.includes('aliyun-iot-device'));
+    assert.ok(!flows.includes(DEMO_SECRET), 'deviceSecret in GET /flows');
+    const onDisk = JSON.parse(readFileSync(join(userDir, 'flows_cred.json'), 'utf8')) as Record<string, unknown>;
+    assert.deepEqual(Object.keys(onDisk), ['$'], 'flows_cred.json holds only the encrypted blob');
+    assert.ok(!readFileSync(join(userDir, 'flows_cred.json'), 'utf8').includes(DEMO_SECRET));
+    assert.ok(!red.log().includes(DEMO_SECRET), 'no secret in the Node-RED log');
+  });
+});
