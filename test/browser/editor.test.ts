@@ -1,0 +1,176 @@
+// The editor in headless Chromium (Debian's, driven by playwright-core) against a real Node-RED
+// that loads this checkout, with the emulator behind it.
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Emulator } from '../../emulator/index';
+import { DEMO_DEVICE } from '../../emulator/cli-args';
+import * as nr from '../../scripts/node-red-process';
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { demoFlow } = require('../../scripts/demo-flow') as { demoFlow: (o: Record<string, unknown>) => unknown[] };
+import { start } from '../helpers/emulator';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ARTIFACTS = join(nr.root, '.test-output', 'screenshots');
+
+async function openEditor(browser: Browser, url: string, locale: string): Promise<Page> {
+  const context = await browser.newContext({ locale, viewport: { width: 1400, height: 900 } });
+  const page = await context.newPage();
+  await page.goto(url);
+  await page.waitForSelector('#red-ui-palette-header-Aliyun_IoT', { timeout: 30_000 });
+  return page;
+}
+
+describe('editor in Chromium', () => {
+  let emu: Emulator;
+  let red: nr.NodeRedProcess;
+  let browser: Browser;
+  let page: Page;
+
+  before(async () => {
+    assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install -y chromium`);
+    mkdirSync(ARTIFACTS, { recursive: true });
+    emu = await start({ devices: [DEMO_DEVICE] });
+    const userDir = nr.linkedUserDir(nr.freshDir(mkdtempSync(join(tmpdir(), 'aliyun-iot-browser-'))));
+    const port = await nr.freePort();
+    nr.writeSettings(userDir, { port });
+    red = nr.startNodeRed({ userDir, port });
+    await red.ready;
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+      ],
+    });
+    page = await openEditor(browser, red.url, 'en-US');
+  });
+
+  after(async () => {
+    await browser.close();
+    await red.stop();
+    await emu.close();
+  });
+
+  it('shows every node under "Aliyun IoT" in the palette', async () => {
+    const header = page.locator('#red-ui-palette-header-Aliyun_IoT');
+    assert.equal((await header.textContent())?.trim(), 'Aliyun IoT');
+    for (const type of ['aliyun-iot-connect', 'aliyun-iot-publish', 'aliyun-iot-subscribe']) {
+      assert.equal(
+        await page.locator(`#red-ui-palette-container-Aliyun_IoT [data-palette-type="${type}"]`).count(),
+        1,
+        type,
+      );
+    }
+  });
+
+  it('config dialog: invalid keepalive and clientId are red, the filled dialog saves, deploy goes green', async () => {
+    await page.evaluate(() => {
+      const RED = (window as unknown as { RED: any }).RED; // eslint-disable-line @typescript-eslint/no-explicit-any
+      RED.view.importNodes([
+        {
+          id: 'pub1',
+          type: 'aliyun-iot-publish',
+          x: 260,
+          y: 120,
+          z: RED.workspaces.active(),
+          topic: 'user/update',
+          qos: '1',
+          device: '',
+        },
+      ]); // eslint-disable-line @typescript-eslint/no-unsafe-call, @typescript-eslint/no-unsafe-member-access
+      RED.editor.edit(RED.nodes.node('pub1')); // eslint-disable-line @typescript-eslint/no-unsafe-call, @typescript-eslint/no-unsafe-member-access
+    });
+    await page
+      .locator('#node-input-device')
+      .locator('xpath=..')
+      .locator('a:has(i.fa-plus), button:has(i.fa-plus)')
+      .first()
+      .click();
+    await page.waitForSelector('#node-config-input-productKey');
+    await page.fill('#node-config-input-productKey', DEMO_DEVICE.productKey);
+    await page.fill('#node-config-input-deviceName', DEMO_DEVICE.deviceName);
+    await page.fill('#node-config-input-deviceSecret', DEMO_DEVICE.deviceSecret ?? '');
+    await page.selectOption('#node-config-input-endpoint', 'custom');
+    await page.fill('#node-config-input-host', emu.host);
+    await page.selectOption('#node-config-input-transport', 'tcp');
+    await page.fill('#node-config-input-port', String(emu.ports.mqtt));
+    await page.fill('#node-config-input-keepalive', '10');
+    await page.fill('#node-config-input-clientId', 'c'.repeat(65));
+    await page.locator('#node-config-input-name').click();
+    await page.waitForSelector('#node-config-input-keepalive.input-error');
+    await page.waitForSelector('#node-config-input-clientId.input-error');
+    await page.screenshot({ path: join(ARTIFACTS, 'config-dialog.png') });
+    await page.fill('#node-config-input-keepalive', '60');
+    await page.fill('#node-config-input-clientId', '');
+    await page.locator('#node-config-input-name').click();
+    assert.equal(await page.locator('#node-config-input-keepalive.input-error').count(), 0);
+    assert.equal(await page.locator('#node-config-input-clientId.input-error').count(), 0);
+    await page.click('#node-config-dialog-ok');
+    await page.click('#node-dialog-ok');
+    await page.click('#red-ui-header-button-deploy');
+    await page.waitForFunction(
+      () =>
+        Array.from(document.querySelectorAll('.red-ui-flow-node-status-label')).some(
+          (e) => e.textContent === 'connected',
+        ),
+      undefined,
+      { timeout: 20_000 },
+    );
+    assert.equal(await page.locator('.red-ui-flow-node-status-dot-green').count(), 1);
+    assert.equal(emu.registry.device(DEMO_DEVICE.productKey, DEMO_DEVICE.deviceName)?.online, true);
+    await page.screenshot({ path: join(ARTIFACTS, 'flow.png') });
+  });
+
+  it('the npm start demo flow runs: readings go up, the cloud property set comes down', async () => {
+    const caPath = join(mkdtempSync(join(tmpdir(), 'aliyun-iot-ca-')), 'ca.pem');
+    writeFileSync(caPath, emu.ca);
+    await nr.deployFlows(red.url, demoFlow({ host: emu.host, ports: emu.ports, caPem: emu.ca, caPath }));
+    await page.reload();
+    await page.waitForSelector('#red-ui-palette-header-Aliyun_IoT', { timeout: 30_000 });
+    const device = emu.registry.device(DEMO_DEVICE.productKey, DEMO_DEVICE.deviceName)!;
+    const out = device.counters.messagesOut;
+    await page.waitForFunction(
+      () => document.querySelectorAll('.red-ui-flow-node-status-dot-green').length >= 3,
+      undefined,
+      { timeout: 20_000 },
+    );
+    await page
+      .waitForFunction(() => document.querySelectorAll('.red-ui-debug-msg').length >= 2, undefined, { timeout: 20_000 })
+      .catch(() => undefined);
+    await page.evaluate(() => {
+      (window as unknown as { RED: { sidebar: { show(t: string): void } } }).RED.sidebar.show('debug');
+    });
+    await new Promise((r) => setTimeout(r, 5500));
+    assert.ok(
+      device.uplink.some((m) => m.topic.endsWith('/user/update')),
+      'readings published',
+    );
+    assert.ok(device.counters.messagesOut > out, 'property set delivered to the device');
+    await page.screenshot({ path: join(ARTIFACTS, 'demo-flow.png') });
+  });
+
+  async function helpText(p: Page, type: string): Promise<string> {
+    await p.evaluate((t) => {
+      (window as unknown as { RED: { sidebar: { help: { show(t: string): void } } } }).RED.sidebar.help.show(t);
+    }, type);
+    const help = p.locator('.red-ui-help:visible').first();
+    await help.waitFor({ timeout: 10_000 });
+    return (await help.innerText()).trim();
+  }
+
+  it('help panel in en-US, and in Chinese when the editor language is zh-CN', async () => {
+    assert.match(await helpText(page, 'aliyun-iot-publish'), /Publishes msg\.payload as the device/);
+    const zh = await openEditor(browser, red.url, 'zh-CN');
+    assert.match(await helpText(zh, 'aliyun-iot-publish'), /以设备身份在设备自己的 Topic 上发布/);
+    assert.equal((await zh.locator('#red-ui-palette-header-Aliyun_IoT').textContent())?.trim(), '阿里云 IoT');
+    await zh.close();
+  });
+});
