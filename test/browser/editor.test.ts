@@ -14,6 +14,13 @@ const { demoFlow } = require('../../scripts/demo-flow') as { demoFlow: (o: Recor
 import { start } from '../helpers/emulator';
 
 const CHROMIUM = '/usr/bin/chromium';
+
+interface EditorApi {
+  view: { importNodes(nodes: Record<string, unknown>[]): void };
+  workspaces: { active(): string };
+  editor: { edit(node: unknown): void };
+  nodes: { node(id: string): unknown };
+}
 const ARTIFACTS = join(nr.root, '.test-output', 'screenshots');
 
 async function openEditor(browser: Browser, url: string, locale: string): Promise<Page> {
@@ -73,7 +80,8 @@ describe('editor in Chromium', () => {
 
   it('config dialog: invalid keepalive and clientId are red, the filled dialog saves, deploy goes green', async () => {
     await page.evaluate(() => {
-      const RED = (window as unknown as { RED: any }).RED; // eslint-disable-line @typescript-eslint/no-explicit-any
+      // The editor's own API, typed just as far as used here.
+      const RED = (window as unknown as { RED: EditorApi }).RED;
       RED.view.importNodes([
         {
           id: 'pub1',
@@ -85,8 +93,8 @@ describe('editor in Chromium', () => {
           qos: '1',
           device: '',
         },
-      ]); // eslint-disable-line @typescript-eslint/no-unsafe-call, @typescript-eslint/no-unsafe-member-access
-      RED.editor.edit(RED.nodes.node('pub1')); // eslint-disable-line @typescript-eslint/no-unsafe-call, @typescript-eslint/no-unsafe-member-access
+      ]);
+      RED.editor.edit(RED.nodes.node('pub1'));
     });
     await page
       .locator('#node-input-device')
