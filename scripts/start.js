@@ -8,17 +8,24 @@ const { execFileSync } = require('node:child_process');
 const nr = require('./node-red-process');
 const { demoFlow } = require('./demo-flow');
 
-const USAGE = `Usage: npm start -- [--port 1880] [--mqtt-port 11883] [--mqtts-port 18883] [--ws-port 18080] [--wss-port 18443] [--https-port 18444] [--reset]
+const USAGE = `Usage: npm start -- [--port 1880] [--mqtt-port 11883] [--mqtts-port 18883] [--ws-port 18080] [--wss-port 18443] [--https-port 18444] [--reset] [--user-dir dir]
   --port        the Node-RED editor port
   --*-port      the emulator's ports (see the emulator CLI)
   --reset       deploy the demo flow again, replacing what the editor saved
+  --user-dir    the Node-RED user directory (default .node-red-user in the repository)
 `;
 
 function parse(argv) {
-  const out = { port: 1880, ports: { mqtt: 11883, mqtts: 18883, ws: 18080, wss: 18443, https: 18444 }, reset: false };
+  const out = {
+    port: 1880,
+    ports: { mqtt: 11883, mqtts: 18883, ws: 18080, wss: 18443, https: 18444 },
+    reset: false,
+    userDir: join(nr.root, '.node-red-user'),
+  };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     if (flag === '--reset') out.reset = true;
+    else if (flag === '--user-dir') out.userDir = argv[++i];
     else if (flag === '--help' || flag === '-h') out.help = true;
     else {
       const value = Number(argv[++i]);
@@ -57,7 +64,7 @@ async function main() {
     });
   }
 
-  const userDir = join(nr.root, '.node-red-user');
+  const userDir = options.userDir;
   mkdirSync(join(userDir, 'emulator'), { recursive: true });
   nr.linkedUserDir(userDir);
   nr.writeSettings(userDir, { port: options.port, credentialSecret: 'aliyun-iot-demo' });
