@@ -1,7 +1,7 @@
 // Publishes msg.payload on a device topic; done() after PUBACK (QoS 1) or the write (QoS 0).
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { validateQos } from './lib/options';
-import { encodePayload, MAX_PAYLOAD_BYTES } from './lib/payload';
+import { encodePayload, MAX_PAYLOAD_BYTES, payloadBytes } from './lib/payload';
 import { checkPublishTopic, expandTopic } from './lib/topic';
 import { codedError, localizedError } from './support/i18n';
 import { linkDevice } from './support/device-link';
@@ -19,22 +19,23 @@ export = function register(RED: NodeAPI): void {
     const link = linkDevice(RED, node, def.device);
     const nodeTopic = typeof def.topic === 'string' ? def.topic.trim() : '';
     const nodeQos = def.qos === undefined || def.qos === '' ? undefined : def.qos;
+    // A topic set on the node is expanded and checked once, not per message.
+    const fixedTopic = link.ok && nodeTopic ? expandTopic(nodeTopic, link.options) : undefined;
+    const fixedProblem = fixedTopic === undefined ? undefined : checkPublishTopic(fixedTopic);
 
     node.on('input', (msg, _send, done) => {
       if (!link.ok) return done(link.error);
-      const template = nodeTopic || (typeof msg.topic === 'string' ? msg.topic : '');
-      const topic = expandTopic(template, link.options);
-      const topicProblem = checkPublishTopic(topic);
+      const topic = fixedTopic ?? expandTopic(typeof msg.topic === 'string' ? msg.topic : '', link.options);
+      const topicProblem = fixedTopic === undefined ? checkPublishTopic(topic) : fixedProblem;
       if (topicProblem) return done(codedError(RED, topicProblem, { topic }));
       const qosValue = nodeQos ?? msg.qos ?? 0;
       const qosProblem = validateQos(qosValue);
       if (qosProblem) return done(codedError(RED, qosProblem.code, qosProblem.params));
       const payload = encodePayload(msg.payload);
       if (!payload) return done(codedError(RED, 'PAYLOAD_INVALID'));
-      if (payload.length > MAX_PAYLOAD_BYTES) {
-        return done(codedError(RED, 'PAYLOAD_TOO_LARGE', { size: payload.length, max: MAX_PAYLOAD_BYTES }));
-      }
-      link.connection.publish(topic, payload, Number(qosValue) === 1 ? 1 : 0, (err) => {
+      const size = payloadBytes(payload);
+      if (size > MAX_PAYLOAD_BYTES) return done(codedError(RED, 'PAYLOAD_TOO_LARGE', { size, max: MAX_PAYLOAD_BYTES }));
+      link.connection.publish(topic, payload, qosValue === 1 || qosValue === '1' ? 1 : 0, (err) => {
         if (err) done(localizedError(RED, err));
         else done();
       });

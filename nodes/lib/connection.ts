@@ -57,6 +57,11 @@ export const DEFAULT_TUNING: Readonly<ConnectionTuning> = Object.freeze({
 /** CONNACK codes that say the login itself is wrong (ext, keepalive, token, credentials). */
 const REFUSED_LOGIN = new Set<unknown>([3, 4, 5]);
 const CLOSE_TIMEOUT_MS = 5_000;
+// Shared, so a publish allocates no options object.
+const QOS0 = Object.freeze({ qos: 0 as const });
+const QOS1 = Object.freeze({ qos: 1 as const });
+/** Part of Node-RED's 15 s close budget spent waiting for outstanding PUBACKs. */
+const INFLIGHT_DRAIN_MS = 2_000;
 
 export interface SubscriptionHandle {
   /** `removed`: the node was deleted, so an unwanted filter is unsubscribed at once. */
@@ -86,7 +91,6 @@ export class DeviceConnection extends EventEmitter {
   private retryTimer: NodeJS.Timeout | undefined;
   private readonly removals = new Map<string, NodeJS.Timeout>();
   private readonly refusedFilters = new Map<string, number>();
-  private readonly sentOn = new WeakMap<OutgoingMessage, MqttClient>();
 
   /**
    * @param predecessor the same device's previous connection logging out: this one logs in only
@@ -98,6 +102,8 @@ export class DeviceConnection extends EventEmitter {
     private predecessor?: Promise<void>,
   ) {
     super();
+    // Every node of the device listens for state changes (and stops on close): no fixed ceiling.
+    this.setMaxListeners(0);
     this.tuning = { ...DEFAULT_TUNING, ...tuning };
     this.endpoint = resolveEndpoint({ ...options, port: options.port });
     this.outbox = new Outbox(options.queueSize);
@@ -166,15 +172,30 @@ export class DeviceConnection extends EventEmitter {
     this.clearRetry();
     for (const timer of this.removals.values()) clearTimeout(timer);
     this.removals.clear();
+    await this.awaitInflight(INFLIGHT_DRAIN_MS);
     await this.endGracefully(this.client);
     this.outbox.failAll(new AliyunIotError('CONNECTION_CLOSED'));
     this.setState('closed');
   }
 
-  publish(topic: string, payload: Buffer, qos: 0 | 1, done: (err?: Error) => void): void {
+  /** Gives QoS 1 messages already on the wire a moment for their PUBACK before logging out. */
+  private async awaitInflight(limitMs: number): Promise<void> {
+    const until = Date.now() + limitMs;
+    while (this.client?.connected && this.outbox.inflight > 0 && Date.now() < until) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+
+  publish(topic: string, payload: Buffer | string, qos: 0 | 1, done: (err?: Error) => void): void {
+    const client = this.client;
+    // Hot path: QoS 0 on a live connection needs no bookkeeping at all.
+    if (qos === 0 && this.state === 'connected' && client?.connected && this.outbox.queued === 0) {
+      client.publish(topic, payload, QOS0);
+      done();
+      return;
+    }
     const message = this.outbox.create(topic, payload, qos, done);
     if (this.state === 'closed') return this.outbox.settle(message, new AliyunIotError('CONNECTION_CLOSED'));
-    const client = this.client;
     if (client?.connected && this.state === 'connected') this.send(client, message);
     else this.outbox.enqueue(message);
   }
@@ -243,14 +264,14 @@ export class DeviceConnection extends EventEmitter {
     this.outbox.markSent(message);
     if (message.qos === 0) {
       // No per-message callback: it would add a drain listener per message once the socket is busy.
-      client.publish(message.topic, message.payload, { qos: 0 });
+      client.publish(message.topic, message.payload, QOS0);
       this.outbox.settle(message);
       return;
     }
-    this.sentOn.set(message, client);
-    client.publish(message.topic, message.payload, { qos: 1 }, (err) => {
+    message.sentOn = client;
+    client.publish(message.topic, message.payload, QOS1, (err) => {
       // A message requeued after a lost connection belongs to the next client now.
-      if (this.sentOn.get(message) !== client || !this.outbox.isInflight(message)) return;
+      if (message.sentOn !== client || !this.outbox.isInflight(message)) return;
       this.outbox.settle(message, err ? new AliyunIotError('PUBLISH_FAILED', { reason: err.message }) : undefined);
     });
   }
@@ -278,6 +299,8 @@ export class DeviceConnection extends EventEmitter {
       if (options.servername) clientOptions.servername = options.servername;
     }
     const client = mqttConnect(endpoint.url, clientOptions);
+    // MQTT packets are small and answered one by one: Nagle's delay would add tens of ms to each.
+    (client.stream as { setNoDelay?: (noDelay: boolean) => void } | undefined)?.setNoDelay?.(true);
     this.client = client;
     client.on('connect', () => this.onConnect(client));
     client.on('message', (topic, payload, packet) => this.onMessage(topic, payload, packet));

@@ -5,24 +5,26 @@ import { AliyunIotError } from './errors';
 export interface OutgoingMessage {
   readonly seq: number;
   readonly topic: string;
-  readonly payload: Buffer;
+  readonly payload: Buffer | string;
   readonly qos: 0 | 1;
   /** Times it was handed to a connection; above 1 the broker may see it twice (QoS 1). */
   sends: number;
   settled: boolean;
+  /** The client it was last handed to; a late PUBACK from an older client is ignored. */
+  sentOn?: object;
   readonly done: (err?: Error) => void;
 }
 
 export class Outbox {
   private seq = 0;
   private queue: OutgoingMessage[] = [];
-  private readonly inflight = new Set<OutgoingMessage>();
+  private readonly inflightSet = new Set<OutgoingMessage>();
   /** QoS 1 messages sent more than once, because a connection dropped before their PUBACK. */
   resent = 0;
 
   constructor(private readonly limit: number) {}
 
-  create(topic: string, payload: Buffer, qos: 0 | 1, done: (err?: Error) => void): OutgoingMessage {
+  create(topic: string, payload: Buffer | string, qos: 0 | 1, done: (err?: Error) => void): OutgoingMessage {
     return { seq: ++this.seq, topic, payload, qos, sends: 0, settled: false, done };
   }
 
@@ -30,8 +32,12 @@ export class Outbox {
     return this.queue.length;
   }
 
+  get inflight(): number {
+    return this.inflightSet.size;
+  }
+
   get pending(): number {
-    return this.queue.length + this.inflight.size;
+    return this.queue.length + this.inflightSet.size;
   }
 
   /** Keeps a message for the next connection, or fails it now when there is no room. */
@@ -52,26 +58,26 @@ export class Outbox {
   markSent(message: OutgoingMessage): void {
     message.sends++;
     if (message.sends > 1) this.resent++;
-    if (message.qos === 1) this.inflight.add(message);
+    if (message.qos === 1) this.inflightSet.add(message);
   }
 
   /** After a lost connection: unacknowledged QoS 1 messages go back ahead of the queue, in order. */
   requeueInflight(): void {
-    if (this.inflight.size === 0) return;
-    const back = [...this.inflight];
-    this.inflight.clear();
+    if (this.inflightSet.size === 0) return;
+    const back = [...this.inflightSet];
+    this.inflightSet.clear();
     // Accepted messages are never failed later for want of room: the bound applies when offered.
     this.queue = [...back, ...this.queue].sort((a, b) => a.seq - b.seq);
   }
 
   isInflight(message: OutgoingMessage): boolean {
-    return this.inflight.has(message);
+    return this.inflightSet.has(message);
   }
 
   settle(message: OutgoingMessage, err?: Error): void {
     if (message.settled) return;
     message.settled = true;
-    this.inflight.delete(message);
+    this.inflightSet.delete(message);
     try {
       message.done(err);
     } catch {
@@ -81,8 +87,8 @@ export class Outbox {
 
   /** Fails everything still pending (the connection is closing for good). */
   failAll(err: Error): void {
-    const all = [...this.inflight, ...this.queue];
-    this.inflight.clear();
+    const all = [...this.inflightSet, ...this.queue];
+    this.inflightSet.clear();
     this.queue = [];
     for (const message of all) this.settle(message, err);
   }

@@ -5,19 +5,25 @@ export const MAX_PAYLOAD_BYTES = 256 * 1024;
 export const OUTPUT_FORMATS = ['auto', 'json', 'string', 'buffer', 'base64'] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 
+/** Bytes on the wire, without copying a string into a Buffer. */
+export function payloadBytes(payload: Buffer | string): number {
+  return typeof payload === 'string' ? Buffer.byteLength(payload, 'utf8') : payload.length;
+}
+
 export function isOutputFormat(value: unknown): value is OutputFormat {
   return typeof value === 'string' && (OUTPUT_FORMATS as readonly string[]).includes(value);
 }
 
-/** Buffer as is, string as UTF-8, anything else JSON; undefined when there is nothing to send. */
-export function encodePayload(payload: unknown): Buffer | undefined {
-  if (Buffer.isBuffer(payload)) return payload;
-  if (typeof payload === 'string') return Buffer.from(payload, 'utf8');
+/**
+ * Buffer as is, string as is (mqtt.js writes it as UTF-8), anything else as JSON text; undefined
+ * when there is nothing to send.
+ */
+export function encodePayload(payload: unknown): Buffer | string | undefined {
+  if (Buffer.isBuffer(payload) || typeof payload === 'string') return payload;
   if (payload === undefined || typeof payload === 'function' || typeof payload === 'symbol') return undefined;
-  if (typeof payload === 'bigint') return Buffer.from(payload.toString(), 'utf8');
+  if (typeof payload === 'bigint') return payload.toString();
   try {
-    const json = JSON.stringify(payload);
-    return Buffer.from(json, 'utf8');
+    return JSON.stringify(payload);
   } catch {
     // Circular structures cannot be sent.
     return undefined;

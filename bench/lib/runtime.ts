@@ -1,0 +1,138 @@
+// An embedded Node-RED runtime (the devDependency, no editor, no test-helper spies) that loads the
+// built package from a user directory, next to Node-RED's own core nodes including `mqtt`.
+import { createServer } from 'node:http';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Emulator } from '../../emulator/index';
+import { signMqtt } from '../../nodes/lib/sign';
+import * as nr from '../../scripts/node-red-process';
+
+interface EmbeddedRed {
+  init(server: unknown, settings: Record<string, unknown>): void;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  nodes: { getNode(id: string): unknown };
+  events: { once(event: string, listener: () => void): void };
+  runtime: { flows: { setFlows(opts: Record<string, unknown>): Promise<unknown> } };
+}
+
+export interface InputNode {
+  receive(msg: Record<string, unknown>): void;
+  on(event: string, listener: (...args: unknown[]) => void): void;
+}
+
+let red: EmbeddedRed | undefined;
+
+export async function startRuntime(): Promise<void> {
+  if (red) return;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  red = require('node-red') as EmbeddedRed;
+  const userDir = nr.linkedUserDir(nr.freshDir(mkdtempSync(join(tmpdir(), 'aliyun-iot-bench-'))));
+  red.init(createServer(), {
+    userDir,
+    flowFile: 'flows.json',
+    credentialSecret: 'bench',
+    httpAdminRoot: false,
+    httpNodeRoot: false,
+    disableEditor: true,
+    nodesDir: join(__dirname, '..', 'nodes'),
+    telemetry: { enabled: false },
+    logging: { console: { level: 'error' } },
+  });
+  // Deploying before the initial (empty) flows have loaded would lose the deployed credentials.
+  const started = new Promise<void>((resolve) => red?.events.once('flows:started', resolve));
+  await red.start();
+  await started;
+}
+
+export async function stopRuntime(): Promise<void> {
+  await red?.stop();
+  red = undefined;
+}
+
+/** A full deploy; credentials ride on the nodes, as the editor sends them. */
+export async function deploy(flows: Record<string, unknown>[]): Promise<void> {
+  if (!red) throw new Error('runtime not started');
+  await red.runtime.flows.setFlows({ flows: { flows }, deploymentType: 'full' });
+}
+
+export function findNode<T = InputNode>(id: string): T | undefined {
+  return (red?.nodes.getNode(id) ?? undefined) as T | undefined;
+}
+
+export function node<T = InputNode>(id: string): T {
+  const found = findNode<T>(id);
+  if (!found) throw new Error(`no node ${id}`);
+  return found;
+}
+
+export interface BenchDevice {
+  productKey: string;
+  deviceName: string;
+  deviceSecret: string;
+}
+
+export function benchDevice(name: string): BenchDevice {
+  return { productKey: 'pkBench', deviceName: name, deviceSecret: `${name}-secret` };
+}
+
+/** Our config node, TCP to the emulator. */
+export function ourDevice(
+  id: string,
+  emu: { host: string; ports: { mqtt: number } },
+  device: BenchDevice,
+): Record<string, unknown> {
+  return {
+    id,
+    type: 'aliyun-iot-device',
+    productKey: device.productKey,
+    deviceName: device.deviceName,
+    endpoint: 'custom',
+    host: emu.host,
+    port: String(emu.ports.mqtt),
+    transport: 'tcp',
+    keepalive: '300',
+    queueSize: '100000',
+    credentials: { deviceSecret: device.deviceSecret },
+  };
+}
+
+/** Node-RED's core mqtt-broker config node, logging in with a password signed by hand. */
+export function coreBroker(id: string, emu: Emulator, device: BenchDevice): Record<string, unknown> {
+  const creds = signMqtt({ ...device, securemode: 3 });
+  return {
+    id,
+    type: 'mqtt-broker',
+    broker: emu.host,
+    port: String(emu.ports.mqtt),
+    clientid: creds.clientId,
+    autoConnect: true,
+    usetls: false,
+    protocolVersion: '4',
+    keepalive: '300',
+    cleansession: true,
+    credentials: { user: creds.username, password: creds.password },
+  };
+}
+
+export interface Probe {
+  count: number;
+  arrivals: Map<number, number>;
+}
+
+/** What the bench-probe nodes saw (they share one counter). */
+export function probe(): Probe {
+  const g = globalThis as unknown as { __benchProbe?: Probe };
+  g.__benchProbe ??= { count: 0, arrivals: new Map() };
+  return g.__benchProbe;
+}
+
+/** Feeds `count` messages into a node's input, yielding between batches as upstream nodes would. */
+export async function feed(id: string, count: number, message: (i: number) => Record<string, unknown>): Promise<void> {
+  const target = node(id);
+  for (let i = 0; i < count; i++) {
+    target.receive(message(i));
+    if (i % 500 === 499) await new Promise((r) => setImmediate(r));
+  }
+}

@@ -1,0 +1,175 @@
+// `npm run bench [-- --quick]`: every scenario side by side with what users would use instead, in one
+// run on one broker (the emulator, rate limit off), as ratios; a table and bench/results/latest.json.
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { startEmulator } from '../emulator/index';
+import { benchDevice, startRuntime, stopRuntime } from './lib/runtime';
+import { manyDevices, manyDeviceSpecs, type DevicesResult } from './scenarios/devices';
+import { fanout, type FanoutResult } from './scenarios/fanout';
+import { latency, type LatencyResult } from './scenarios/latency';
+import { publishThroughput, type PublishResult } from './scenarios/publish';
+import { signing } from './scenarios/signing';
+
+const root = join(__dirname, '..');
+const quick = process.argv.includes('--quick');
+const SIZE = quick
+  ? {
+      messages: 2000,
+      rounds: 2,
+      fanoutMessages: 500,
+      subscribers: [5, 50, 500],
+      devices: [20],
+      samples: 100,
+      signatures: 2000,
+    }
+  : {
+      messages: 50_000,
+      rounds: 5,
+      fanoutMessages: 20_000,
+      subscribers: [5, 50, 500],
+      devices: [100, 1000],
+      samples: 2000,
+      signatures: 20_000,
+    };
+
+function version(pkg: string): string {
+  return (JSON.parse(readFileSync(join(root, 'node_modules', pkg, 'package.json'), 'utf8')) as { version: string })
+    .version;
+}
+
+const fmt = (n: number, digits = 0) =>
+  n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const ratio = (a: number, b: number) => (b ? a / b : 0);
+
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
+  return rows.map((r) => r.map((cell, c) => cell.padEnd(widths[c]!)).join('  ')).join('\n');
+}
+
+async function main(): Promise<void> {
+  const maxDevices = Math.max(...SIZE.devices);
+  const names = ['pub-bare', 'pub-core', 'pub-ours', 'fan-core', 'fan-ours', 'lat-bare', 'lat-ours'];
+  const emu = await startEmulator({
+    devices: [...names.map(benchDevice), ...manyDeviceSpecs(maxDevices)],
+    rateLimit: 0,
+  });
+  await startRuntime();
+  const publish: PublishResult[] = [];
+  for (const qos of [0, 1] as const) publish.push(await publishThroughput(emu, qos, SIZE.messages, SIZE.rounds));
+  const fan: FanoutResult[] = [];
+  for (const s of SIZE.subscribers) fan.push(await fanout(emu, s, SIZE.fanoutMessages, SIZE.rounds));
+  const lat: LatencyResult = await latency(emu, SIZE.samples);
+  await stopRuntime();
+  const devices: DevicesResult[] = [];
+  for (const d of SIZE.devices) devices.push(await manyDevices(emu, d));
+  const signatures = await signing(SIZE.signatures, SIZE.rounds);
+  await emu.close();
+
+  const rows: string[][] = [
+    ['scenario', 'bare mqtt.js', 'core mqtt nodes', 'aliyun-iot', 'ours/bare', 'ours/core', 'spread (ours)'],
+  ];
+  for (const p of publish) {
+    rows.push([
+      `publish QoS ${p.qos}, ${fmt(p.messages)} msgs (msg/s)`,
+      fmt(p.bare.median),
+      fmt(p.core.median),
+      fmt(p.ours.median),
+      fmt(ratio(p.ours.median, p.bare.median), 2),
+      fmt(ratio(p.ours.median, p.core.median), 2),
+      `${fmt(p.ours.spread * 100)}%`,
+    ]);
+  }
+  for (const f of fan) {
+    rows.push([
+      `fan-out S=${f.subscribers}, ${fmt(f.messages)} msgs (msg/s)`,
+      '',
+      fmt(f.core.median),
+      fmt(f.ours.median),
+      '',
+      fmt(ratio(f.ours.median, f.core.median), 2),
+      `${fmt(f.ours.spread * 100)}%`,
+    ]);
+  }
+  const s5 = fan.find((f) => f.subscribers === 5);
+  const s500 = fan.find((f) => f.subscribers === 500);
+  const costRatio = s5 && s500 ? s5.ours.median / s500.ours.median : 0;
+  rows.push(['fan-out cost per msg S=500 / S=5 (ours)', '', '', fmt(costRatio, 2), '', '', '']);
+  for (const d of devices) {
+    rows.push([
+      `${d.devices} devices: time to all connected (ms)`,
+      fmt(d.bare.connectMs),
+      '',
+      fmt(d.ours.connectMs),
+      fmt(ratio(d.ours.connectMs, d.bare.connectMs), 2),
+      '',
+      '',
+    ]);
+    rows.push([
+      `${d.devices} devices: RSS per connection (KB)`,
+      fmt(d.bare.rssPerConnection / 1024, 1),
+      '',
+      fmt(d.ours.rssPerConnection / 1024, 1),
+      fmt(ratio(d.ours.rssPerConnection, d.bare.rssPerConnection), 2),
+      '',
+      '',
+    ]);
+    rows.push([
+      `${d.devices} devices: heap per connection (KB)`,
+      fmt(d.bare.heapPerConnection / 1024, 1),
+      '',
+      fmt(d.ours.heapPerConnection / 1024, 1),
+      fmt(ratio(d.ours.heapPerConnection, d.bare.heapPerConnection), 2),
+      '',
+      '',
+    ]);
+  }
+  for (const [label, key] of [
+    ['QoS 1 publish->PUBACK', 'puback'],
+    ['QoS 1 publish->delivery', 'delivery'],
+  ] as const) {
+    for (const p of ['P50', 'P99'] as const) {
+      const b = lat.bare[`${key}${p}`];
+      const o = lat.ours[`${key}${p}`];
+      rows.push([`${label} ${p.toLowerCase()} (ms)`, fmt(b, 3), '', fmt(o, 3), fmt(ratio(o, b), 2), '', '']);
+    }
+  }
+  for (const [method, f] of Object.entries(signatures))
+    rows.push([`signMqtt ${method} (sig/s)`, '', '', fmt(f.median), '', '', `${fmt(f.spread * 100)}%`]);
+
+  const versions = {
+    node: process.version,
+    nodeRed: version('node-red'),
+    mqtt: version('mqtt'),
+    broker: `emulator (aedes ${version('aedes')})`,
+    cores: cpus().length,
+  };
+  process.stdout.write(`\n${table(rows)}\n\n${JSON.stringify(versions)}  mode: ${quick ? 'quick' : 'full'}\n`);
+  mkdirSync(join(root, 'bench', 'results'), { recursive: true });
+  writeFileSync(
+    join(root, 'bench', 'results', 'latest.json'),
+    JSON.stringify(
+      {
+        date: new Date().toISOString(),
+        mode: quick ? 'quick' : 'full',
+        versions,
+        publish,
+        fanout: fan,
+        fanoutCostRatio: costRatio,
+        devices,
+        latency: lat,
+        signing: signatures,
+      },
+      null,
+      2,
+    ),
+  );
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  },
+);
