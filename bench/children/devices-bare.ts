@@ -20,13 +20,7 @@ void (async () => {
   // What a publish and a subscribe node would need: one subscription per device.
   await Promise.all(clients.map((c, i) => c.subscribeAsync(`/pkBench/many-${i}/user/get`)));
   const connectMs = performance.now() - t0;
-  const after = settledMemory();
-  report({
-    devices: count,
-    connectMs,
-    rssPerConnection: (after.rss - before.rss) / count,
-    heapPerConnection: (after.heapUsed - before.heapUsed) / count,
-  });
+  report(count, connectMs, before);
   await Promise.all(clients.map((c) => c.endAsync(true)));
   process.exit(0);
 })();

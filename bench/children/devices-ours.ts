@@ -23,13 +23,7 @@ void (async () => {
     findNode<{ connection?: { state: string } }>(`cfg${i}`)?.connection?.state === 'connected';
   await until(() => Array.from({ length: count }, (_, i) => i).every(connected), 120_000, 'every device connected');
   const connectMs = performance.now() - t0;
-  const after = settledMemory();
-  report({
-    devices: count,
-    connectMs,
-    rssPerConnection: (after.rss - before.rss) / count,
-    heapPerConnection: (after.heapUsed - before.heapUsed) / count,
-  });
+  report(count, connectMs, before);
   await deploy([]);
   await stopRuntime();
   process.exit(0);

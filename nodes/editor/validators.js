@@ -4,26 +4,11 @@
 (function () {
   'use strict';
   var NS = '@iotflow/node-red-aliyun-iot/aliyun-iot-device';
-  var FIELDS = [
-    'productKey',
-    'deviceName',
-    'endpoint',
-    'regionId',
-    'instanceId',
-    'host',
-    'transport',
-    'port',
-    'signmethod',
-    'clientId',
-    'keepalive',
-    'queueSize',
-    'ca',
-  ];
 
   /** The dialog's current values where it is open, else the node's saved ones. */
   function settingsOf(node) {
     var out = {};
-    FIELDS.forEach(function (name) {
+    AliyunIot.rules.CHECKED_FIELDS.forEach(function (name) {
       var input = $('#node-config-input-' + name);
       out[name] = input.length ? input.val() : node[name];
     });
