@@ -11,7 +11,7 @@ import { DEMO_DEVICE } from '../../emulator/cli-args';
 import * as nr from '../../scripts/node-red-process';
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { demoFlow } = require('../../scripts/demo-flow') as { demoFlow: (o: Record<string, unknown>) => unknown[] };
-import { start } from '../helpers/emulator';
+import { eventually, start } from '../helpers/emulator';
 
 const CHROMIUM = '/usr/bin/chromium';
 
@@ -133,7 +133,11 @@ describe('editor in Chromium', () => {
       { timeout: 20_000 },
     );
     assert.equal(await page.locator('.red-ui-flow-node-status-dot-green').count(), 1);
-    assert.equal(emu.registry.device(DEMO_DEVICE.productKey, DEMO_DEVICE.deviceName)?.online, true);
+    await eventually(
+      () => emu.registry.device(DEMO_DEVICE.productKey, DEMO_DEVICE.deviceName)?.online === true,
+      2000,
+      'online',
+    );
     await page.screenshot({ path: join(ARTIFACTS, 'flow.png') });
   });
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Emulator } from '../../emulator/index';
 import { signAuth, signRegister } from '../../nodes/lib/index';
-import { connectDevice, connectRaw, https, refusalCode, sleep, start } from '../helpers/emulator';
+import { connectDevice, connectRaw, eventually, https, refusalCode, sleep, start } from '../helpers/emulator';
 
 const device = { productKey: 'pkAuth', deviceName: 'auth-dev', deviceSecret: 'auth-secret' };
 const form = (fields: Record<string, string | undefined>) =>
@@ -56,7 +56,8 @@ describe('emulator: HTTPS auth then MQTT', () => {
     const answer = await auth({ ...signAuth({ ...device, clientId: 'tok' }) });
     const { iotId, iotToken } = answer.body.data as { iotId: string; iotToken: string };
     const client = await connectRaw(emu, 'tls', { clientId: 'tok', username: iotId, password: iotToken });
-    assert.equal(emu.registry.device(device.productKey, device.deviceName)?.online, true);
+    // Online is recorded once the broker has finished the login, just after the CONNACK left.
+    await eventually(() => emu.registry.device(device.productKey, device.deviceName)?.online === true, 2000, 'online');
     await client.endAsync();
     assert.equal(
       await refusalCode(connectRaw(emu, 'tls', { clientId: 'tok', username: iotId, password: 'forged' })),

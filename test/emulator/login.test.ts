@@ -133,7 +133,7 @@ describe('emulator: CONNECT', () => {
     await closed;
     assert.equal(sawDisconnectPacket, false);
     assert.equal(record.counters.kicks, kicks + 1);
-    assert.equal(record.online, true);
+    await eventually(() => record.online, 2000, 'second session online');
     await second.endAsync();
     await eventually(() => !record.online, 2000, 'offline');
     assert.equal(record.lastDisconnectReason, 'client-disconnect');
