@@ -3,7 +3,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { startEmulator } from '../emulator/index';
+import { startEmulatorBroker, startMosquitto, type BenchBroker } from './lib/brokers';
 import { benchDevice, startRuntime, stopRuntime } from './lib/runtime';
 import { manyDevices, manyDeviceSpecs, type DevicesResult } from './scenarios/devices';
 import { fanout, type FanoutResult } from './scenarios/fanout';
@@ -44,32 +44,40 @@ const ratio = (a: number, b: number) => (b ? a / b : 0);
 
 function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
+  // An empty row separates brokers.
   return rows.map((r) => r.map((cell, c) => cell.padEnd(widths[c]!)).join('  ')).join('\n');
 }
 
-async function main(): Promise<void> {
-  const maxDevices = Math.max(...SIZE.devices);
-  const names = ['pub-bare', 'pub-core', 'pub-ours', 'fan-core', 'fan-ours', 'lat-bare', 'lat-ours'];
-  const emu = await startEmulator({
-    devices: [...names.map(benchDevice), ...manyDeviceSpecs(maxDevices)],
-    rateLimit: 0,
-  });
+interface BrokerResults {
+  broker: string;
+  publish: PublishResult[];
+  fanout: FanoutResult[];
+  fanoutCostRatio: number;
+  devices: DevicesResult[];
+  latency: LatencyResult;
+}
+
+async function runOn(broker: BenchBroker): Promise<BrokerResults> {
   await startRuntime();
   const publish: PublishResult[] = [];
-  for (const qos of [0, 1] as const) publish.push(await publishThroughput(emu, qos, SIZE.messages, SIZE.rounds));
+  for (const qos of [0, 1] as const) publish.push(await publishThroughput(broker, qos, SIZE.messages, SIZE.rounds));
   const fan: FanoutResult[] = [];
-  for (const s of SIZE.subscribers) fan.push(await fanout(emu, s, SIZE.fanoutMessages, SIZE.rounds));
-  const lat: LatencyResult = await latency(emu, SIZE.samples);
+  for (const s of SIZE.subscribers) fan.push(await fanout(broker, s, SIZE.fanoutMessages, SIZE.rounds));
+  const lat = await latency(broker, SIZE.samples);
   await stopRuntime();
   const devices: DevicesResult[] = [];
-  for (const d of SIZE.devices) devices.push(await manyDevices(emu, d));
-  const signatures = await signing(SIZE.signatures, SIZE.rounds);
-  await emu.close();
+  for (const d of SIZE.devices) devices.push(await manyDevices(broker, d));
+  const s5 = fan.find((f) => f.subscribers === 5);
+  const s500 = fan.find((f) => f.subscribers === 500);
+  const fanoutCostRatio = s5 && s500 ? s5.ours.median / s500.ours.median : 0;
+  return { broker: broker.name, publish, fanout: fan, fanoutCostRatio, devices, latency: lat };
+}
 
+function rowsOf(r: BrokerResults): string[][] {
   const rows: string[][] = [
-    ['scenario', 'bare mqtt.js', 'core mqtt nodes', 'aliyun-iot', 'ours/bare', 'ours/core', 'spread (ours)'],
+    [`on ${r.broker}`, 'bare mqtt.js', 'core mqtt nodes', 'aliyun-iot', 'ours/bare', 'ours/core', 'spread (ours)'],
   ];
-  for (const p of publish) {
+  for (const p of r.publish) {
     rows.push([
       `publish QoS ${p.qos}, ${fmt(p.messages)} msgs (msg/s)`,
       fmt(p.bare.median),
@@ -80,7 +88,7 @@ async function main(): Promise<void> {
       `${fmt(p.ours.spread * 100)}%`,
     ]);
   }
-  for (const f of fan) {
+  for (const f of r.fanout) {
     rows.push([
       `fan-out S=${f.subscribers}, ${fmt(f.messages)} msgs (msg/s)`,
       '',
@@ -91,11 +99,8 @@ async function main(): Promise<void> {
       `${fmt(f.ours.spread * 100)}%`,
     ]);
   }
-  const s5 = fan.find((f) => f.subscribers === 5);
-  const s500 = fan.find((f) => f.subscribers === 500);
-  const costRatio = s5 && s500 ? s5.ours.median / s500.ours.median : 0;
-  rows.push(['fan-out cost per msg S=500 / S=5 (ours)', '', '', fmt(costRatio, 2), '', '', '']);
-  for (const d of devices) {
+  rows.push(['fan-out cost per msg S=500 / S=5 (ours)', '', '', fmt(r.fanoutCostRatio, 2), '', '', '']);
+  for (const d of r.devices) {
     rows.push([
       `${d.devices} devices: time to all connected (ms)`,
       fmt(d.bare.connectMs),
@@ -129,19 +134,38 @@ async function main(): Promise<void> {
     ['QoS 1 publish->delivery', 'delivery'],
   ] as const) {
     for (const p of ['P50', 'P99'] as const) {
-      const b = lat.bare[`${key}${p}`];
-      const o = lat.ours[`${key}${p}`];
+      const b = r.latency.bare[`${key}${p}`];
+      const o = r.latency.ours[`${key}${p}`];
       rows.push([`${label} ${p.toLowerCase()} (ms)`, fmt(b, 3), '', fmt(o, 3), fmt(ratio(o, b), 2), '', '']);
     }
   }
+  return rows;
+}
+
+async function main(): Promise<void> {
+  const maxDevices = Math.max(...SIZE.devices);
+  const names = ['pub-bare', 'pub-core', 'pub-ours', 'fan-core', 'fan-ours', 'lat-bare', 'lat-ours'];
+  const results: BrokerResults[] = [];
+  const emulator = await startEmulatorBroker([...names.map(benchDevice), ...manyDeviceSpecs(maxDevices)]);
+  results.push(await runOn(emulator));
+  await emulator.close();
+  const mosquitto = await startMosquitto();
+  if (mosquitto) {
+    results.push(await runOn(mosquitto));
+    await mosquitto.close();
+  }
+  const signatures = await signing(SIZE.signatures, SIZE.rounds);
+
+  const rows = results.flatMap((r) => [...rowsOf(r), []]);
+  rows.push(['signing', '', '', 'sig/s', '', '', 'spread']);
   for (const [method, f] of Object.entries(signatures))
-    rows.push([`signMqtt ${method} (sig/s)`, '', '', fmt(f.median), '', '', `${fmt(f.spread * 100)}%`]);
+    rows.push([`signMqtt ${method}`, '', '', fmt(f.median), '', '', `${fmt(f.spread * 100)}%`]);
 
   const versions = {
     node: process.version,
     nodeRed: version('node-red'),
     mqtt: version('mqtt'),
-    broker: `emulator (aedes ${version('aedes')})`,
+    brokers: results.map((r) => (r.broker === 'emulator' ? `emulator (aedes ${version('aedes')})` : 'mosquitto 2')),
     cores: cpus().length,
   };
   process.stdout.write(`\n${table(rows)}\n\n${JSON.stringify(versions)}  mode: ${quick ? 'quick' : 'full'}\n`);
@@ -153,11 +177,7 @@ async function main(): Promise<void> {
         date: new Date().toISOString(),
         mode: quick ? 'quick' : 'full',
         versions,
-        publish,
-        fanout: fan,
-        fanoutCostRatio: costRatio,
-        devices,
-        latency: lat,
+        results,
         signing: signatures,
       },
       null,

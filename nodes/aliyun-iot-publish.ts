@@ -1,7 +1,7 @@
 // Publishes msg.payload on a device topic; done() after PUBACK (QoS 1) or the write (QoS 0).
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { validateQos } from './lib/options';
-import { encodePayload, MAX_PAYLOAD_BYTES, payloadBytes } from './lib/payload';
+import { encodePayload, exceedsPayloadLimit, MAX_PAYLOAD_BYTES } from './lib/payload';
 import { checkPublishTopic, expandTopic } from './lib/topic';
 import { codedError, localizedError } from './support/i18n';
 import { linkDevice } from './support/device-link';
@@ -19,6 +19,7 @@ export = function register(RED: NodeAPI): void {
     const link = linkDevice(RED, node, def.device);
     const nodeTopic = typeof def.topic === 'string' ? def.topic.trim() : '';
     const nodeQos = def.qos === undefined || def.qos === '' ? undefined : def.qos;
+    const nodeQosProblem = nodeQos === undefined ? undefined : validateQos(nodeQos);
     // A topic set on the node is expanded and checked once, not per message.
     const fixedTopic = link.ok && nodeTopic ? expandTopic(nodeTopic, link.options) : undefined;
     const fixedProblem = fixedTopic === undefined ? undefined : checkPublishTopic(fixedTopic);
@@ -29,13 +30,15 @@ export = function register(RED: NodeAPI): void {
       const topicProblem = fixedTopic === undefined ? checkPublishTopic(topic) : fixedProblem;
       if (topicProblem) return done(codedError(RED, topicProblem, { topic }));
       const qosValue = nodeQos ?? msg.qos ?? 0;
-      const qosProblem = validateQos(qosValue);
+      const qosProblem = nodeQos === undefined ? validateQos(qosValue) : nodeQosProblem;
       if (qosProblem) return done(codedError(RED, qosProblem.code, qosProblem.params));
       const payload = encodePayload(msg.payload);
-      if (!payload) return done(codedError(RED, 'PAYLOAD_INVALID'));
-      const size = payloadBytes(payload);
-      if (size > MAX_PAYLOAD_BYTES) return done(codedError(RED, 'PAYLOAD_TOO_LARGE', { size, max: MAX_PAYLOAD_BYTES }));
-      link.connection.publish(topic, payload, qosValue === 1 || qosValue === '1' ? 1 : 0, (err) => {
+      if (payload === undefined) return done(codedError(RED, 'PAYLOAD_INVALID'));
+      const size = exceedsPayloadLimit(payload);
+      if (size !== undefined) return done(codedError(RED, 'PAYLOAD_TOO_LARGE', { size, max: MAX_PAYLOAD_BYTES }));
+      const qos = qosValue === 1 || qosValue === '1' ? 1 : 0;
+      if (qos === 0 && link.connection.publishNow(topic, payload)) return done();
+      link.connection.publish(topic, payload, qos, (err) => {
         if (err) done(localizedError(RED, err));
         else done();
       });

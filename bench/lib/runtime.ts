@@ -4,7 +4,7 @@ import { createServer } from 'node:http';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Emulator } from '../../emulator/index';
+import type { BenchBroker, BenchDevice } from './brokers';
 import { signMqtt } from '../../nodes/lib/sign';
 import * as nr from '../../scripts/node-red-process';
 
@@ -67,11 +67,7 @@ export function node<T = InputNode>(id: string): T {
   return found;
 }
 
-export interface BenchDevice {
-  productKey: string;
-  deviceName: string;
-  deviceSecret: string;
-}
+export type { BenchDevice } from './brokers';
 
 export function benchDevice(name: string): BenchDevice {
   return { productKey: 'pkBench', deviceName: name, deviceSecret: `${name}-secret` };
@@ -99,7 +95,11 @@ export function ourDevice(
 }
 
 /** Node-RED's core mqtt-broker config node, logging in with a password signed by hand. */
-export function coreBroker(id: string, emu: Emulator, device: BenchDevice): Record<string, unknown> {
+export function coreBroker(
+  id: string,
+  emu: Pick<BenchBroker, 'host' | 'ports'>,
+  device: BenchDevice,
+): Record<string, unknown> {
   const creds = signMqtt({ ...device, securemode: 3 });
   return {
     id,

@@ -2,7 +2,7 @@
 // D bare mqtt.js clients, each side in its own process so its memory is its own.
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
-import type { Emulator } from '../../emulator/index';
+import type { BenchBroker } from '../lib/brokers';
 import type { DevicesReport } from '../children/memory';
 
 export interface DevicesResult {
@@ -11,7 +11,7 @@ export interface DevicesResult {
   ours: DevicesReport;
 }
 
-function child(file: string, emu: Emulator, count: number): Promise<DevicesReport> {
+function child(file: string, emu: BenchBroker, count: number): Promise<DevicesReport> {
   return new Promise((resolve, reject) => {
     execFile(
       process.execPath,
@@ -38,7 +38,7 @@ function child(file: string, emu: Emulator, count: number): Promise<DevicesRepor
   });
 }
 
-export async function manyDevices(emu: Emulator, count: number): Promise<DevicesResult> {
+export async function manyDevices(emu: BenchBroker, count: number): Promise<DevicesResult> {
   const bare = await child('devices-bare.ts', emu, count);
   // Let the emulator see every bare client go before the same devices log in again.
   await new Promise((r) => setTimeout(r, 1000));

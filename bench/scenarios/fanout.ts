@@ -1,6 +1,6 @@
 // 2. Subscribe fan-out: one device, S subscribe nodes (distinct filters, a fifth with wildcards),
 // M messages from the cloud side; messages delivered per second, ours against core `mqtt in`.
-import type { Emulator } from '../../emulator/index';
+import type { BenchBroker } from '../lib/brokers';
 import { figure, measure, until, type Figure } from '../lib/stats';
 import { benchDevice, coreBroker, deploy, ourDevice, probe } from '../lib/runtime';
 
@@ -20,7 +20,7 @@ function topicOf(i: number, base: string): string {
 }
 
 async function run(
-  emu: Emulator,
+  emu: BenchBroker,
   kind: 'core' | 'ours',
   subscribers: number,
   messages: number,
@@ -55,18 +55,13 @@ async function run(
     );
   }
   await deploy(nodes);
-  const record = () => emu.registry.device(device.productKey, device.deviceName);
-  await until(
-    () => record()?.online === true && record()!.subscriptions.size === subscribers,
-    30_000,
-    `${kind} subscriptions`,
-  );
+  await emu.ready(device, subscribers);
   const result = await measure(rounds, async () => {
     const seen = probe();
     const start = seen.count;
     const t0 = performance.now();
     for (let i = 0; i < messages; i++) {
-      await emu.broker.publish(topicOf(i % subscribers, base), 'reading 21.5', 0);
+      await emu.publishDown(topicOf(i % subscribers, base), 'reading 21.5', 0);
     }
     await until(() => seen.count - start >= messages, 120_000, `${kind} deliveries`);
     return messages / ((performance.now() - t0) / 1000);
@@ -76,7 +71,7 @@ async function run(
 }
 
 export async function fanout(
-  emu: Emulator,
+  emu: BenchBroker,
   subscribers: number,
   messages: number,
   rounds: number,

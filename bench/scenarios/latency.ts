@@ -1,7 +1,7 @@
 // 4. QoS 1 latency, one message at a time: publish -> PUBACK and publish -> delivery through the
 // broker to a subscriber of the same device, p50 and p99, ours against a bare mqtt.js client.
 import mqtt from 'mqtt';
-import type { Emulator } from '../../emulator/index';
+import type { BenchBroker } from '../lib/brokers';
 import { signMqtt } from '../../nodes/lib/sign';
 import { percentile, until } from '../lib/stats';
 import { benchDevice, deploy, node, ourDevice, probe } from '../lib/runtime';
@@ -28,7 +28,7 @@ function side(puback: number[], delivery: number[]): LatencySide {
   };
 }
 
-async function bare(emu: Emulator, samples: number): Promise<LatencySide> {
+async function bare(emu: BenchBroker, samples: number): Promise<LatencySide> {
   const device = benchDevice('lat-bare');
   const topic = `/${device.productKey}/${device.deviceName}/user/echo`;
   const client = await mqtt.connectAsync(`mqtt://${emu.host}:${emu.ports.mqtt}`, {
@@ -56,7 +56,7 @@ type Completing = {
   receive(msg: Record<string, unknown>): void;
 };
 
-async function ours(emu: Emulator, samples: number): Promise<LatencySide> {
+async function ours(emu: BenchBroker, samples: number): Promise<LatencySide> {
   const device = benchDevice('lat-ours');
   await deploy([
     { id: 'probe', type: 'bench-probe' },
@@ -72,8 +72,7 @@ async function ours(emu: Emulator, samples: number): Promise<LatencySide> {
       wires: [['probe']],
     },
   ]);
-  const record = () => emu.registry.device(device.productKey, device.deviceName);
-  await until(() => record()?.online === true && record()!.subscriptions.size === 1, 10_000, 'latency device');
+  await emu.ready(device, 1);
   const pub = node<Completing>('pub');
   // Node-RED routes done() through _complete: that is the moment the PUBACK settled the message.
   const original = pub._complete.bind(pub);
@@ -99,6 +98,6 @@ async function ours(emu: Emulator, samples: number): Promise<LatencySide> {
   return side(puback, delivery);
 }
 
-export async function latency(emu: Emulator, samples: number): Promise<LatencyResult> {
+export async function latency(emu: BenchBroker, samples: number): Promise<LatencyResult> {
   return { samples, bare: await bare(emu, samples), ours: await ours(emu, samples) };
 }

@@ -1,7 +1,7 @@
 // 1. Publish throughput, QoS 0 and 1: N messages until the broker has them all, for a bare mqtt.js
 // client, Node-RED's core `mqtt out` and `aliyun-iot-publish`, each its own device on one emulator.
 import mqtt from 'mqtt';
-import type { Emulator } from '../../emulator/index';
+import type { BenchBroker } from '../lib/brokers';
 import { signMqtt } from '../../nodes/lib/sign';
 import { figure, measure, until, type Figure } from '../lib/stats';
 import { benchDevice, coreBroker, deploy, feed, ourDevice, type BenchDevice } from '../lib/runtime';
@@ -16,24 +16,20 @@ export interface PublishResult {
 
 const payload = JSON.stringify({ temperature: 21.5, humidity: 40, ts: 1700000000000 });
 
-function received(emu: Emulator, device: BenchDevice): number {
-  return emu.registry.device(device.productKey, device.deviceName)?.counters.messagesIn ?? 0;
-}
-
 async function timed(
-  emu: Emulator,
+  emu: BenchBroker,
   device: BenchDevice,
   count: number,
   push: () => Promise<void> | void,
 ): Promise<number> {
-  const start = received(emu, device);
+  const start = emu.received(device);
   const t0 = performance.now();
   await push();
-  await until(() => received(emu, device) - start >= count, 120_000, 'broker to receive every message');
+  await until(() => emu.received(device) - start >= count, 120_000, 'broker to receive every message');
   return count / ((performance.now() - t0) / 1000);
 }
 
-async function bare(emu: Emulator, qos: 0 | 1, count: number, rounds: number): Promise<Figure> {
+async function bare(emu: BenchBroker, qos: 0 | 1, count: number, rounds: number): Promise<Figure> {
   const device = benchDevice('pub-bare');
   const client = await mqtt.connectAsync(`mqtt://${emu.host}:${emu.ports.mqtt}`, {
     ...signMqtt({ ...device, securemode: 3 }),
@@ -51,7 +47,7 @@ async function bare(emu: Emulator, qos: 0 | 1, count: number, rounds: number): P
 }
 
 async function inRuntime(
-  emu: Emulator,
+  emu: BenchBroker,
   qos: 0 | 1,
   count: number,
   rounds: number,
@@ -70,18 +66,14 @@ async function inRuntime(
           { id: 'pub', type: 'aliyun-iot-publish', device: 'cfg', topic, qos: String(qos) },
         ],
   );
-  await until(
-    () => emu.registry.device(device.productKey, device.deviceName)?.online === true,
-    10_000,
-    `${kind} to connect`,
-  );
+  await emu.ready(device, 0);
   const result = await measure(rounds, () => timed(emu, device, count, () => feed('pub', count, () => ({ payload }))));
   await deploy([]);
   return result;
 }
 
 export async function publishThroughput(
-  emu: Emulator,
+  emu: BenchBroker,
   qos: 0 | 1,
   count: number,
   rounds: number,

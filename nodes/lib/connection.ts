@@ -186,14 +186,20 @@ export class DeviceConnection extends EventEmitter {
     }
   }
 
-  publish(topic: string, payload: Buffer | string, qos: 0 | 1, done: (err?: Error) => void): void {
+  /**
+   * The hot path: a QoS 0 publish on a live connection with nothing queued ahead of it needs no
+   * bookkeeping and no callback. False when the message must take `publish` instead.
+   */
+  publishNow(topic: string, payload: Buffer | string): boolean {
     const client = this.client;
-    // Hot path: QoS 0 on a live connection needs no bookkeeping at all.
-    if (qos === 0 && this.state === 'connected' && client?.connected && this.outbox.queued === 0) {
-      client.publish(topic, payload, QOS0);
-      done();
-      return;
-    }
+    if (this.state !== 'connected' || !client?.connected || this.outbox.queued > 0) return false;
+    client.publish(topic, payload, QOS0);
+    return true;
+  }
+
+  publish(topic: string, payload: Buffer | string, qos: 0 | 1, done: (err?: Error) => void): void {
+    if (qos === 0 && this.publishNow(topic, payload)) return done();
+    const client = this.client;
     const message = this.outbox.create(topic, payload, qos, done);
     if (this.state === 'closed') return this.outbox.settle(message, new AliyunIotError('CONNECTION_CLOSED'));
     if (client?.connected && this.state === 'connected') this.send(client, message);

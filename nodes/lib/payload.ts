@@ -10,6 +10,14 @@ export function payloadBytes(payload: Buffer | string): number {
   return typeof payload === 'string' ? Buffer.byteLength(payload, 'utf8') : payload.length;
 }
 
+/** The platform's size limit; a short string is known to fit without counting its UTF-8 bytes. */
+export function exceedsPayloadLimit(payload: Buffer | string): number | undefined {
+  // A UTF-16 code unit is at most 3 bytes of UTF-8.
+  if (typeof payload === 'string' && payload.length * 3 <= MAX_PAYLOAD_BYTES) return undefined;
+  const size = payloadBytes(payload);
+  return size > MAX_PAYLOAD_BYTES ? size : undefined;
+}
+
 export function isOutputFormat(value: unknown): value is OutputFormat {
   return typeof value === 'string' && (OUTPUT_FORMATS as readonly string[]).includes(value);
 }
