@@ -121,6 +121,8 @@ export class EmulatorBroker {
     // One session per device, whatever the clientId: aedes then closes the older connection itself.
     (client as { id: string }).id = key;
     device.keepalive = Math.min(pending.keepalive, KEEPALIVE_MAX);
+    // Before the CONNACK: the client may subscribe as soon as it has it, before 'clientReady' fires.
+    if (client.clean) device.subscriptions.clear();
     this.devices.set(client, device);
     cb(null, true);
   }
@@ -186,7 +188,6 @@ export class EmulatorBroker {
     aedes.on('clientReady', (client) => {
       const device = this.devices.get(client);
       if (!device) return;
-      if (client.clean) device.subscriptions.clear();
       device.online = true;
       device.counters.connects++;
       device.lastConnectAt = Date.now();
