@@ -9,7 +9,9 @@ import publishNode from '../../nodes/aliyun-iot-publish';
 import subscribeNode from '../../nodes/aliyun-iot-subscribe';
 import { DEFAULT_BACKOFF } from '../../nodes/lib/backoff';
 import { sharedPool } from '../../nodes/lib/pool';
-import { eventually } from './emulator';
+import { after, afterEach, before } from 'node:test';
+import type { EmulatorOptions } from '../../emulator/index';
+import { eventually, start } from './emulator';
 
 export { helper };
 export const NODES = [deviceNode, connectNode, publishNode, subscribeNode];
@@ -129,4 +131,29 @@ export async function connected(emu: Emulator, device: TestDevice): Promise<void
     8000,
     'device online',
   );
+}
+
+/**
+ * The hooks every node suite needs, registered in the calling `describe`: fast retries, one emulator
+ * for the suite, the helper's server, and after each test the flows unloaded and the pool empty.
+ */
+export function nodeRedSuite(options: EmulatorOptions): () => Emulator {
+  let emu: Emulator | undefined;
+  before(async () => {
+    fastPool();
+    emu = await start(options);
+    await helper.startServer();
+  });
+  afterEach(async () => {
+    await helper.unload();
+    await eventually(() => sharedPool.size === 0, 3000, 'pool empty');
+  });
+  after(async () => {
+    await helper.stopServer();
+    await emu?.close();
+  });
+  return () => {
+    if (!emu) throw new Error('the suite has not started');
+    return emu;
+  };
 }

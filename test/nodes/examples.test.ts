@@ -2,12 +2,11 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import type { Emulator } from '../../emulator/index';
 import { DEMO_DEVICE } from '../../emulator/cli-args';
-import { sharedPool } from '../../nodes/lib/pool';
-import { eventually, start } from '../helpers/emulator';
-import { collect, fastPool, helper, NODES } from '../helpers/flows';
+import { eventually } from '../helpers/emulator';
+import { collect, helper, NODES, nodeRedSuite } from '../helpers/flows';
 
 // Core nodes the examples use, loaded from the node-red devDependency.
 const core = ['common/20-inject.js', 'common/21-debug.js', 'common/90-comment.js', 'function/10-function.js'].map(
@@ -37,21 +36,12 @@ function loadExample(
 }
 
 describe('examples/', () => {
+  const suite = nodeRedSuite({ devices: [DEMO_DEVICE] });
   let emu: Emulator;
+  before(() => {
+    emu = suite();
+  });
   const demo = () => emu.registry.device(DEMO_DEVICE.productKey, DEMO_DEVICE.deviceName)!;
-  before(async () => {
-    fastPool();
-    emu = await start({ devices: [DEMO_DEVICE] });
-    await helper.startServer();
-  });
-  afterEach(async () => {
-    await helper.unload();
-    await eventually(() => sharedPool.size === 0, 3000, 'pool empty');
-  });
-  after(async () => {
-    await helper.stopServer();
-    await emu.close();
-  });
 
   it('publish: a reading arrives on user/update and the publish completes', async () => {
     const { flow, credentials } = loadExample('aliyun-iot-publish', emu);

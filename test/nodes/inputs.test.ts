@@ -1,42 +1,33 @@
 // What flows send in and what the nodes send out: bad input fails done(err) once, never a crash.
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import type { Emulator } from '../../emulator/index';
 import { sharedPool } from '../../nodes/lib/pool';
-import { eventually, sleep, start } from '../helpers/emulator';
+import { eventually, sleep } from '../helpers/emulator';
 import {
   collect,
   completions,
   connected,
   credentialsFor,
   deviceConfig,
-  fastPool,
   helper,
   inject,
   NODES,
+  nodeRedSuite,
 } from '../helpers/flows';
 
 const device = { productKey: 'pkInput', deviceName: 'inputs', deviceSecret: 'input-secret' };
 
 describe('device nodes: inputs, outputs and status', () => {
+  const suite = nodeRedSuite({
+    devices: [device, { productKey: 'pkInput', deviceName: 'neighbour', deviceSecret: 'n' }],
+    rateLimit: 0,
+  });
   let emu: Emulator;
+  before(() => {
+    emu = suite();
+  });
   const record = () => emu.registry.device(device.productKey, device.deviceName)!;
-  before(async () => {
-    fastPool();
-    emu = await start({
-      devices: [device, { productKey: 'pkInput', deviceName: 'neighbour', deviceSecret: 'n' }],
-      rateLimit: 0,
-    });
-    await helper.startServer();
-  });
-  afterEach(async () => {
-    await helper.unload();
-    await eventually(() => sharedPool.size === 0, 3000, 'pool empty');
-  });
-  after(async () => {
-    await helper.stopServer();
-    await emu.close();
-  });
 
   it('publish: invalid input fails done(err) once with a code; nothing crashes', async () => {
     const flow = [

@@ -1,26 +1,27 @@
 // publish -> emulator -> subscribe through real Node-RED, every transport and sign method.
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import type { Emulator } from '../../emulator/index';
 import { SIGN_METHODS } from '../../nodes/lib/index';
-import { eventually, start, TRANSPORTS } from '../helpers/emulator';
-import { collect, connected, credentialsFor, deviceConfig, fastPool, helper, inject, NODES } from '../helpers/flows';
+import { eventually, TRANSPORTS } from '../helpers/emulator';
+import {
+  collect,
+  connected,
+  credentialsFor,
+  deviceConfig,
+  helper,
+  inject,
+  NODES,
+  nodeRedSuite,
+} from '../helpers/flows';
 
 const device = { productKey: 'pkNodes', deviceName: 'round-trip', deviceSecret: 'rt-secret' };
 
 describe('device nodes: publish -> emulator -> subscribe', () => {
+  const suite = nodeRedSuite({ devices: [device], rateLimit: 0 });
   let emu: Emulator;
-  before(async () => {
-    fastPool();
-    emu = await start({ devices: [device], rateLimit: 0 });
-    await helper.startServer();
-  });
-  afterEach(async () => {
-    await helper.unload();
-  });
-  after(async () => {
-    await helper.stopServer();
-    await emu.close();
+  before(() => {
+    emu = suite();
   });
 
   for (const transport of TRANSPORTS) {

@@ -1,29 +1,31 @@
 // One connection per device: shared by nodes and config nodes, handed over on redeploy.
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { afterEach, before, describe, it } from 'node:test';
 import type { Emulator } from '../../emulator/index';
 import { sharedPool } from '../../nodes/lib/pool';
-import { eventually, sleep, start } from '../helpers/emulator';
-import { collect, connected, credentialsFor, deviceConfig, fastPool, helper, inject, NODES } from '../helpers/flows';
+import { eventually, sleep } from '../helpers/emulator';
+import {
+  collect,
+  connected,
+  credentialsFor,
+  deviceConfig,
+  helper,
+  inject,
+  NODES,
+  nodeRedSuite,
+} from '../helpers/flows';
 
 const device = { productKey: 'pkShare', deviceName: 'shared', deviceSecret: 'share-secret' };
 
 describe('device nodes: sharing and redeploy', () => {
+  const suite = nodeRedSuite({ devices: [device], rateLimit: 0 });
   let emu: Emulator;
+  before(() => {
+    emu = suite();
+  });
   const record = () => emu.registry.device(device.productKey, device.deviceName)!;
-  before(async () => {
-    fastPool();
-    emu = await start({ devices: [device], rateLimit: 0 });
-    await helper.startServer();
-  });
   afterEach(async () => {
-    await helper.unload();
-    await eventually(() => sharedPool.size === 0, 3000, 'pool empty');
     await eventually(() => !record().online, 3000, 'device offline');
-  });
-  after(async () => {
-    await helper.stopServer();
-    await emu.close();
   });
 
   it('two subscribe nodes with overlapping filters each get each matching message once', async () => {
