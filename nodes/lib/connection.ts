@@ -90,6 +90,7 @@ export class DeviceConnection extends EventEmitter {
   private lastError: { code?: number | string; message: string } | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private readonly removals = new Map<string, NodeJS.Timeout>();
+  private closing: Promise<void> | undefined;
   private readonly refusedFilters = new Map<string, number>();
 
   /**
@@ -165,9 +166,13 @@ export class DeviceConnection extends EventEmitter {
     this.setState('disconnected', { reason: 'requested' });
   }
 
-  /** Ends for good: every unsettled publish fails, timers stop. */
-  async close(): Promise<void> {
-    if (this.state === 'closed') return;
+  /** Ends for good: every unsettled publish fails, timers stop. Calling it again waits for the same end. */
+  close(): Promise<void> {
+    this.closing ??= this.end();
+    return this.closing;
+  }
+
+  private async end(): Promise<void> {
     this.wanted = false;
     this.clearRetry();
     for (const timer of this.removals.values()) clearTimeout(timer);
