@@ -95,6 +95,17 @@ describe('device nodes: faults', () => {
     );
   });
 
+  it('a wrong secret fixed by a redeploy connects at once, without waiting out the backoff', async () => {
+    emu = await start({ devices: [device] });
+    const flow = [deviceConfig(emu, device), { id: 'conn', type: 'aliyun-iot-connect', device: 'dev' }];
+    await helper.load(NODES, flow, credentialsFor({ ...device, deviceSecret: 'wrong' }));
+    const record = emu.registry.device(device.productKey, device.deviceName)!;
+    await eventually(() => record.counters.refused['bad-signature'] === 1, 5000, 'refused login');
+    await helper.setFlows(flow, 'full', credentialsFor(device));
+    await connected(emu, device);
+    assert.equal(record.counters.refused['bad-signature'], 1, 'no further refused attempt');
+  });
+
   it('reports kicked when an outside client with the same credentials keeps logging in', async () => {
     emu = await start({ devices: [device] });
     const flow = [
