@@ -100,43 +100,30 @@ function rowsOf(r: BrokerResults): string[][] {
     ]);
   }
   rows.push(['fan-out cost per msg S=500 / S=5 (ours)', '', '', fmt(r.fanoutCostRatio, 2), '', '', '']);
+  /** A row that compares ours with the bare client only. */
+  const versusBare = (label: string, bare: number, ours: number, digits: number) =>
+    rows.push([label, fmt(bare, digits), '', fmt(ours, digits), fmt(ratio(ours, bare), 2), '', '']);
   for (const d of r.devices) {
-    rows.push([
-      `${d.devices} devices: time to all connected (ms)`,
-      fmt(d.bare.connectMs),
-      '',
-      fmt(d.ours.connectMs),
-      fmt(ratio(d.ours.connectMs, d.bare.connectMs), 2),
-      '',
-      '',
-    ]);
-    rows.push([
+    versusBare(`${d.devices} devices: time to all connected (ms)`, d.bare.connectMs, d.ours.connectMs, 0);
+    versusBare(
       `${d.devices} devices: RSS per connection (KB)`,
-      fmt(d.bare.rssPerConnection / 1024, 1),
-      '',
-      fmt(d.ours.rssPerConnection / 1024, 1),
-      fmt(ratio(d.ours.rssPerConnection, d.bare.rssPerConnection), 2),
-      '',
-      '',
-    ]);
-    rows.push([
+      d.bare.rssPerConnection / 1024,
+      d.ours.rssPerConnection / 1024,
+      1,
+    );
+    versusBare(
       `${d.devices} devices: heap per connection (KB)`,
-      fmt(d.bare.heapPerConnection / 1024, 1),
-      '',
-      fmt(d.ours.heapPerConnection / 1024, 1),
-      fmt(ratio(d.ours.heapPerConnection, d.bare.heapPerConnection), 2),
-      '',
-      '',
-    ]);
+      d.bare.heapPerConnection / 1024,
+      d.ours.heapPerConnection / 1024,
+      1,
+    );
   }
   for (const [label, key] of [
     ['QoS 1 publish->PUBACK', 'puback'],
     ['QoS 1 publish->delivery', 'delivery'],
   ] as const) {
     for (const p of ['P50', 'P99'] as const) {
-      const b = r.latency.bare[`${key}${p}`];
-      const o = r.latency.ours[`${key}${p}`];
-      rows.push([`${label} ${p.toLowerCase()} (ms)`, fmt(b, 3), '', fmt(o, 3), fmt(ratio(o, b), 2), '', '']);
+      versusBare(`${label} ${p.toLowerCase()} (ms)`, r.latency.bare[`${key}${p}`], r.latency.ours[`${key}${p}`], 3);
     }
   }
   return rows;

@@ -1,7 +1,7 @@
 // 2. Subscribe fan-out: one device, S subscribe nodes (distinct filters, a fifth with wildcards),
 // M messages from the cloud side; messages delivered per second, ours against core `mqtt in`.
 import type { BenchBroker } from '../lib/brokers';
-import { figure, measure, until, type Figure } from '../lib/stats';
+import { measure, until, type Figure } from '../lib/stats';
 import { benchDevice, coreBroker, deploy, ourDevice, probe } from '../lib/runtime';
 
 export interface FanoutResult {
@@ -83,5 +83,3 @@ export async function fanout(
     ours: await run(emu, 'ours', subscribers, messages, rounds),
   };
 }
-
-export { figure };

@@ -3,7 +3,7 @@
 import mqtt from 'mqtt';
 import type { BenchBroker } from '../lib/brokers';
 import { signMqtt } from '../../nodes/lib/sign';
-import { figure, measure, until, type Figure } from '../lib/stats';
+import { measure, until, type Figure } from '../lib/stats';
 import { benchDevice, coreBroker, deploy, feed, ourDevice, type BenchDevice } from '../lib/runtime';
 
 export interface PublishResult {
@@ -86,5 +86,3 @@ export async function publishThroughput(
     ours: await inRuntime(emu, qos, count, rounds, 'ours'),
   };
 }
-
-export { figure };

@@ -106,7 +106,7 @@ export class DeviceConnection extends EventEmitter {
     // Every node of the device listens for state changes (and stops on close): no fixed ceiling.
     this.setMaxListeners(0);
     this.tuning = { ...DEFAULT_TUNING, ...tuning };
-    this.endpoint = resolveEndpoint({ ...options, port: options.port });
+    this.endpoint = resolveEndpoint(options);
     this.outbox = new Outbox(options.queueSize);
     this.current = { state: 'idle', attempt: 0, clientId: options.clientId, endpoint: this.endpoint.url };
   }
@@ -222,7 +222,7 @@ export class DeviceConnection extends EventEmitter {
       clearTimeout(pending);
       this.removals.delete(filter);
     }
-    const subscriber: Subscriber & { refused?: (code: number) => void } = {
+    const subscriber: Subscriber = {
       filter,
       qos,
       deliver: (topic, payload, packet) => {
@@ -265,8 +265,7 @@ export class DeviceConnection extends EventEmitter {
         const code = granted[i];
         if (typeof code !== 'number' || (code & 0x80) === 0) return;
         this.refusedFilters.set(sub.topic, code);
-        this.emit('subscribe-refused', sub.topic, code);
-        for (const s of this.router.subscribersOf(sub.topic)) (s as { refused?: (c: number) => void }).refused?.(code);
+        for (const s of this.router.subscribersOf(sub.topic)) s.refused?.(code);
       });
     });
   }

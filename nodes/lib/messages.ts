@@ -34,7 +34,3 @@ export function messageFor(code: string, params?: Readonly<Record<string, unknow
   const template = catalogue(lang)[code] ?? catalogue('en-US')[code] ?? code;
   return interpolate(template, params);
 }
-
-export function messageCodes(lang: Language): string[] {
-  return Object.keys(catalogue(lang));
-}

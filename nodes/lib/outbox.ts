@@ -36,10 +36,6 @@ export class Outbox {
     return this.inflightSet.size;
   }
 
-  get pending(): number {
-    return this.queue.length + this.inflightSet.size;
-  }
-
   /** Keeps a message for the next connection, or fails it now when there is no room. */
   enqueue(message: OutgoingMessage): void {
     if (this.limit === 0) return this.settle(message, new AliyunIotError('NOT_CONNECTED'));

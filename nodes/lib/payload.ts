@@ -1,4 +1,5 @@
 // Payloads in and out: what a flow sends becomes bytes; what arrives becomes what the user asked for.
+import { isUtf8 } from 'node:buffer';
 
 export const MAX_PAYLOAD_BYTES = 256 * 1024;
 
@@ -36,10 +37,6 @@ export function encodePayload(payload: unknown): Buffer | string | undefined {
     // Circular structures cannot be sent.
     return undefined;
   }
-}
-
-function isUtf8(bytes: Buffer): boolean {
-  return Buffer.from(bytes.toString('utf8'), 'utf8').equals(bytes);
 }
 
 export type DecodeResult = { ok: true; value: unknown } | { ok: false };

@@ -6,6 +6,8 @@ export interface Subscriber {
   readonly filter: string;
   readonly qos: 0 | 1;
   readonly deliver: (topic: string, payload: Buffer, packet: { qos: number; retain: boolean }) => void;
+  /** Told the SUBACK code when the broker refuses the filter. */
+  readonly refused?: (code: number) => void;
 }
 
 interface FilterEntry {
@@ -56,10 +58,6 @@ export class Router {
 
   subscribersOf(filter: string): Subscriber[] {
     return [...(this.filters.get(filter)?.subscribers ?? [])];
-  }
-
-  has(filter: string): boolean {
-    return (this.filters.get(filter)?.subscribers.size ?? 0) > 0;
   }
 
   /** Every filter to subscribe after a (re)connect, with its QoS. */
