@@ -58,7 +58,9 @@ export function registerDevice(registry: Registry, form: URLSearchParams): Platf
   if (!sameHex(expected, sign)) return { code: 6600, message: 'signature check failed' };
   const device = registry.device(productKey, deviceName);
   if (!device) return { code: 5001, message: 'device not found' };
-  if (device.deviceSecret !== undefined) return { code: 6289, message: 'device is already activated' };
+  if (device.activated) return { code: 6289, message: 'device is already activated' };
+  // Until the device logs in, registering again is allowed and issues a new secret.
   device.deviceSecret = randomBytes(16).toString('hex');
+  device.counters.registrations++;
   return { code: 200, message: 'success', data: { productKey, deviceName, deviceSecret: device.deviceSecret } };
 }

@@ -7,7 +7,8 @@ import type { Duplex } from 'node:stream';
 import { createServer as createTlsServer } from 'node:tls';
 import { createWebSocketStream, WebSocketServer } from 'ws';
 import type { Aedes, Client, Subscription } from 'aedes' with { 'resolution-mode': 'import' };
-import { checkLogin, type EmulatorTransport } from './login';
+import { randomBytes } from 'node:crypto';
+import { checkLogin, type EmulatorTransport, type RegistrationPush } from './login';
 import { deviceKey, type DeviceRecord, type Registry } from './registry';
 import { deviceOwnsTopic } from './topics';
 
@@ -55,6 +56,10 @@ export class EmulatorBroker {
   private readonly devices = new WeakMap<Client, DeviceRecord>();
   private readonly online = new Map<DeviceRecord, Client>();
   private readonly closeReasons = new WeakMap<Client, string>();
+  /** Registration sessions: what to push once the client is ready, then hang up. */
+  private readonly registrations = new WeakMap<Client, RegistrationPush>();
+  /** Token sessions end when their token does. */
+  private readonly tokenTimers = new WeakMap<Client, { expiresAt: number; timer?: NodeJS.Timeout }>();
   private readonly rates = new Map<DeviceRecord, RateWindow>();
   private readonly servers: NetServer[] = [];
   private readonly sockets = new Set<Duplex>();
@@ -112,6 +117,18 @@ export class EmulatorBroker {
       return;
     }
     const device = result.device;
+    if (result.via === 'register' || result.via === 'regnwl') {
+      // Not a device session: its own id, so it kicks nothing; no topics, so it can do nothing.
+      (client as { id: string }).id = `${result.via}|${randomBytes(6).toString('hex')}`;
+      this.registrations.set(client, result.push);
+      cb(null, true);
+      return;
+    }
+    device.activated = true;
+    if (result.via === 'token') {
+      const token = this.opts.registry.token(username ?? '');
+      if (token) this.tokenTimers.set(client, { expiresAt: token.expiresAt });
+    }
     const key = deviceKey(device.productKey, device.deviceName);
     const older = this.online.get(device);
     if (older && !older.closed) {
@@ -186,6 +203,19 @@ export class EmulatorBroker {
   private watch(): void {
     const { aedes } = this;
     aedes.on('clientReady', (client) => {
+      const push = this.registrations.get(client);
+      if (push) return this.pushRegistration(client, push);
+      const expiry = this.tokenTimers.get(client);
+      if (expiry) {
+        expiry.timer = setTimeout(
+          () => {
+            this.closeReasons.set(client, 'token-expired');
+            client.close();
+          },
+          Math.max(0, expiry.expiresAt - Date.now()),
+        );
+        expiry.timer.unref();
+      }
       const device = this.devices.get(client);
       if (!device) return;
       device.online = true;
@@ -195,6 +225,7 @@ export class EmulatorBroker {
     });
     aedes.on('keepaliveTimeout', (client) => this.closeReasons.set(client, 'keepalive-timeout'));
     aedes.on('clientDisconnect', (client) => {
+      clearTimeout(this.tokenTimers.get(client)?.timer);
       const device = this.devices.get(client);
       if (!device || this.online.get(device) !== client) return;
       this.online.delete(device);
@@ -220,6 +251,21 @@ export class EmulatorBroker {
         time: Date.now(),
       });
       this.opts.onUplink(device, packet.topic, payload, packet.qos);
+    });
+  }
+
+  private pushRegistration(client: Client, push: RegistrationPush): void {
+    const packet = {
+      cmd: 'publish',
+      topic: push.topic,
+      payload: Buffer.from(JSON.stringify(push.payload)),
+      qos: 0,
+      retain: false,
+      dup: false,
+    };
+    (client as unknown as { publish(p: object, done: () => void): void }).publish(packet, () => {
+      // The platform hangs up once the result is out.
+      setTimeout(() => client.close(), 50).unref();
     });
   }
 

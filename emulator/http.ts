@@ -6,8 +6,42 @@ import { cloudApi, type CloudContext } from './cloud-api';
 
 const BODY_LIMIT = 1024 * 1024;
 
+/** A failure the next matching device call (`/auth/...`) meets instead of its answer, for tests. */
+export type HttpFault =
+  | { path?: string; kind: 'status'; status: number }
+  | { path?: string; kind: 'not-json' }
+  | { path?: string; kind: 'hang' };
+
+export interface AuthRequest {
+  path: string;
+  time: number;
+  fault?: HttpFault['kind'];
+}
+
+const AUTH_LOG_SIZE = 1000;
+
 export interface HttpContext extends CloudContext {
   mqtt: () => { host: string; port: number };
+  /** Consumed in order by matching device calls. */
+  faults: HttpFault[];
+  /** Every device call, newest last (bounded). */
+  authRequests: AuthRequest[];
+}
+
+/** Applies the first fault queued for this path; true when the request is taken care of. */
+function injectFault(ctx: HttpContext, path: string, res: ServerResponse): boolean {
+  const index = ctx.faults.findIndex((f) => f.path === undefined || f.path === path);
+  const fault = index >= 0 ? ctx.faults.splice(index, 1)[0] : undefined;
+  ctx.authRequests.push({ path, time: Date.now(), fault: fault?.kind });
+  if (ctx.authRequests.length > AUTH_LOG_SIZE) ctx.authRequests.shift();
+  if (!fault) return false;
+  if (fault.kind === 'status') send(res, fault.status, { code: fault.status, message: 'injected fault' });
+  else if (fault.kind === 'not-json') {
+    res.writeHead(200, { 'content-type': 'text/html' });
+    res.end('<html><body>Service Unavailable</body></html>');
+  }
+  // 'hang': no answer at all; the server's close destroys the socket.
+  return true;
 }
 
 function readBody(req: IncomingMessage): Promise<string> {
@@ -55,6 +89,7 @@ async function route(ctx: HttpContext, req: IncomingMessage, res: ServerResponse
   const url = new URL(req.url ?? '/', 'https://emulator');
   const method = req.method ?? 'GET';
   const text = await readBody(req);
+  if (url.pathname.startsWith('/auth/') && injectFault(ctx, url.pathname, res)) return;
   if (url.pathname === '/auth/devicename' && method === 'POST') {
     send(res, 200, authDevice(ctx.registry, new URLSearchParams(text), ctx.mqtt()));
   } else if (url.pathname === '/auth/register/device' && method === 'POST') {

@@ -3,12 +3,13 @@
 import type { AddressInfo } from 'node:net';
 import { EmulatorBroker } from './broker';
 import { createCertificateAuthority, issueServerCertificate, type CertificateAuthority } from './certs';
-import { createHttpsServer } from './http';
+import { createHttpsServer, type AuthRequest, type HttpFault } from './http';
 import { Platform } from './platform';
 import { Registry, type DeviceSpec, type ProductSpec } from './registry';
 
 export type { DeviceSpec, ProductSpec, DeviceRecord, DeviceCounters, UplinkMessage } from './registry';
 export type { CertificateAuthority } from './certs';
+export type { AuthRequest, HttpFault } from './http';
 export { createCertificateAuthority } from './certs';
 export { Registry, describeDevice } from './registry';
 
@@ -44,6 +45,10 @@ export interface Emulator {
   /** Cloud-side calls, the same the HTTP API makes. */
   platform: Platform;
   broker: EmulatorBroker;
+  /** Makes the next matching HTTPS device call fail this way (500, a non-JSON body, no answer). */
+  injectHttpFault(fault: HttpFault): void;
+  /** HTTPS device calls received, newest last. */
+  authRequests: readonly AuthRequest[];
   close(): Promise<void>;
 }
 
@@ -63,7 +68,12 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   uplink.platform = platform;
   const wanted = { mqtt: 0, mqtts: 0, ws: 0, wss: 0, https: 0, ...options.ports };
   let mqttTlsPort = 0;
-  const https = createHttpsServer({ registry, platform, broker, mqtt: () => ({ host, port: mqttTlsPort }) }, tls);
+  const faults: HttpFault[] = [];
+  const authRequests: AuthRequest[] = [];
+  const https = createHttpsServer(
+    { registry, platform, broker, mqtt: () => ({ host, port: mqttTlsPort }), faults, authRequests },
+    tls,
+  );
   try {
     const mqttPorts = await broker.listen({ host, ports: wanted, tls });
     mqttTlsPort = mqttPorts.mqtts;
@@ -84,6 +94,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     registry,
     platform,
     broker,
+    injectHttpFault: (fault) => faults.push(fault),
+    authRequests,
     async close() {
       platform.close();
       https.close();

@@ -24,6 +24,10 @@ export interface DeviceCounters {
   drops: Record<string, number>;
   /** Topic filters received in SUBSCRIBE packets, cumulative. */
   subscribeRequests: number;
+  /** HTTPS-auth tokens issued (`/auth/devicename` answered 200). */
+  tokens: number;
+  /** Successful dynamic registrations, over HTTPS or MQTT. */
+  registrations: number;
 }
 
 export interface UplinkMessage {
@@ -37,6 +41,10 @@ export interface DeviceRecord {
   readonly productKey: string;
   readonly deviceName: string;
   deviceSecret: string | undefined;
+  /** Logged in at least once; a device given with a secret counts as activated from the start. */
+  activated: boolean;
+  /** Registration-free devices: what `authType=regnwl` issued, for `authType=connwl` logins. */
+  registrationFree?: { clientId: string; deviceToken: string };
   online: boolean;
   /** Keep alive of the current or last session, as the platform applies it (clamped to 1200). */
   keepalive?: number;
@@ -78,7 +86,8 @@ export class Registry {
   constructor(
     devices: readonly DeviceSpec[] = [],
     products: readonly ProductSpec[] = [],
-    private readonly tokenLifetimeMs = 7 * 24 * 3600 * 1000,
+    /** Settable while running, so a test can make the next tokens short-lived. */
+    public tokenLifetimeMs = 7 * 24 * 3600 * 1000,
   ) {
     for (const p of products) this.products.set(p.productKey, { ...p });
     for (const d of devices) this.addDevice(d);
@@ -89,10 +98,21 @@ export class Registry {
       productKey: spec.productKey,
       deviceName: spec.deviceName,
       deviceSecret: spec.deviceSecret,
+      activated: spec.deviceSecret !== undefined,
       online: false,
       subscriptions: new Set(),
       properties: {},
-      counters: { connects: 0, refused: {}, kicks: 0, messagesIn: 0, messagesOut: 0, drops: {}, subscribeRequests: 0 },
+      counters: {
+        connects: 0,
+        refused: {},
+        kicks: 0,
+        messagesIn: 0,
+        messagesOut: 0,
+        drops: {},
+        subscribeRequests: 0,
+        tokens: 0,
+        registrations: 0,
+      },
       uplink: [],
     };
     this.devices.set(deviceKey(spec.productKey, spec.deviceName), record);
@@ -134,6 +154,7 @@ export class Registry {
       device,
     };
     this.tokens.set(token.iotId, token);
+    device.counters.tokens++;
     return token;
   }
 
@@ -147,7 +168,8 @@ export function describeDevice(d: DeviceRecord): Record<string, unknown> {
   return {
     productKey: d.productKey,
     deviceName: d.deviceName,
-    activated: d.deviceSecret !== undefined,
+    activated: d.activated,
+    registrationFree: d.registrationFree !== undefined,
     online: d.online,
     keepalive: d.keepalive,
     lastConnectAt: d.lastConnectAt,

@@ -1,8 +1,10 @@
 // Config node: a device's triple and where it connects. Validates its settings and leases the
 // device's pooled connection; the connection starts when the first flow node uses it.
 import type { Node, NodeAPI, NodeDef } from 'node-red';
+import type { AliyunIotError } from './lib/errors';
 import { validateDeviceOptions, type DeviceOptions } from './lib/options';
 import { sharedPool, type Lease } from './lib/pool';
+import { contextCredentialStore } from './support/credential-store';
 import { localize, localizedError } from './support/i18n';
 import type { DeviceConfigNode } from './support/device-link';
 
@@ -16,13 +18,19 @@ export = function register(RED: NodeAPI): void {
     const users = new Set<string>();
     let lease: Lease | undefined;
 
-    const result = validateDeviceOptions({ ...def, deviceSecret: node.credentials.deviceSecret });
+    const result = validateDeviceOptions({ ...def, ...node.credentials });
     if (!result.ok) {
       node.problem = result.errors.map((e) => localize(RED, e.code, e.params)).join('; ');
       node.error(localize(RED, 'CONFIG_INVALID', { reason: node.problem }));
     } else {
       try {
-        lease = sharedPool.lease(node.id, def.name || node.id, result.options);
+        let store;
+        if (result.options.authMode === 'register') {
+          const kept = contextCredentialStore(RED, node, typeof def.secretStore === 'string' ? def.secretStore : '');
+          if (!kept.persistent) node.warn(localize(RED, 'SECRET_MEMORY_ONLY'));
+          store = kept.store;
+        }
+        lease = sharedPool.lease(node.id, def.name || node.id, result.options, store);
         node.options = result.options;
         node.connection = lease.connection;
       } catch (err) {
@@ -35,7 +43,15 @@ export = function register(RED: NodeAPI): void {
     const onWarning = (code: string, params?: Record<string, unknown>) => {
       node.warn(localize(RED, code, params));
     };
+    // HTTPS auth and registration failures: one log line per attempt, localized, with the code.
+    const onLoginError = (err: AliyunIotError) => {
+      const status = connection?.status;
+      const reason = localize(RED, err.code, err.params);
+      const seconds = Math.round((status?.nextRetryMs ?? 0) / 1000);
+      node.error(localize(RED, 'LOGIN_RETRY', { reason, seconds }));
+    };
     connection?.on('warning', onWarning);
+    connection?.on('login-error', onLoginError);
 
     node.use = (user: Node) => {
       users.add(user.id);
@@ -47,6 +63,7 @@ export = function register(RED: NodeAPI): void {
 
     node.on('close', (removed: boolean, done: () => void) => {
       connection?.off('warning', onWarning);
+      connection?.off('login-error', onLoginError);
       if (!lease) return done();
       // A restart with unchanged settings hands the live connection over within the pool's grace.
       lease.release(removed).then(done, done);
@@ -54,6 +71,6 @@ export = function register(RED: NodeAPI): void {
   }
 
   RED.nodes.registerType('aliyun-iot-device', AliyunIotDevice as unknown as (this: Node, def: NodeDef) => void, {
-    credentials: { deviceSecret: { type: 'password' } },
+    credentials: { deviceSecret: { type: 'password' }, productSecret: { type: 'password' } },
   });
 };

@@ -5,10 +5,10 @@ import { connect as mqttConnect, type IClientOptions, type MqttClient } from 'mq
 import { DEFAULT_BACKOFF, retryDelay, type BackoffPolicy } from './backoff';
 import { resolveEndpoint, type ResolvedEndpoint } from './endpoint';
 import { AliyunIotError } from './errors';
+import { createLogin, isHardFailure, type CredentialStore, type LoginStrategy, type MqttLogin } from './login';
 import type { DeviceOptions } from './options';
 import { Outbox, type OutgoingMessage } from './outbox';
 import { Router, type Subscriber } from './router';
-import { signMqtt } from './sign';
 
 export const CONNECTION_STATES = [
   'idle',
@@ -42,6 +42,8 @@ export interface ConnectionTuning {
   /** How long a filter no node wants stays subscribed, in case a restarted node wants it back. */
   unsubscribeGraceMs: number;
   connectTimeoutMs: number;
+  /** Bound on each HTTPS auth or registration call. */
+  authTimeoutMs: number;
   random: () => number;
 }
 
@@ -51,6 +53,7 @@ export const DEFAULT_TUNING: Readonly<ConnectionTuning> = Object.freeze({
   kickThreshold: 3,
   unsubscribeGraceMs: 5_000,
   connectTimeoutMs: 30_000,
+  authTimeoutMs: 15_000,
   random: Math.random,
 });
 
@@ -92,15 +95,21 @@ export class DeviceConnection extends EventEmitter {
   private readonly removals = new Map<string, NodeJS.Timeout>();
   private closing: Promise<void> | undefined;
   private readonly refusedFilters = new Map<string, number>();
+  private readonly login: LoginStrategy;
+  /** Bumped whenever an attempt is abandoned, so a late HTTPS answer opens nothing. */
+  private ticket = 0;
+  private loggingIn = false;
 
   /**
    * @param predecessor the same device's previous connection logging out: this one logs in only
    * after it, or the platform would kick one of the two.
+   * @param store where registration results are kept (`register` mode).
    */
   constructor(
     readonly options: DeviceOptions,
     tuning: Partial<ConnectionTuning> = {},
     private predecessor?: Promise<void>,
+    store?: CredentialStore,
   ) {
     super();
     // Every node of the device listens for state changes (and stops on close): no fixed ceiling.
@@ -108,6 +117,12 @@ export class DeviceConnection extends EventEmitter {
     this.tuning = { ...DEFAULT_TUNING, ...tuning };
     this.endpoint = resolveEndpoint(options);
     this.outbox = new Outbox(options.queueSize);
+    this.login = createLogin(options, {
+      endpoint: this.endpoint,
+      store,
+      http: { timeoutMs: this.tuning.authTimeoutMs },
+      warn: (code, params) => this.emit('warning', code, params),
+    });
     this.current = { state: 'idle', attempt: 0, clientId: options.clientId, endpoint: this.endpoint.url };
   }
 
@@ -134,13 +149,13 @@ export class DeviceConnection extends EventEmitter {
   connect(): void {
     if (this.state === 'closed') return;
     this.wanted = true;
-    if (this.client || this.retryTimer) return;
+    if (this.client || this.retryTimer || this.loggingIn) return;
     if (this.predecessor) {
       const wait = this.predecessor;
       void wait.then(() => {
         if (this.predecessor !== wait) return;
         this.predecessor = undefined;
-        if (this.wanted && !this.client && !this.retryTimer && this.state !== 'closed') this.open();
+        if (this.wanted && !this.client && !this.retryTimer && !this.loggingIn && this.state !== 'closed') this.open();
       });
       return;
     }
@@ -155,6 +170,12 @@ export class DeviceConnection extends EventEmitter {
     this.clearRetry();
     this.discard(this.client);
     this.open();
+  }
+
+  /** Forgets a login on its way (an HTTPS call or registration still running). */
+  private abandonLogin(): void {
+    this.ticket++;
+    this.loggingIn = false;
   }
 
   /** Disconnects and stays disconnected until `connect()`; queued publishes wait. */
@@ -288,13 +309,49 @@ export class DeviceConnection extends EventEmitter {
 
   private open(): void {
     this.retryTimer = undefined;
-    const { options, endpoint } = this;
-    const creds = signMqtt({ ...options, securemode: endpoint.securemode, timestamp: Date.now() });
+    this.abandonLogin();
     this.lastError = undefined;
     this.setState(this.everConnected || this.attempt > 0 ? 'reconnecting' : 'connecting');
+    let login: MqttLogin | Promise<MqttLogin>;
+    try {
+      login = this.login.next();
+    } catch (err) {
+      return this.loginFailed(err);
+    }
+    if (!(login instanceof Promise)) return this.dial(login);
+    const ticket = this.ticket;
+    this.loggingIn = true;
+    login.then(
+      (ready) => {
+        if (ticket !== this.ticket) return;
+        this.loggingIn = false;
+        if (this.wanted && this.state !== 'closed') this.dial(ready);
+      },
+      (err: unknown) => {
+        if (ticket !== this.ticket) return;
+        this.loggingIn = false;
+        if (this.wanted && this.state !== 'closed') this.loginFailed(err);
+      },
+    );
+  }
+
+  /** The HTTPS call or registration before the MQTT login failed: report, then back off. */
+  private loginFailed(err: unknown): void {
+    const failure = err instanceof AliyunIotError ? err : new AliyunIotError('LOGIN_FAILED', { reason: String(err) });
+    this.attempt++;
+    const hard = isHardFailure(failure);
+    const code = failure.platformCode ?? failure.code;
+    this.scheduleRetry(hard ? 'auth-failed' : 'disconnected', { reason: failure.message, code }, hard);
+    this.emit('login-error', failure);
+  }
+
+  private dial(login: MqttLogin): void {
+    const { options, endpoint } = this;
     if (endpoint.secure && !options.rejectUnauthorized) this.emit('warning', 'TLS_UNVERIFIED');
     const clientOptions: IClientOptions = {
-      ...creds,
+      clientId: login.clientId,
+      username: login.username,
+      password: login.password,
       keepalive: options.keepalive,
       clean: options.cleanSession,
       protocolVersion: 4,
@@ -308,7 +365,7 @@ export class DeviceConnection extends EventEmitter {
       clientOptions.rejectUnauthorized = options.rejectUnauthorized;
       if (options.servername) clientOptions.servername = options.servername;
     }
-    const client = mqttConnect(endpoint.url, clientOptions);
+    const client = mqttConnect(login.url, clientOptions);
     // MQTT packets are small and answered one by one: Nagle's delay would add tens of ms to each.
     (client.stream as { setNoDelay?: (noDelay: boolean) => void } | undefined)?.setNoDelay?.(true);
     this.client = client;
@@ -347,6 +404,12 @@ export class DeviceConnection extends EventEmitter {
     const code = this.lastError?.code;
     const reason = this.lastError?.message ?? (session === undefined ? 'connection failed' : 'connection lost');
     if (session === undefined && REFUSED_LOGIN.has(code)) {
+      // An expired token: fetch a fresh one at once instead of backing off for minutes.
+      if (this.login.refused(code as number)) {
+        this.setState('reconnecting', { reason, code });
+        this.retryTimer = setTimeout(() => this.open(), 0);
+        return;
+      }
       this.attempt++;
       return this.scheduleRetry('auth-failed', { reason, code }, true);
     }
@@ -375,6 +438,7 @@ export class DeviceConnection extends EventEmitter {
   private clearRetry(): void {
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
+    this.abandonLogin();
   }
 
   /** Forgets a client: its unacknowledged messages go back to the queue, its socket is destroyed. */

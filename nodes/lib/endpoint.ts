@@ -63,7 +63,8 @@ export function mqttHost(
   }
 }
 
-function formatHost(host: string): string {
+/** A host as it appears in a URL: IPv6 addresses in brackets. */
+export function formatHost(host: string): string {
   return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
 }
 
@@ -88,4 +89,23 @@ export function resolveEndpoint(input: EndpointInput): ResolvedEndpoint {
   };
   if (secure) resolved.ca = userCa.length > 0 ? Object.freeze(userCa) : defaultCAs();
   return Object.freeze(resolved);
+}
+
+export const HTTPS_PORT = 443;
+
+/** Where the HTTPS device auth and registration calls go (PLATFORM.md §2). */
+export function authHostOf(input: Pick<EndpointInput, 'endpoint' | 'regionId' | 'host'> & { authHost?: string }): {
+  host: string;
+  port: number;
+} {
+  const given = input.authHost?.trim();
+  if (given) {
+    const match = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(given);
+    const host = (match?.[1] ?? given).replace(/^\[|\]$/g, '');
+    return { host, port: match?.[2] ? Number(match[2]) : HTTPS_PORT };
+  }
+  if (input.endpoint === 'public')
+    return { host: `iot-auth.${input.regionId ?? 'cn-shanghai'}.aliyuncs.com`, port: HTTPS_PORT };
+  // Custom hosts (proxies, the emulator) answer HTTPS on the same name; instances need authHost.
+  return { host: (input.host ?? '').trim(), port: HTTPS_PORT };
 }

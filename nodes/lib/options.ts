@@ -8,7 +8,13 @@ import {
   integer,
   resolvedClientId,
   text,
+  authModeOf,
+  registerKindOf,
+  registerViaOf,
+  type AuthMode,
   type EndpointKind,
+  type RegisterKind,
+  type RegisterVia,
   type OptionErrorCode,
   type RawSettings,
   type SignMethod,
@@ -43,7 +49,15 @@ export interface DeviceOptions {
   readonly name: string;
   readonly productKey: string;
   readonly deviceName: string;
+  /** Blank in `register` mode until registration obtained it. */
   readonly deviceSecret: string;
+  readonly authMode: AuthMode;
+  readonly registerVia: RegisterVia;
+  readonly registerKind: RegisterKind;
+  /** Only for `register` mode. */
+  readonly productSecret: string;
+  /** host[:port] of the HTTPS auth and registration calls; blank: derived from the endpoint. */
+  readonly authHost: string;
   readonly endpoint: EndpointKind;
   readonly regionId: string;
   readonly instanceId: string;
@@ -100,6 +114,11 @@ export function validateDeviceOptions(raw: RawDeviceOptions): ValidationResult {
     productKey: text(raw.productKey),
     deviceName: text(raw.deviceName),
     deviceSecret: text(raw.deviceSecret),
+    authMode: authModeOf(raw) as AuthMode,
+    registerVia: registerViaOf(raw) as RegisterVia,
+    registerKind: registerKindOf(raw) as RegisterKind,
+    productSecret: text(raw.productSecret),
+    authHost: text(raw.authHost),
     endpoint: (text(raw.endpoint) || DEFAULTS.endpoint) as EndpointKind,
     regionId: text(raw.regionId) || DEFAULTS.regionId,
     instanceId: text(raw.instanceId),

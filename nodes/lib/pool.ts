@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { DeviceConnection, type ConnectionTuning } from './connection';
 import { mqttHost } from './endpoint';
 import { AliyunIotError } from './errors';
+import type { CredentialStore } from './login';
 import type { DeviceOptions } from './options';
 
 export const DEFAULT_RELEASE_GRACE_MS = 5_000;
@@ -54,7 +55,7 @@ export class ConnectionPool {
    * Shares the device's connection with a config node of the same settings; refuses one with
    * different settings while another config node holds the device.
    */
-  lease(holderId: string, holderName: string, options: DeviceOptions): Lease {
+  lease(holderId: string, holderName: string, options: DeviceOptions, store?: CredentialStore): Lease {
     const key = deviceKeyOf(options);
     const fingerprint = fingerprintOf(options);
     let entry = this.entries.get(key);
@@ -71,7 +72,7 @@ export class ConnectionPool {
       entry = undefined;
     }
     if (!entry) {
-      const connection = new DeviceConnection(options, this.tuning, this.closing.get(key));
+      const connection = new DeviceConnection(options, this.tuning, this.closing.get(key), store);
       entry = { key, fingerprint, connection, holders: new Map() };
       this.entries.set(key, entry);
     }

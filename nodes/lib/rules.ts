@@ -10,6 +10,14 @@ export type Transport = (typeof TRANSPORTS)[number];
 export const ENDPOINT_KINDS = ['public', 'instance', 'custom'] as const;
 export type EndpointKind = (typeof ENDPOINT_KINDS)[number];
 
+/** How a device logs in: direct signature, HTTPS token (PLATFORM.md §4), dynamic registration (§5). */
+export const AUTH_MODES = ['sign', 'https', 'register'] as const;
+export type AuthMode = (typeof AUTH_MODES)[number];
+export const REGISTER_VIA = ['https', 'mqtt'] as const;
+export type RegisterVia = (typeof REGISTER_VIA)[number];
+export const REGISTER_KINDS = ['preregistered', 'registration-free'] as const;
+export type RegisterKind = (typeof REGISTER_KINDS)[number];
+
 /** Regions of the legacy public instance named by the platform's SDKs and docs. */
 export const REGIONS = [
   'cn-shanghai',
@@ -41,6 +49,13 @@ export const OPTION_ERROR_CODES = [
   'DEVICE_NAME_TOO_LONG',
   'DEVICE_NAME_CHARS',
   'DEVICE_SECRET_MISSING',
+  'PRODUCT_SECRET_MISSING',
+  'AUTH_MODE_UNKNOWN',
+  'REGISTER_VIA_UNKNOWN',
+  'REGISTER_KIND_UNKNOWN',
+  'AUTH_NEEDS_TLS',
+  'AUTH_HOST_MISSING',
+  'AUTH_HOST_INVALID',
   'ENDPOINT_UNKNOWN',
   'REGION_UNKNOWN',
   'INSTANCE_ID_INVALID',
@@ -73,13 +88,18 @@ export type RawSettings = Readonly<Record<string, unknown>>;
 export const CHECKED_FIELDS = [
   'productKey',
   'deviceName',
+  'authMode',
+  'registerVia',
+  'registerKind',
   'deviceSecret',
+  'productSecret',
   'endpoint',
   'regionId',
   'instanceId',
   'host',
   'transport',
   'port',
+  'authHost',
   'signmethod',
   'clientId',
   'keepalive',
@@ -94,6 +114,7 @@ export const isSignMethod = (v: unknown): v is SignMethod => includes(SIGN_METHO
 export const isTransport = (v: unknown): v is Transport => includes(TRANSPORTS, v);
 export const isEndpointKind = (v: unknown): v is EndpointKind => includes(ENDPOINT_KINDS, v);
 export const isRegion = (v: unknown): v is RegionId => includes(REGIONS, v);
+export const isAuthMode = (v: unknown): v is AuthMode => includes(AUTH_MODES, v);
 
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/;
@@ -104,6 +125,8 @@ const DEVICE_NAME_CHARS = /^[A-Za-z0-9_\-@.:]+$/;
 const PRODUCT_KEY_FORBIDDEN = /[\s&/+#|]/;
 const INSTANCE_ID = /^iot-[a-z0-9][a-z0-9-]{2,62}$/i;
 const HOST_FORBIDDEN = /[\s/]|:\/\//;
+// host or host:port, as the HTTPS auth and registration calls reach it.
+const AUTH_HOST = /^(\[[0-9a-f:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/i;
 export const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 
 /** Strings and numbers as trimmed text; anything else (objects, null) counts as blank. */
@@ -127,6 +150,23 @@ function bounded(raw: unknown, min: number, max: number, prefix: 'PORT' | 'KEEPA
 }
 
 const endpointOf = (s: RawSettings): string => text(s.endpoint) || 'public';
+export const authModeOf = (s: RawSettings): string => text(s.authMode) || 'sign';
+export const registerViaOf = (s: RawSettings): string => text(s.registerVia) || 'https';
+export const registerKindOf = (s: RawSettings): string => text(s.registerKind) || 'preregistered';
+
+/** Whether the login goes through an HTTPS call (token or registration) that needs the auth host. */
+export function usesHttps(s: RawSettings): boolean {
+  const mode = authModeOf(s);
+  return (
+    mode === 'https' || (mode === 'register' && registerKindOf(s) === 'preregistered' && registerViaOf(s) === 'https')
+  );
+}
+
+/** Token logins and MQTT registration happen over TLS only (PLATFORM.md §4, §5). */
+function needsTls(s: RawSettings): boolean {
+  const mode = authModeOf(s);
+  return mode === 'https' || (mode === 'register' && !usesHttps(s));
+}
 
 const CHECKS: Readonly<Record<CheckedField, (s: RawSettings) => Problem[]>> = {
   productKey: (s) => {
@@ -141,7 +181,20 @@ const CHECKS: Readonly<Record<CheckedField, (s: RawSettings) => Problem[]>> = {
       return [{ code: 'DEVICE_NAME_TOO_LONG', params: { max: LIMITS.deviceNameMax } }];
     return DEVICE_NAME_CHARS.test(v) ? [] : [{ code: 'DEVICE_NAME_CHARS', params: {} }];
   },
-  deviceSecret: (s) => (text(s.deviceSecret) ? [] : [{ code: 'DEVICE_SECRET_MISSING', params: {} }]),
+  authMode: (s) => (isAuthMode(authModeOf(s)) ? [] : [{ code: 'AUTH_MODE_UNKNOWN', params: { value: authModeOf(s) } }]),
+  registerVia: (s) =>
+    authModeOf(s) !== 'register' || includes(REGISTER_VIA, registerViaOf(s))
+      ? []
+      : [{ code: 'REGISTER_VIA_UNKNOWN', params: { value: registerViaOf(s) } }],
+  registerKind: (s) =>
+    authModeOf(s) !== 'register' || includes(REGISTER_KINDS, registerKindOf(s))
+      ? []
+      : [{ code: 'REGISTER_KIND_UNKNOWN', params: { value: registerKindOf(s) } }],
+  // Registration obtains the device secret; the other modes need it.
+  deviceSecret: (s) =>
+    authModeOf(s) === 'register' || text(s.deviceSecret) ? [] : [{ code: 'DEVICE_SECRET_MISSING', params: {} }],
+  productSecret: (s) =>
+    authModeOf(s) !== 'register' || text(s.productSecret) ? [] : [{ code: 'PRODUCT_SECRET_MISSING', params: {} }],
   endpoint: (s) =>
     isEndpointKind(endpointOf(s)) ? [] : [{ code: 'ENDPOINT_UNKNOWN', params: { value: endpointOf(s) } }],
   regionId: (s) => {
@@ -160,7 +213,14 @@ const CHECKS: Readonly<Record<CheckedField, (s: RawSettings) => Problem[]>> = {
   },
   transport: (s) => {
     const v = text(s.transport) || 'tls';
-    return isTransport(v) ? [] : [{ code: 'TRANSPORT_UNKNOWN', params: { value: v } }];
+    if (!isTransport(v)) return [{ code: 'TRANSPORT_UNKNOWN', params: { value: v } }];
+    return v !== 'tls' && needsTls(s) ? [{ code: 'AUTH_NEEDS_TLS', params: {} }] : [];
+  },
+  authHost: (s) => {
+    const v = text(s.authHost);
+    if (v) return AUTH_HOST.test(v) ? [] : [{ code: 'AUTH_HOST_INVALID', params: {} }];
+    // The HTTPS host of instances is not derivable from the instance id: the console shows it.
+    return usesHttps(s) && endpointOf(s) === 'instance' ? [{ code: 'AUTH_HOST_MISSING', params: {} }] : [];
   },
   port: (s) => bounded(s.port, LIMITS.portMin, LIMITS.portMax, 'PORT'),
   signmethod: (s) => {

@@ -7,7 +7,7 @@ import { codedError, localize, type CodedError } from './i18n';
 import { nodeStatusOf, problemStatus } from './status';
 
 /** The runtime side of an `aliyun-iot-device` config node, as flow nodes see it. */
-export interface DeviceConfigNode extends Node<{ deviceSecret?: string }> {
+export interface DeviceConfigNode extends Node<{ deviceSecret?: string; productSecret?: string }> {
   readonly options?: DeviceOptions;
   readonly connection?: DeviceConnection;
   /** Localized reason why there is no connection (invalid settings, device held elsewhere). */

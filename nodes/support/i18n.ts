@@ -14,13 +14,15 @@ export function localize(RED: NodeAPI, code: string, params: Readonly<Record<str
   return text === key || text === '' ? messageFor(code, params) : text;
 }
 
-export type CodedError = Error & { code?: string };
+/** `code`: the platform's own code when it refused (401, 6289...), else the package's stable code. */
+export type CodedError = Error & { code?: string | number; reason?: string };
 
 /** The error a node passes to `done(err)`: localized message, the stable code kept. */
 export function localizedError(RED: NodeAPI, err: unknown): CodedError {
   if (err instanceof AliyunIotError) {
     const out: CodedError = new Error(localize(RED, err.code, err.params));
-    out.code = err.code;
+    out.code = err.platformCode ?? err.code;
+    out.reason = err.code;
     return out;
   }
   return err instanceof Error ? err : new Error(String(err));

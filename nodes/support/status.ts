@@ -13,7 +13,8 @@ export function statusText(RED: NodeAPI, status: ConnectionStatus): string {
   const key = COMMON[status.state] ?? `${DEVICE_NAMESPACE}:status.${status.state}`;
   const text = RED._(key, { code: String(status.code ?? '') });
   const label = text === key ? status.state : text;
-  return status.state === 'auth-failed' && status.code !== undefined && !label.includes(String(status.code))
+  const coded = status.state === 'auth-failed' || status.state === 'disconnected';
+  return coded && status.code !== undefined && !label.includes(String(status.code))
     ? `${label} (${String(status.code)})`
     : label;
 }

@@ -62,7 +62,7 @@ describe(`end to end: tarball in ${process.env.E2E_RED_JS ? 'the given' : 'the d
     await emu.close();
   });
 
-  it('loads the four node types from the installed package', async () => {
+  it('loads the five node types from the installed package', async () => {
     const nodes = (await nr.request('GET', `${red.url}/nodes`, undefined, { accept: 'application/json' })).body as {
       id: string;
       err?: string;
@@ -70,6 +70,7 @@ describe(`end to end: tarball in ${process.env.E2E_RED_JS ? 'the given' : 'the d
     }[];
     const ours = nodes.filter((n) => n.id.startsWith(`${nr.PACKAGE}/`));
     assert.deepEqual(ours.map((n) => n.id.split('/').at(-1)).sort(), [
+      'aliyun-iot-auth',
       'aliyun-iot-connect',
       'aliyun-iot-device',
       'aliyun-iot-publish',

@@ -26,6 +26,11 @@ describe('validateDeviceOptions', () => {
       {
         name: '',
         ...valid,
+        authMode: 'sign',
+        registerVia: 'https',
+        registerKind: 'preregistered',
+        productSecret: '',
+        authHost: '',
         endpoint: 'public',
         regionId: 'cn-shanghai',
         instanceId: '',

@@ -1,0 +1,116 @@
+// Dynamic registration over MQTT (PLATFORM.md §5): one short TLS session whose CONNECT carries the
+// product's signature; the platform pushes the result on /ext/register or /ext/regnwl and hangs up.
+import { randomBytes } from 'node:crypto';
+import { connect as mqttConnect } from 'mqtt';
+import type { RegisteredDevice } from './device-auth';
+import { resolveEndpoint } from './endpoint';
+import { AliyunIotError } from './errors';
+import type { DeviceOptions } from './options';
+import { signRegister } from './sign';
+
+export const REGISTER_TIMEOUT_MS = 15_000;
+
+/** What registration-free (`regnwl`) registration yields: log in later with `authType=connwl`. */
+export interface RegistrationFreeCredentials {
+  productKey: string;
+  deviceName: string;
+  clientId: string;
+  deviceToken: string;
+}
+
+type Kind = 'register' | 'regnwl';
+
+function connectFields(options: DeviceOptions, kind: Kind) {
+  const { random, sign } = signRegister({ ...options, random: randomBytes(8).toString('hex') });
+  const ext = [
+    `securemode=${kind === 'register' ? 2 : -2}`,
+    `authType=${kind}`,
+    `random=${random}`,
+    `signmethod=${options.signmethod}`,
+  ];
+  if (options.endpoint === 'instance') ext.push(`instanceId=${options.instanceId}`);
+  return {
+    clientId: `${options.clientId}|${ext.join(',')}|`,
+    username: `${options.deviceName}&${options.productKey}`,
+    password: sign,
+  };
+}
+
+function parseResult(kind: Kind, payload: Buffer): RegisteredDevice | RegistrationFreeCredentials | undefined {
+  let value: Record<string, unknown>;
+  try {
+    value = JSON.parse(payload.toString('utf8')) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+  const text = (key: string) => (typeof value[key] === 'string' && value[key] !== '' ? value[key] : undefined);
+  const productKey = text('productKey');
+  const deviceName = text('deviceName');
+  if (!productKey || !deviceName) return undefined;
+  if (kind === 'register') {
+    const deviceSecret = text('deviceSecret');
+    return deviceSecret ? { productKey, deviceName, deviceSecret } : undefined;
+  }
+  const clientId = text('clientId');
+  const deviceToken = text('deviceToken');
+  return clientId && deviceToken ? { productKey, deviceName, clientId, deviceToken } : undefined;
+}
+
+export function registerOverMqtt(
+  options: DeviceOptions,
+  kind: 'register',
+  timeoutMs?: number,
+): Promise<RegisteredDevice>;
+export function registerOverMqtt(
+  options: DeviceOptions,
+  kind: 'regnwl',
+  timeoutMs?: number,
+): Promise<RegistrationFreeCredentials>;
+export function registerOverMqtt(
+  options: DeviceOptions,
+  kind: Kind,
+  timeoutMs = REGISTER_TIMEOUT_MS,
+): Promise<RegisteredDevice | RegistrationFreeCredentials> {
+  const endpoint = resolveEndpoint({ ...options, transport: 'tls' });
+  const topic = kind === 'register' ? '/ext/register' : '/ext/regnwl';
+  return new Promise((resolve, reject) => {
+    const client = mqttConnect(endpoint.url, {
+      ...connectFields(options, kind),
+      protocolVersion: 4,
+      clean: true,
+      keepalive: 60,
+      reconnectPeriod: 0,
+      connectTimeout: timeoutMs,
+      ca: [...(endpoint.ca ?? [])],
+      rejectUnauthorized: options.rejectUnauthorized,
+      servername: options.servername || undefined,
+    });
+    let refusedCode: number | undefined;
+    let failure: string | undefined;
+    const timer = setTimeout(
+      () => finish(new AliyunIotError('REGISTER_TIMEOUT', { seconds: timeoutMs / 1000 })),
+      timeoutMs,
+    );
+    const finish = (outcome: Error | RegisteredDevice | RegistrationFreeCredentials) => {
+      clearTimeout(timer);
+      client.removeAllListeners();
+      client.on('error', () => undefined);
+      client.end(true);
+      if (outcome instanceof Error) reject(outcome);
+      else resolve(outcome);
+    };
+    client.on('message', (received, payload) => {
+      if (received !== topic) return;
+      const result = parseResult(kind, payload);
+      finish(result ?? new AliyunIotError('AUTH_ANSWER_INVALID', { field: topic }));
+    });
+    client.on('error', (err: Error & { code?: unknown }) => {
+      if (typeof err.code === 'number') refusedCode = err.code;
+      else failure = err.message;
+    });
+    client.on('close', () => {
+      if (refusedCode !== undefined) finish(new AliyunIotError('REGISTER_REFUSED', { code: refusedCode }, refusedCode));
+      else finish(new AliyunIotError('REGISTER_NO_ANSWER', { reason: failure ?? 'connection closed' }));
+    });
+  });
+}
