@@ -7,6 +7,7 @@ import deviceNode from '../../nodes/aliyun-iot-device';
 import connectNode from '../../nodes/aliyun-iot-connect';
 import publishNode from '../../nodes/aliyun-iot-publish';
 import subscribeNode from '../../nodes/aliyun-iot-subscribe';
+import authNode from '../../nodes/aliyun-iot-auth';
 import { DEFAULT_BACKOFF } from '../../nodes/lib/backoff';
 import { sharedPool } from '../../nodes/lib/pool';
 import { after, afterEach, before } from 'node:test';
@@ -14,7 +15,7 @@ import type { EmulatorOptions } from '../../emulator/index';
 import { eventually, start } from './emulator';
 
 export { helper };
-export const NODES = [deviceNode, connectNode, publishNode, subscribeNode];
+export const NODES = [deviceNode, connectNode, publishNode, subscribeNode, authNode];
 
 helper.init(require.resolve('node-red'));
 

@@ -13,6 +13,8 @@ declare module 'node-red-node-test-helper' {
     stopServer(): Promise<void>;
     clearFlows(): Promise<void>;
     log(): { args: unknown[][]; getCalls(): { args: unknown[] }[] };
+    /** Merged over the runtime defaults for the next load. */
+    settings(userSettings: Record<string, unknown>): Record<string, unknown>;
   };
   export default helper;
 }
