@@ -12,6 +12,11 @@ export const DEMO_DEVICE: DeviceSpec = {
   deviceSecret: 'demo-device-secret',
 };
 export const DEMO_PRODUCT: ProductSpec = { productKey: 'a1DemoPk', productSecret: 'demo-product-secret' };
+/** Pre-registered, not activated: the dynamic-registration examples obtain their secrets. */
+export const DEMO_UNREGISTERED: readonly DeviceSpec[] = [
+  { productKey: 'a1DemoPk', deviceName: 'demo-register' },
+  { productKey: 'a1DemoPk', deviceName: 'demo-child-1' },
+];
 
 export interface CliOptions {
   host: string;
@@ -26,7 +31,8 @@ export interface CliOptions {
 
 export const USAGE = `Usage: aliyun-iot-emulator [options]
 
-  --demo                     the demo device the examples use: a1DemoPk:demo-device:demo-device-secret
+  --demo                     what the examples use: device a1DemoPk:demo-device:demo-device-secret, product
+                             a1DemoPk:demo-product-secret, unregistered devices demo-register, demo-child-1
   --device pk:dn:secret      a device (repeatable)
   --devices file.json        devices and products: {"devices":[{productKey,deviceName,deviceSecret}],"products":[{productKey,productSecret}]}
   --product pk:secret        enable dynamic registration for a product (repeatable)
@@ -89,7 +95,7 @@ export function parseCliArgs(argv: readonly string[]): CliOptions {
       continue;
     }
     if (flag === '--demo') {
-      options.devices.push({ ...DEMO_DEVICE });
+      options.devices.push({ ...DEMO_DEVICE }, ...DEMO_UNREGISTERED.map((d) => ({ ...d })));
       options.products.push({ ...DEMO_PRODUCT });
       continue;
     }

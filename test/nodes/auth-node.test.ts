@@ -135,11 +135,16 @@ describe('aliyun-iot-auth node', () => {
       deviceName: 'made-on-the-fly',
       productSecret: product.productSecret,
     };
-    const { err, out } = await issue(emu, 'register', { payload: null, device: child }, {
-      transport: 'tls',
-      port: String(emu.ports.mqtts),
-      registerKind: 'registration-free',
-    });
+    const { err, out } = await issue(
+      emu,
+      'register',
+      { payload: null, device: child },
+      {
+        transport: 'tls',
+        port: String(emu.ports.mqtts),
+        registerKind: 'registration-free',
+      },
+    );
     assert.equal(err, undefined);
     const p = out!.payload as { clientId: string; deviceToken: string };
     const client = await connectRaw(emu, 'tls', {

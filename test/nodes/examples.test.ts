@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import type { Emulator } from '../../emulator/index';
-import { DEMO_DEVICE } from '../../emulator/cli-args';
+import { CLI_DEFAULT_PORTS, DEMO_DEVICE, DEMO_PRODUCT, DEMO_UNREGISTERED } from '../../emulator/cli-args';
 import { eventually } from '../helpers/emulator';
 import { collect, helper, NODES, nodeRedSuite } from '../helpers/flows';
 
@@ -17,7 +17,12 @@ const core = ['common/20-inject.js', 'common/21-debug.js', 'common/90-comment.js
 
 type FlowNode = Record<string, unknown> & { id: string; type: string; credentials?: Record<string, string> };
 
-/** The example as a user imports it, pointed at this test's emulator port; credentials split out. */
+const PORT_KEYS = { tcp: 'mqtt', tls: 'mqtts' } as const;
+
+/**
+ * The example as a user imports it, pointed at this test's emulator ports, with the emulator's CA
+ * pasted into TLS config nodes as their comments ask; credentials split out.
+ */
 function loadExample(
   name: string,
   emu: Emulator,
@@ -26,8 +31,14 @@ function loadExample(
   const credentials: Record<string, Record<string, string>> = {};
   for (const node of flow) {
     if (node.type === 'aliyun-iot-device') {
-      assert.equal(node.port, '11883', 'examples use the emulator CLI default port');
-      node.port = String(emu.ports.mqtt);
+      const key = PORT_KEYS[node.transport as keyof typeof PORT_KEYS];
+      assert.equal(node.port, String(CLI_DEFAULT_PORTS[key]), 'examples use the emulator CLI default ports');
+      node.port = String(emu.ports[key]);
+      if (node.authHost) {
+        assert.equal(node.authHost, `127.0.0.1:${CLI_DEFAULT_PORTS.https}`);
+        node.authHost = `${emu.host}:${emu.ports.https}`;
+      }
+      if (node.transport === 'tls') node.ca = emu.ca;
     }
     if (node.credentials) credentials[node.id] = node.credentials;
     delete node.credentials;
@@ -36,7 +47,7 @@ function loadExample(
 }
 
 describe('examples/', () => {
-  const suite = nodeRedSuite({ devices: [DEMO_DEVICE] });
+  const suite = nodeRedSuite({ devices: [DEMO_DEVICE, ...DEMO_UNREGISTERED], products: [DEMO_PRODUCT] });
   let emu: Emulator;
   before(() => {
     emu = suite();
@@ -78,5 +89,39 @@ describe('examples/', () => {
     await eventually(() => got.length === 1, 8000, 'post_reply');
     assert.equal((got[0]!.payload as { code: number }).code, 200);
     assert.equal(demo().properties.LightSwitch, 1);
+  });
+
+  it('auth: a signed login, and demo-child-1 registered through msg.device', async () => {
+    const { flow, credentials } = loadExample('aliyun-iot-auth', emu);
+    await helper.load([...NODES, ...core], flow, credentials);
+    const got = collect('ex-auth-debug');
+    helper.getNode('ex-auth-sign-inject')!.receive({});
+    helper.getNode('ex-auth-register-inject')!.receive({});
+    await eventually(() => got.length === 2, 8000, 'both credentials');
+    const payloads = got.map((m) => m.payload as Record<string, unknown>);
+    const signed = payloads.find((p) => 'password' in p)!;
+    assert.equal(signed.username, 'demo-device&a1DemoPk');
+    assert.equal(signed.url, `mqtts://${emu.host}:${emu.ports.mqtts}`);
+    const registered = payloads.find((p) => 'deviceSecret' in p)!;
+    assert.equal(registered.deviceName, 'demo-child-1');
+    assert.equal(emu.registry.device('a1DemoPk', 'demo-child-1')!.deviceSecret, registered.deviceSecret);
+  });
+
+  it('auth-https: the token login connects and publishes', async () => {
+    const { flow, credentials } = loadExample('auth-https', emu);
+    const tokens = demo().counters.tokens;
+    await helper.load([...NODES, ...core], flow, credentials);
+    const got = collect('ex-https-debug');
+    await eventually(() => got.some((m) => m.topic === 'connected'), 8000, 'connected');
+    assert.equal(demo().counters.tokens, tokens + 1);
+    await eventually(() => demo().uplink.some((m) => m.payload === '{"temperature":22}'), 5000, 'published');
+  });
+
+  it('auth-register: demo-register obtains its secret and connects', async () => {
+    const { flow, credentials } = loadExample('auth-register', emu);
+    await helper.load([...NODES, ...core], flow, credentials);
+    const got = collect('ex-register-debug');
+    await eventually(() => got.some((m) => m.topic === 'connected'), 8000, 'connected');
+    assert.equal(emu.registry.device('a1DemoPk', 'demo-register')!.counters.registrations, 1);
   });
 });
