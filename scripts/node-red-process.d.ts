@@ -5,7 +5,13 @@ export const root: string;
 export const PACKAGE: string;
 export function writeSettings(
   userDir: string,
-  options: { port: number; host?: string; credentialSecret?: string; lang?: string },
+  options: {
+    port: number;
+    host?: string;
+    credentialSecret?: string;
+    lang?: string;
+    contextStorage?: Record<string, unknown>;
+  },
 ): void;
 export function linkedUserDir(userDir: string): string;
 export function freshDir(dir: string): string;

@@ -11,7 +11,10 @@ const root = join(__dirname, '..');
 const PACKAGE = '@iotflow/node-red-aliyun-iot';
 
 /** Settings for a local, unauthenticated editor bound to loopback, with encrypted credentials. */
-function writeSettings(userDir, { port, host = '127.0.0.1', credentialSecret = 'aliyun-iot-local', lang } = {}) {
+function writeSettings(
+  userDir,
+  { port, host = '127.0.0.1', credentialSecret = 'aliyun-iot-local', lang, contextStorage } = {},
+) {
   const settings = {
     uiPort: port,
     uiHost: host,
@@ -24,6 +27,7 @@ function writeSettings(userDir, { port, host = '127.0.0.1', credentialSecret = '
     logging: { console: { level: 'info', metrics: false, audit: false } },
   };
   if (lang) settings.lang = lang;
+  if (contextStorage) settings.contextStorage = contextStorage;
   writeFileSync(join(userDir, 'settings.js'), `module.exports = ${JSON.stringify(settings, null, 2)};\n`);
 }
 

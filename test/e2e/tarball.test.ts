@@ -8,25 +8,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Emulator } from '../../emulator/index';
-import { DEMO_DEVICE } from '../../emulator/cli-args';
+import { DEMO_DEVICE, DEMO_PRODUCT, DEMO_UNREGISTERED } from '../../emulator/cli-args';
 import * as nr from '../../scripts/node-red-process';
 import { eventually, start } from '../helpers/emulator';
+import { readExample } from '../helpers/examples';
 
 const DEMO_SECRET = DEMO_DEVICE.deviceSecret ?? 'demo-device-secret';
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 
-type FlowNode = Record<string, unknown> & { id: string; type: string };
-
-function example(name: string, emu: Emulator): FlowNode[] {
-  const flow = JSON.parse(readFileSync(join(nr.root, 'examples', `${name}.json`), 'utf8')) as FlowNode[];
-  for (const node of flow) if (node.type === 'aliyun-iot-device') node.port = String(emu.ports.mqtt);
-  return flow;
-}
+const example = readExample;
 
 describe(`end to end: tarball in ${process.env.E2E_RED_JS ? 'the given' : 'the devDependency'} Node-RED`, () => {
   let emu: Emulator;
   let red: nr.NodeRedProcess;
   let userDir: string;
+  let port: number;
   const demo = () => emu.registry.device(DEMO_DEVICE.productKey, DEMO_DEVICE.deviceName)!;
 
   before(async () => {
@@ -45,17 +41,26 @@ describe(`end to end: tarball in ${process.env.E2E_RED_JS ? 'the given' : 'the d
       cwd: userDir,
       stdio: 'pipe',
     });
-    emu = await start({ devices: [DEMO_DEVICE] });
-    const port = await nr.freePort();
-    nr.writeSettings(userDir, { port, credentialSecret: 'e2e-credential-secret' });
-    red = nr.startNodeRed({
+    emu = await start({ devices: [DEMO_DEVICE, ...DEMO_UNREGISTERED], products: [DEMO_PRODUCT] });
+    port = await nr.freePort();
+    nr.writeSettings(userDir, {
+      port,
+      credentialSecret: 'e2e-credential-secret',
+      // Registration results must survive a restart: a file-backed context store.
+      contextStorage: { default: { module: 'localfilesystem' } },
+    });
+    red = startRed();
+    await red.ready;
+  });
+
+  function startRed(): nr.NodeRedProcess {
+    return nr.startNodeRed({
       userDir,
       port,
       nodeBinary: process.env.E2E_NODE_BINARY || process.execPath,
       redJs: process.env.E2E_RED_JS || require.resolve('node-red/red.js'),
     });
-    await red.ready;
-  });
+  }
 
   after(async () => {
     await red.stop();
@@ -112,6 +117,22 @@ describe(`end to end: tarball in ${process.env.E2E_RED_JS ? 'the given' : 'the d
   it('device example: a property post is answered and kept', async () => {
     await nr.deployFlows(red.url, example('aliyun-iot-device', emu));
     await eventually(() => demo().properties.LightSwitch === 1, 15_000, 'property kept');
+  });
+
+  it('register example: registers once; after a Node-RED restart logs in with the kept secret', async () => {
+    const registered = () => emu.registry.device('a1DemoPk', 'demo-register')!;
+    await nr.deployFlows(red.url, example('auth-register', emu));
+    await eventually(() => registered().online, 15_000, 'registered and online');
+    await red.stop();
+    await eventually(() => !registered().online, 5000, 'logged out');
+    red = startRed();
+    await red.ready;
+    await eventually(() => registered().online, 15_000, 'online after the restart');
+    assert.equal(registered().counters.registrations, 1);
+    assert.equal(registered().counters.connects, 2);
+    const secret = registered().deviceSecret!;
+    assert.ok(!red.log().includes(secret) && !red.log().includes('demo-product-secret'), 'no secret in the log');
+    assert.ok(!(await nr.request('GET', `${red.url}/flows`)).text.includes('demo-product-secret'));
   });
 
   it('exports no secret, and keeps credentials encrypted on disk', async () => {

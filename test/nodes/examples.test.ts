@@ -4,8 +4,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import type { Emulator } from '../../emulator/index';
-import { CLI_DEFAULT_PORTS, DEMO_DEVICE, DEMO_PRODUCT, DEMO_UNREGISTERED } from '../../emulator/cli-args';
+import { DEMO_DEVICE, DEMO_PRODUCT, DEMO_UNREGISTERED } from '../../emulator/cli-args';
 import { eventually } from '../helpers/emulator';
+import { readExample, type FlowNode } from '../helpers/examples';
 import { collect, helper, NODES, nodeRedSuite } from '../helpers/flows';
 
 // Core nodes the examples use, loaded from the node-red devDependency.
@@ -15,31 +16,14 @@ const core = ['common/20-inject.js', 'common/21-debug.js', 'common/90-comment.js
     require(join(require.resolve('@node-red/nodes/package.json'), '..', 'core', f)) as unknown,
 );
 
-type FlowNode = Record<string, unknown> & { id: string; type: string; credentials?: Record<string, string> };
-
-const PORT_KEYS = { tcp: 'mqtt', tls: 'mqtts' } as const;
-
-/**
- * The example as a user imports it, pointed at this test's emulator ports, with the emulator's CA
- * pasted into TLS config nodes as their comments ask; credentials split out.
- */
+/** The example with its credentials split out, as the helper loads them. */
 function loadExample(
   name: string,
   emu: Emulator,
 ): { flow: FlowNode[]; credentials: Record<string, Record<string, string>> } {
-  const flow = JSON.parse(readFileSync(join(__dirname, '..', '..', 'examples', `${name}.json`), 'utf8')) as FlowNode[];
+  const flow = readExample(name, emu);
   const credentials: Record<string, Record<string, string>> = {};
   for (const node of flow) {
-    if (node.type === 'aliyun-iot-device') {
-      const key = PORT_KEYS[node.transport as keyof typeof PORT_KEYS];
-      assert.equal(node.port, String(CLI_DEFAULT_PORTS[key]), 'examples use the emulator CLI default ports');
-      node.port = String(emu.ports[key]);
-      if (node.authHost) {
-        assert.equal(node.authHost, `127.0.0.1:${CLI_DEFAULT_PORTS.https}`);
-        node.authHost = `${emu.host}:${emu.ports.https}`;
-      }
-      if (node.transport === 'tls') node.ca = emu.ca;
-    }
     if (node.credentials) credentials[node.id] = node.credentials;
     delete node.credentials;
   }
