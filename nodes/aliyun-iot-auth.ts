@@ -35,7 +35,8 @@ export = function register(RED: NodeAPI): void {
         return { error: codedError(RED, 'DEVICE_INVALID', { reason: describeValue(device) }) };
       if (!given && !config) return { error: codedError(RED, 'CONFIG_MISSING') };
       // A broken config node is reported, not silently replaced by the defaults.
-      if (config && !config.options) return { error: codedError(RED, 'CONFIG_INVALID', { reason: config.problem ?? '' }) };
+      if (config && !config.options)
+        return { error: codedError(RED, 'CONFIG_INVALID', { reason: config.problem ?? '' }) };
       const base = config?.options ?? {};
       const raw = given ? { ...withoutKeys(base, IDENTITY), ...device } : base;
       const result = validateDeviceOptions({ ...raw, authMode: mode });

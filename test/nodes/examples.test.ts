@@ -1,6 +1,5 @@
 // Every flow in examples/ runs against the emulator and does what its comment says.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import type { Emulator } from '../../emulator/index';
