@@ -69,7 +69,7 @@ describe('editor in Chromium', () => {
   it('shows every node under "Aliyun IoT" in the palette', async () => {
     const header = page.locator('#red-ui-palette-header-Aliyun_IoT');
     assert.equal((await header.textContent())?.trim(), 'Aliyun IoT');
-    for (const type of ['aliyun-iot-connect', 'aliyun-iot-publish', 'aliyun-iot-subscribe']) {
+    for (const type of ['aliyun-iot-connect', 'aliyun-iot-publish', 'aliyun-iot-subscribe', 'aliyun-iot-auth']) {
       assert.equal(
         await page.locator(`#red-ui-palette-container-Aliyun_IoT [data-palette-type="${type}"]`).count(),
         1,
@@ -121,6 +121,19 @@ describe('editor in Chromium', () => {
     await page.locator('#node-config-input-name').click();
     assert.equal(await page.locator('#node-config-input-keepalive.input-error').count(), 0);
     assert.equal(await page.locator('#node-config-input-clientId.input-error').count(), 0);
+    // Authentication modes: token logins need TLS (the TCP transport turns red), registration asks for the
+    // ProductSecret; back on `sign` the dialog is valid again.
+    await page.selectOption('#node-config-input-authMode', 'https');
+    await page.locator('#node-config-input-name').click();
+    await page.waitForSelector('#node-config-input-transport.input-error');
+    assert.ok(await page.locator('#node-config-input-authHost').isVisible());
+    assert.ok(!(await page.locator('#node-config-input-productSecret').isVisible()));
+    await page.selectOption('#node-config-input-authMode', 'register');
+    assert.ok(await page.locator('#node-config-input-productSecret').isVisible());
+    await page.selectOption('#node-config-input-authMode', 'sign');
+    await page.locator('#node-config-input-name').click();
+    assert.equal(await page.locator('#node-config-input-transport.input-error').count(), 0);
+    assert.ok(!(await page.locator('#node-config-input-authHost').isVisible()));
     await page.click('#node-config-dialog-ok');
     await page.click('#node-dialog-ok');
     await page.click('#red-ui-header-button-deploy');
