@@ -35,9 +35,18 @@ function isAlinkRequest(body: ReturnType<typeof alink>): boolean {
   );
 }
 
+/** What the next post_reply does instead of succeeding: an error code, or no reply at all. */
+export type PostReplyFault = { code: number; message?: string } | 'no-reply';
+
 export class Platform {
   private nextId = 1;
   private readonly waiters = new Map<string, Waiter>();
+  private readonly postReplyFaults: PostReplyFault[] = [];
+
+  /** The next property or event post is answered this way (tests of the nodes' error handling). */
+  injectPostReply(fault: PostReplyFault): void {
+    this.postReplyFaults.push(fault);
+  }
 
   constructor(private readonly broker: EmulatorBroker) {}
 
@@ -82,10 +91,17 @@ export class Platform {
         device.properties[name] = v !== null && typeof v === 'object' && 'value' in v ? v.value : value;
       }
     }
+    const fault = valid ? this.postReplyFaults.shift() : undefined;
+    if (fault === 'no-reply') return;
+    const tooMany = valid && Object.keys(body?.params as object).length > 200;
     // The id is echoed as sent, whatever its form, as the platform does for the official SDK's ids.
-    const reply = valid
-      ? { id: body?.id, code: 200, data: {}, message: 'success', version: '1.0' }
-      : { id: body?.id, code: 460, data: {}, message: 'request parameter error', version: '1.0' };
+    const reply = !valid
+      ? { id: body?.id, code: 460, data: {}, message: 'request parameter error', version: '1.0' }
+      : fault
+        ? { id: body?.id, code: fault.code, data: {}, message: fault.message ?? 'injected error', version: '1.0' }
+        : tooMany
+          ? { id: body?.id, code: 6106, data: {}, message: 'too many properties', version: '1.0' }
+          : { id: body?.id, code: 200, data: {}, message: 'success', version: '1.0' };
     void this.broker.publish(`${topic}_reply`, JSON.stringify(reply), 0).catch(() => undefined);
   }
 

@@ -69,7 +69,8 @@ describe('editor in Chromium', () => {
   it('shows every node under "Aliyun IoT" in the palette', async () => {
     const header = page.locator('#red-ui-palette-header-Aliyun_IoT');
     assert.equal((await header.textContent())?.trim(), 'Aliyun IoT');
-    for (const type of ['aliyun-iot-connect', 'aliyun-iot-publish', 'aliyun-iot-subscribe', 'aliyun-iot-auth']) {
+    const types = ['connect', 'publish', 'subscribe', 'auth', 'property', 'event'].map((t) => `aliyun-iot-${t}`);
+    for (const type of types) {
       assert.equal(
         await page.locator(`#red-ui-palette-container-Aliyun_IoT [data-palette-type="${type}"]`).count(),
         1,

@@ -67,7 +67,7 @@ describe(`end to end: tarball in ${process.env.E2E_RED_JS ? 'the given' : 'the d
     await emu.close();
   });
 
-  it('loads the five node types from the installed package', async () => {
+  it('loads the seven node types from the installed package', async () => {
     const nodes = (await nr.request('GET', `${red.url}/nodes`, undefined, { accept: 'application/json' })).body as {
       id: string;
       err?: string;
@@ -78,6 +78,8 @@ describe(`end to end: tarball in ${process.env.E2E_RED_JS ? 'the given' : 'the d
       'aliyun-iot-auth',
       'aliyun-iot-connect',
       'aliyun-iot-device',
+      'aliyun-iot-event',
+      'aliyun-iot-property',
       'aliyun-iot-publish',
       'aliyun-iot-subscribe',
     ]);

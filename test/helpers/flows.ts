@@ -8,6 +8,8 @@ import connectNode from '../../nodes/aliyun-iot-connect';
 import publishNode from '../../nodes/aliyun-iot-publish';
 import subscribeNode from '../../nodes/aliyun-iot-subscribe';
 import authNode from '../../nodes/aliyun-iot-auth';
+import propertyNode from '../../nodes/aliyun-iot-property';
+import eventNode from '../../nodes/aliyun-iot-event';
 import { DEFAULT_BACKOFF } from '../../nodes/lib/backoff';
 import { sharedPool } from '../../nodes/lib/pool';
 import { after, afterEach, before } from 'node:test';
@@ -15,7 +17,7 @@ import type { EmulatorOptions } from '../../emulator/index';
 import { eventually, start } from './emulator';
 
 export { helper };
-export const NODES = [deviceNode, connectNode, publishNode, subscribeNode, authNode];
+export const NODES = [deviceNode, connectNode, publishNode, subscribeNode, authNode, propertyNode, eventNode];
 
 helper.init(require.resolve('node-red'));
 
@@ -89,6 +91,8 @@ export function completions(id: string): Completion[] {
   const node = helper.getNode(id) as unknown as Tracked | null;
   if (!node) throw new Error(`no node ${id}`);
   if (!node.completions) {
+    // Every inject() in flight listens for its own done.
+    node.setMaxListeners(0);
     const list: Completion[] = [];
     const original = node._complete.bind(node);
     node._complete = (msg, err) => {

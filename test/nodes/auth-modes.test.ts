@@ -177,13 +177,13 @@ describe('auth modes: dynamic registration', () => {
   const creds = { dev: { productSecret: product.productSecret } };
 
   /** helper.load, then the context stores of settings.contextStorage (the helper leaves them out). */
-  async function load(flow: object[]) {
+  async function load(flow: Record<string, unknown>[]) {
     await helper.load(NODES, flow, creds);
     await (helper as unknown as { _redNodes: { loadContextsPlugin(): Promise<void> } })._redNodes.loadContextsPlugin();
   }
 
   /** Stops the flows the way a Node-RED restart does: the context stays on disk. */
-  async function restart(flow: object[]) {
+  async function restart(flow: Record<string, unknown>[]) {
     const internals = helper as unknown as {
       _redNodes: { clearRegistry(): void; stopFlows(): Promise<void> };
       _logSpy?: { restore(): void };

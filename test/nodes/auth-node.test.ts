@@ -89,7 +89,7 @@ describe('aliyun-iot-auth node', () => {
     });
     const dev = emu.registry.device(device.productKey, device.deviceName)!;
     await eventually(() => dev.online, 8000, 'core mqtt node online');
-    helper.getNode('mqttOut').receive({ payload: 'from core mqtt' });
+    helper.getNode('mqttOut')!.receive({ payload: 'from core mqtt' });
     await eventually(() => dev.uplink.some((m) => m.payload === 'from core mqtt'), 5000, 'message via core node');
   });
 

@@ -1,0 +1,40 @@
+// Posts an event (`thing.event.<id>.post`) and outputs the platform's post_reply.
+import type { Node, NodeAPI, NodeDef } from 'node-red';
+import { checkEvent, thingTopics } from './lib/alink';
+import { linkDevice } from './support/device-link';
+import { codedError } from './support/i18n';
+import { attachThing, postOptionsOf, settlePost, type ThingPostDef } from './support/thing-post';
+
+interface EventDef extends NodeDef, ThingPostDef {
+  device?: string;
+  event?: string;
+}
+
+export = function register(RED: NodeAPI): void {
+  function AliyunIotEvent(this: Node, def: EventDef): void {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const link = linkDevice(RED, node, def.device);
+    const channel = attachThing(node, link);
+    const options = postOptionsOf(def);
+    const nodeEvent = typeof def.event === 'string' ? def.event.trim() : '';
+
+    node.on('input', (msg, send, done) => {
+      if (!link.ok || !channel) return done(link.ok ? undefined : link.error);
+      const m = msg as typeof msg & { event?: unknown; time?: unknown };
+      const eventId = nodeEvent || (typeof m.event === 'string' ? m.event : '');
+      const problem = checkEvent(eventId, msg.payload, m.time);
+      if (problem) return done(codedError(RED, problem.code, { ...problem.params, value: eventId }));
+      const params = m.time === undefined ? { value: msg.payload } : { value: msg.payload, time: m.time };
+      const topic = thingTopics.eventPost(link.options, eventId);
+      settlePost(RED, channel.post(topic, `thing.event.${eventId}.post`, params, options), msg, send, done);
+    });
+
+    node.on('close', (done: () => void) => {
+      link.close();
+      done();
+    });
+  }
+
+  RED.nodes.registerType('aliyun-iot-event', AliyunIotEvent);
+};

@@ -1,0 +1,53 @@
+// What property and event nodes share: the device's thing channel while the node lives, and a
+// post's reply turned into the node's output or its done(err).
+import type { Node, NodeAPI, NodeMessage } from 'node-red';
+import { replyError, type AlinkReply } from '../lib/alink';
+import type { PostOptions, ThingChannel } from '../lib/thing';
+import { thingChannelOf } from '../lib/thing';
+import type { DeviceLink } from './device-link';
+import { localizedError } from './i18n';
+
+export const DEFAULT_REPLY_TIMEOUT_S = 10;
+
+export interface ThingPostDef {
+  timeout?: string | number;
+  ack?: boolean | string;
+}
+
+/** The node's reply settings; a blank or invalid timeout falls back to the default. */
+export function postOptionsOf(def: ThingPostDef): PostOptions {
+  const seconds = Number(def.timeout);
+  return {
+    ack: def.ack !== false && def.ack !== 'false',
+    timeoutMs: (Number.isFinite(seconds) && seconds > 0 ? seconds : DEFAULT_REPLY_TIMEOUT_S) * 1000,
+    qos: 1,
+  };
+}
+
+export function attachThing(node: Node, link: DeviceLink): ThingChannel | undefined {
+  if (!link.ok) return undefined;
+  const channel = thingChannelOf(link.connection);
+  const release = channel.attach();
+  node.on('close', release);
+  return channel;
+}
+
+/** The reply as `msg.payload = { code, message, data }`, an error reply or timeout as done(err). */
+export function settlePost(
+  RED: NodeAPI,
+  posted: Promise<AlinkReply | undefined>,
+  msg: NodeMessage,
+  send: (msg: NodeMessage) => void,
+  done: (err?: Error) => void,
+): void {
+  posted.then(
+    (reply) => {
+      if (!reply) return done();
+      const err = replyError(reply);
+      if (err) return done(localizedError(RED, err));
+      send({ ...msg, payload: { code: reply.code, message: reply.message, data: reply.data } });
+      done();
+    },
+    (err: unknown) => done(localizedError(RED, err)),
+  );
+}
