@@ -8,6 +8,7 @@ import { AliyunIotError } from './errors';
 import { createLogin, isHardFailure, type CredentialStore, type LoginStrategy, type MqttLogin } from './login';
 import type { DeviceOptions } from './options';
 import { Outbox, type OutgoingMessage } from './outbox';
+import { Pacer } from './pacer';
 import { Router, type Subscriber } from './router';
 
 export const CONNECTION_STATES = [
@@ -31,6 +32,10 @@ export interface ConnectionStatus {
   nextRetryMs?: number;
   clientId: string;
   endpoint: string;
+  /** Upstream messages per second the connection paces to (0: unpaced). */
+  rateLimit: number;
+  /** Messages waiting: offline, or held back by the pace. */
+  queued: number;
 }
 
 export interface ConnectionTuning {
@@ -99,6 +104,8 @@ export class DeviceConnection extends EventEmitter {
   /** Bumped whenever an attempt is abandoned, so a late HTTPS answer opens nothing. */
   private ticket = 0;
   private loggingIn = false;
+  private readonly pacer: Pacer;
+  private paceTimer: NodeJS.Timeout | undefined;
 
   /**
    * @param predecessor the same device's previous connection logging out: this one logs in only
@@ -117,17 +124,31 @@ export class DeviceConnection extends EventEmitter {
     this.tuning = { ...DEFAULT_TUNING, ...tuning };
     this.endpoint = resolveEndpoint(options);
     this.outbox = new Outbox(options.queueSize);
+    this.pacer = new Pacer(options.rateLimit);
     this.login = createLogin(options, {
       endpoint: this.endpoint,
       store,
       http: { timeoutMs: this.tuning.authTimeoutMs },
       warn: (code, params) => this.emit('warning', code, params),
     });
-    this.current = { state: 'idle', attempt: 0, clientId: options.clientId, endpoint: this.endpoint.url };
+    this.current = this.describe('idle', {});
   }
 
+  /** The state as of now, with the queue depth of this moment. */
   get status(): Readonly<ConnectionStatus> {
-    return this.current;
+    return { ...this.current, queued: this.outbox.queued };
+  }
+
+  private describe(state: ConnectionState, extra: Partial<ConnectionStatus>): ConnectionStatus {
+    return {
+      state,
+      attempt: this.attempt,
+      clientId: this.options.clientId,
+      endpoint: this.endpoint.url,
+      rateLimit: this.pacer.ratePerSecond,
+      queued: this.outbox.queued,
+      ...extra,
+    };
   }
 
   get state(): ConnectionState {
@@ -135,13 +156,7 @@ export class DeviceConnection extends EventEmitter {
   }
 
   private setState(state: ConnectionState, extra: Partial<ConnectionStatus> = {}): void {
-    this.current = {
-      state,
-      attempt: this.attempt,
-      clientId: this.options.clientId,
-      endpoint: this.endpoint.url,
-      ...extra,
-    };
+    this.current = this.describe(state, extra);
     this.emit('state', this.current);
   }
 
@@ -218,9 +233,13 @@ export class DeviceConnection extends EventEmitter {
    */
   publishNow(topic: string, payload: Buffer | string): boolean {
     const client = this.client;
-    if (this.state !== 'connected' || !client?.connected || this.outbox.queued > 0) return false;
+    if (!this.live(client) || this.outbox.queued > 0 || !this.pacer.take()) return false;
     client.publish(topic, payload, QOS0);
     return true;
+  }
+
+  private live(client: MqttClient | undefined): client is MqttClient {
+    return this.state === 'connected' && client?.connected === true;
   }
 
   publish(topic: string, payload: Buffer | string, qos: 0 | 1, done: (err?: Error) => void): void {
@@ -228,8 +247,29 @@ export class DeviceConnection extends EventEmitter {
     const client = this.client;
     const message = this.outbox.create(topic, payload, qos, done);
     if (this.state === 'closed') return this.outbox.settle(message, new AliyunIotError('CONNECTION_CLOSED'));
-    if (client?.connected && this.state === 'connected') this.send(client, message);
-    else this.outbox.enqueue(message);
+    if (!this.live(client)) return this.outbox.enqueue(message);
+    if (this.outbox.queued === 0 && this.pacer.take()) return this.send(client, message);
+    // Connected but over the pace: wait in the queue, or fail now when there is none.
+    if (this.options.queueSize === 0)
+      return this.outbox.settle(message, new AliyunIotError('RATE_LIMITED', { rate: this.pacer.ratePerSecond }));
+    this.outbox.enqueue(message);
+    this.schedulePaced();
+  }
+
+  /** Sends queued messages as fast as the pace allows, oldest first. */
+  private flush(): void {
+    this.paceTimer = undefined;
+    const client = this.client;
+    while (this.live(client) && this.outbox.queued > 0 && this.pacer.take()) {
+      const message = this.outbox.shift();
+      if (message) this.send(client, message);
+    }
+    if (this.live(client)) this.schedulePaced();
+  }
+
+  private schedulePaced(): void {
+    if (this.paceTimer || this.outbox.queued === 0) return;
+    this.paceTimer = setTimeout(() => this.flush(), this.pacer.waitMs());
   }
 
   subscribe(
@@ -384,7 +424,7 @@ export class DeviceConnection extends EventEmitter {
     this.refusedFilters.clear();
     this.setState('connected');
     this.mqttSubscribe(client, this.router.subscriptions());
-    for (const message of this.outbox.drain()) this.send(client, message);
+    this.flush();
   }
 
   private onMessage(topic: string, payload: Buffer, packet: { qos: number; retain: boolean }): void {
@@ -438,6 +478,8 @@ export class DeviceConnection extends EventEmitter {
   private clearRetry(): void {
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
+    clearTimeout(this.paceTimer);
+    this.paceTimer = undefined;
     this.abandonLogin();
   }
 

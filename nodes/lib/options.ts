@@ -32,6 +32,7 @@ export const DEFAULTS: Readonly<{
   cleanSession: boolean;
   autoConnect: boolean;
   queueSize: number;
+  rateLimit: number;
   rejectUnauthorized: boolean;
 }> = Object.freeze({
   endpoint: 'public',
@@ -42,6 +43,7 @@ export const DEFAULTS: Readonly<{
   cleanSession: true,
   autoConnect: true,
   queueSize: 1000,
+  rateLimit: 30,
   rejectUnauthorized: true,
 });
 
@@ -72,6 +74,8 @@ export interface DeviceOptions {
   readonly cleanSession: boolean;
   readonly autoConnect: boolean;
   readonly queueSize: number;
+  /** Upstream messages per second the connection paces to; 0 = unpaced. */
+  readonly rateLimit: number;
   readonly ca: string;
   readonly servername: string;
   readonly rejectUnauthorized: boolean;
@@ -131,6 +135,7 @@ export function validateDeviceOptions(raw: RawDeviceOptions): ValidationResult {
     cleanSession: flag(raw.cleanSession, DEFAULTS.cleanSession),
     autoConnect: flag(raw.autoConnect, DEFAULTS.autoConnect),
     queueSize: orDefault(raw.queueSize, DEFAULTS.queueSize),
+    rateLimit: orDefault(raw.rateLimit, DEFAULTS.rateLimit),
     ca: text(raw.ca),
     servername: text(raw.servername),
     rejectUnauthorized: flag(raw.rejectUnauthorized, DEFAULTS.rejectUnauthorized),

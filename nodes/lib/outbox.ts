@@ -44,11 +44,9 @@ export class Outbox {
     this.queue.push(message);
   }
 
-  /** Takes every queued message, oldest first. */
-  drain(): OutgoingMessage[] {
-    const all = this.queue;
-    this.queue = [];
-    return all;
+  /** The oldest queued message, taken off the queue. */
+  shift(): OutgoingMessage | undefined {
+    return this.queue.shift();
   }
 
   markSent(message: OutgoingMessage): void {

@@ -37,6 +37,8 @@ export const LIMITS = Object.freeze({
   clientIdMax: 64,
   deviceNameMax: 32,
   queueSizeMax: 1_000_000,
+  /** Upstream messages per second; the platform's own limit is 30. */
+  rateLimitMax: 1000,
   portMin: 1,
   portMax: 65535,
 });
@@ -71,6 +73,8 @@ export const OPTION_ERROR_CODES = [
   'KEEPALIVE_RANGE',
   'QUEUE_SIZE_NOT_INTEGER',
   'QUEUE_SIZE_RANGE',
+  'RATE_LIMIT_NOT_INTEGER',
+  'RATE_LIMIT_RANGE',
   'CA_INVALID',
   'QOS_INVALID',
 ] as const;
@@ -104,6 +108,7 @@ export const CHECKED_FIELDS = [
   'clientId',
   'keepalive',
   'queueSize',
+  'rateLimit',
   'ca',
 ] as const;
 export type CheckedField = (typeof CHECKED_FIELDS)[number];
@@ -142,7 +147,12 @@ export function integer(value: unknown): number {
   return /^-?\d+$/.test(s) ? Number(s) : NaN;
 }
 
-function bounded(raw: unknown, min: number, max: number, prefix: 'PORT' | 'KEEPALIVE' | 'QUEUE_SIZE'): Problem[] {
+function bounded(
+  raw: unknown,
+  min: number,
+  max: number,
+  prefix: 'PORT' | 'KEEPALIVE' | 'QUEUE_SIZE' | 'RATE_LIMIT',
+): Problem[] {
   if (text(raw) === '') return [];
   const n = integer(raw);
   if (Number.isNaN(n)) return [{ code: `${prefix}_NOT_INTEGER`, params: { min, max } }];
@@ -236,6 +246,7 @@ const CHECKS: Readonly<Record<CheckedField, (s: RawSettings) => Problem[]>> = {
   },
   keepalive: (s) => bounded(s.keepalive, LIMITS.keepaliveMin, LIMITS.keepaliveMax, 'KEEPALIVE'),
   queueSize: (s) => bounded(s.queueSize, 0, LIMITS.queueSizeMax, 'QUEUE_SIZE'),
+  rateLimit: (s) => bounded(s.rateLimit, 0, LIMITS.rateLimitMax, 'RATE_LIMIT'),
   ca: (s) => {
     const v = text(s.ca);
     return !v || (v.match(PEM_CERTIFICATE) ?? []).length > 0 ? [] : [{ code: 'CA_INVALID', params: {} }];

@@ -118,7 +118,14 @@ describe('device nodes: inputs, outputs and status', () => {
     assert.equal(await inject('conn', { action: 'connect' }), undefined);
     await eventually(() => states.some((m) => m.topic === 'connected'), 5000, 'connected');
     const connectedMsg = states.find((m) => m.topic === 'connected')!;
-    assert.deepEqual(Object.keys(connectedMsg.payload as object).sort(), ['attempt', 'clientId', 'endpoint', 'state']);
+    assert.deepEqual(Object.keys(connectedMsg.payload as object).sort(), [
+      'attempt',
+      'clientId',
+      'endpoint',
+      'queued',
+      'rateLimit',
+      'state',
+    ]);
     assert.deepEqual(
       states.map((m) => m.topic),
       ['connecting', 'connected'],

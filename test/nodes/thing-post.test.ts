@@ -142,3 +142,40 @@ describe('property and event nodes', () => {
     assert.equal(badTime?.code, 'TIME_INVALID');
   });
 });
+
+describe('upstream pacing', () => {
+  // The emulator drops beyond 30/s per device, as the platform does.
+  const emulator = nodeRedSuite({ devices: [device] });
+
+  it('100 property posts at once: none dropped for rate, never over 30 in any second, all answered', async () => {
+    const emu = emulator();
+    const flow = [
+      deviceConfig(emu, device),
+      { id: 'prop', type: 'aliyun-iot-property', device: 'dev', timeout: '10', ack: true, wires: [['out']] },
+      { id: 'out', type: 'helper' },
+      { id: 'conn', type: 'aliyun-iot-connect', device: 'dev', wires: [['states']] },
+      { id: 'states', type: 'helper' },
+    ];
+    await helper.load(NODES, flow, credentialsFor(device));
+    await connected(emu, device);
+    const dev = emu.registry.device(device.productKey, device.deviceName)!;
+    await eventually(() => dev.subscriptions.size === 1, 3000, 'reply filter');
+    const states = collect('states');
+    const before = dev.uplink.length;
+    const started = Date.now();
+    const posts = Array.from({ length: 100 }, (_, i) => inject('prop', { payload: { Counter: i } }, 20_000));
+    await inject('conn', { action: 'status' });
+    await eventually(() => states.length > 0, 2000, 'status out');
+    const status = states.at(-1)!.payload as { rateLimit: number; queued: number };
+    assert.equal(status.rateLimit, 30);
+    assert.ok(status.queued > 50, `queued ${status.queued}`);
+    assert.deepEqual((await Promise.all(posts)).filter(Boolean), []);
+    const elapsed = Date.now() - started;
+    assert.ok(elapsed >= 3000, `paced over ${elapsed} ms`);
+    assert.deepEqual(dev.counters.drops, {});
+    const times = dev.uplink.slice(before).map((m) => m.time);
+    assert.equal(times.length, 100);
+    const busiest = Math.max(...times.map((t) => times.filter((u) => u >= t && u < t + 1000).length));
+    assert.ok(busiest <= 30, `${busiest} in one second`);
+  });
+});

@@ -43,6 +43,7 @@ describe('validateDeviceOptions', () => {
         cleanSession: true,
         autoConnect: true,
         queueSize: 1000,
+        rateLimit: 30,
         ca: '',
         servername: '',
         rejectUnauthorized: true,
@@ -107,8 +108,11 @@ describe('validateDeviceOptions', () => {
     assert.deepEqual(codes({ port: '' }), []);
   });
 
-  it('queue size: -1 refused, 0 (no queue) accepted', () => {
+  it('queue size and rate limit: -1 refused, 0 (none) accepted', () => {
     assert.deepEqual(codes({ queueSize: 0 }), []);
+    assert.deepEqual(codes({ rateLimit: 0 }), []);
+    assert.deepEqual(codes({ rateLimit: 1001 }), ['RATE_LIMIT_RANGE']);
+    assert.deepEqual(codes({ rateLimit: '2.5' }), ['RATE_LIMIT_NOT_INTEGER']);
     assert.deepEqual(codes({ queueSize: -1 }), ['QUEUE_SIZE_RANGE']);
   });
 
