@@ -64,6 +64,12 @@ async function deviceAction(
       if (!arg || !/^[A-Za-z_][\w]*$/.test(arg)) return bad('service identifier is required');
       return { status: 200, body: await ctx.platform.callThing(device, arg, body.params ?? {}, timeoutOf(body, 0)) };
     case 'rrpc': {
+      // `service` + `params`: a synchronous thing-model service; otherwise a raw RRPC payload.
+      if (typeof body.service === 'string') {
+        if (!/^[A-Za-z_][\w]*$/.test(body.service)) return bad('service identifier is invalid');
+        const answer = await ctx.platform.rrpcService(device, body.service, body.params ?? {}, timeoutOf(body, 5000));
+        return { status: 200, body: answer };
+      }
       const payload = payloadOf(body);
       if (payload === undefined) return bad('payload or payloadBase64 is required');
       return { status: 200, body: await ctx.platform.rrpc(device, payload, timeoutOf(body, 5000)) };

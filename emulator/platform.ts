@@ -180,6 +180,24 @@ export class Platform {
     return { messageId, ...(await reply) };
   }
 
+  /** A synchronous service call: Alink JSON over RRPC, the device's Alink reply parsed. */
+  async rrpcService(
+    device: DeviceRecord,
+    service: string,
+    params: unknown,
+    timeoutMs: number,
+  ): Promise<CloudReply & { messageId: string; id: string }> {
+    const id = this.id();
+    const request = JSON.stringify({ id, version: '1.0', params, method: `thing.service.${service}` });
+    const answer = await this.rrpc(device, request, timeoutMs);
+    if (typeof answer.reply !== 'string') return { ...answer, id };
+    try {
+      return { ...answer, id, reply: JSON.parse(answer.reply) as unknown };
+    } catch {
+      return { ...answer, id };
+    }
+  }
+
   close(): void {
     for (const key of [...this.waiters.keys()]) this.settle(key, { code: 'TIMEOUT' });
   }

@@ -67,7 +67,7 @@ describe(`end to end: tarball in ${process.env.E2E_RED_JS ? 'the given' : 'the d
     await emu.close();
   });
 
-  it('loads the seven node types from the installed package', async () => {
+  it('loads the ten node types from the installed package', async () => {
     const nodes = (await nr.request('GET', `${red.url}/nodes`, undefined, { accept: 'application/json' })).body as {
       id: string;
       err?: string;
@@ -76,12 +76,15 @@ describe(`end to end: tarball in ${process.env.E2E_RED_JS ? 'the given' : 'the d
     const ours = nodes.filter((n) => n.id.startsWith(`${nr.PACKAGE}/`));
     assert.deepEqual(ours.map((n) => n.id.split('/').at(-1)).sort(), [
       'aliyun-iot-auth',
+      'aliyun-iot-command',
       'aliyun-iot-connect',
       'aliyun-iot-device',
       'aliyun-iot-event',
       'aliyun-iot-property',
       'aliyun-iot-publish',
+      'aliyun-iot-reply',
       'aliyun-iot-subscribe',
+      'aliyun-iot-time',
     ]);
     for (const n of ours) assert.equal(n.err, undefined, `${n.id}: ${String(n.err)}`);
     const installed = readdirSync(join(userDir, 'node_modules', '@iotflow', 'node-red-aliyun-iot'));

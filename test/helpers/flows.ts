@@ -10,6 +10,9 @@ import subscribeNode from '../../nodes/aliyun-iot-subscribe';
 import authNode from '../../nodes/aliyun-iot-auth';
 import propertyNode from '../../nodes/aliyun-iot-property';
 import eventNode from '../../nodes/aliyun-iot-event';
+import commandNode from '../../nodes/aliyun-iot-command';
+import replyNode from '../../nodes/aliyun-iot-reply';
+import timeNode from '../../nodes/aliyun-iot-time';
 import { DEFAULT_BACKOFF } from '../../nodes/lib/backoff';
 import { sharedPool } from '../../nodes/lib/pool';
 import { after, afterEach, before } from 'node:test';
@@ -17,7 +20,18 @@ import type { EmulatorOptions } from '../../emulator/index';
 import { eventually, start } from './emulator';
 
 export { helper };
-export const NODES = [deviceNode, connectNode, publishNode, subscribeNode, authNode, propertyNode, eventNode];
+export const NODES = [
+  deviceNode,
+  connectNode,
+  publishNode,
+  subscribeNode,
+  authNode,
+  propertyNode,
+  eventNode,
+  commandNode,
+  replyNode,
+  timeNode,
+];
 
 helper.init(require.resolve('node-red'));
 

@@ -107,4 +107,45 @@ describe('examples/', () => {
     await eventually(() => got.some((m) => m.topic === 'connected'), 8000, 'connected');
     assert.equal(emu.registry.device('a1DemoPk', 'demo-register')!.counters.registrations, 1);
   });
+
+  it('property: Temperature and Humidity posted, the post_reply comes out', async () => {
+    const { flow, credentials } = loadExample('aliyun-iot-property', emu);
+    await helper.load([...NODES, ...core], flow, credentials);
+    const got = collect('ex-prop-debug');
+    await eventually(() => got.length === 1, 8000, 'post_reply');
+    assert.equal((got[0]!.payload as { code: number }).code, 200);
+    assert.equal(demo().properties.Humidity, 40);
+  });
+
+  it('event: Alarm posted, the post_reply comes out', async () => {
+    const { flow, credentials } = loadExample('aliyun-iot-event', emu);
+    await helper.load([...NODES, ...core], flow, credentials);
+    const got = collect('ex-event-debug');
+    await eventually(() => got.length === 1, 8000, 'post_reply');
+    assert.equal((got[0]!.payload as { code: number }).code, 200);
+    assert.equal(demo().uplink.at(-1)!.topic, '/sys/a1DemoPk/demo-device/thing/event/Alarm/post');
+  });
+
+  it('command: a property set and an RRPC service call are answered with their params', async () => {
+    const { flow, credentials } = loadExample('aliyun-iot-command', emu);
+    await helper.load([...NODES, ...core], flow, credentials);
+    const got = collect('ex-cmd-debug');
+    await eventually(() => demo().subscriptions.size >= 3, 8000, 'subscribed');
+    const set = await emu.platform.callThing(demo(), 'property/set', { LightSwitch: 1 }, 3000);
+    assert.deepEqual(set.reply, { id: set.id, code: 200, data: { LightSwitch: 1 } });
+    const rrpc = await emu.platform.rrpcService(demo(), 'Echo', { n: 1 }, 3000);
+    assert.deepEqual(rrpc.reply, { id: rrpc.id, code: 200, data: { n: 1 } });
+    assert.deepEqual(
+      got.map((m) => m.topic),
+      ['property/set', 'service/Echo'],
+    );
+  });
+
+  it('time: the platform time comes out', async () => {
+    const { flow, credentials } = loadExample('aliyun-iot-time', emu);
+    await helper.load([...NODES, ...core], flow, credentials);
+    const got = collect('ex-time-debug');
+    await eventually(() => got.length === 1, 8000, 'time');
+    assert.ok(Math.abs((got[0]!.payload as { offset: number }).offset) < 50);
+  });
 });

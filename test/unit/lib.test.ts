@@ -134,7 +134,7 @@ describe('outbox', () => {
     outbox.enqueue(m2);
     outbox.enqueue(m3);
     assert.deepEqual(results, ['c:QUEUE_FULL']);
-    const drain = () => [...Array(outbox.queued)].map(() => outbox.shift()!);
+    const drain = () => Array.from({ length: outbox.queued }, () => outbox.shift()!);
     const drained = drain();
     assert.deepEqual(
       drained.map((m) => m.topic),

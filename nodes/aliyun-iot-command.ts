@@ -1,0 +1,93 @@
+// What the cloud asks of the device: property set, service calls and RRPC, one message each, with
+// msg.aliyun carrying what the reply node needs. Optionally answers 200 at once.
+import type { Node, NodeAPI, NodeDef } from 'node-red';
+import {
+  commandBookOf,
+  commandTopics,
+  parseCommand,
+  replyBody,
+  replyTopic,
+  type ReceivedCommand,
+} from './lib/commands';
+import type { SubscriptionHandle } from './lib/connection';
+import { linkDevice } from './support/device-link';
+import { localize, localizedError } from './support/i18n';
+
+interface CommandDef extends NodeDef {
+  device?: string;
+  propertySet?: boolean;
+  services?: boolean;
+  rrpc?: boolean;
+  service?: string;
+  autoReply?: boolean;
+  timeout?: string | number;
+  rrpcTimeout?: string | number;
+}
+
+const DEFAULT_ASYNC_TIMEOUT_S = 60;
+const DEFAULT_RRPC_TIMEOUT_S = 8;
+
+function seconds(value: unknown, fallback: number, max = Infinity): number {
+  const n = Number(value);
+  return (Number.isFinite(n) && n > 0 ? Math.min(n, max) : fallback) * 1000;
+}
+
+function topicOf({ command }: ReceivedCommand): string {
+  if (command.kind === 'property-set') return 'property/set';
+  return command.serviceId ? `service/${command.serviceId}` : 'rrpc';
+}
+
+export = function register(RED: NodeAPI): void {
+  function AliyunIotCommand(this: Node, def: CommandDef): void {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const link = linkDevice(RED, node, def.device);
+    const handles: SubscriptionHandle[] = [];
+    if (link.ok) {
+      const { connection, options } = link;
+      const book = commandBookOf(connection);
+      const only = typeof def.service === 'string' ? def.service.trim() : '';
+      const times = {
+        asyncTimeoutMs: seconds(def.timeout, DEFAULT_ASYNC_TIMEOUT_S),
+        rrpcTimeoutMs: seconds(def.rrpcTimeout, DEFAULT_RRPC_TIMEOUT_S, DEFAULT_RRPC_TIMEOUT_S),
+      };
+      const receive = ({ topic, payload }: { topic: string; payload: Buffer }) => {
+        const received = parseCommand(options, topic, payload, { ...times, now: Date.now() });
+        if (received === 'malformed') {
+          node.warn(localize(RED, 'COMMAND_MALFORMED', { topic }));
+          return;
+        }
+        if (!received) return;
+        const { command, params } = received;
+        // A service filter also narrows RRPC; raw RRPC (no service) passes only without one.
+        if (only && command.kind !== 'property-set' && command.serviceId !== only) return;
+        book.open(command, () => {
+          node.warn(
+            localize(RED, 'COMMAND_UNANSWERED', { topic: topicOf(received), id: command.id || command.messageId }),
+          );
+        });
+        if (def.autoReply) {
+          const { topic: to, qos } = replyTopic(command);
+          book.answer(command);
+          connection.publish(to, replyBody(command, 200, {}), qos, (err) => {
+            if (err) node.error(localizedError(RED, err).message);
+          });
+        }
+        node.send({ topic: topicOf(received), payload: params, aliyun: { ...command } });
+      };
+      const filters: string[] = [];
+      if (def.propertySet !== false) filters.push(commandTopics.propertySet(options));
+      if (def.services !== false) filters.push(commandTopics.service(options, only || '+'));
+      if (def.rrpc !== false) filters.push(commandTopics.rrpcRequests(options));
+      for (const filter of filters) handles.push(connection.subscribe(filter, 0, receive));
+    }
+
+    node.on('close', (removed: boolean, done: () => void) => {
+      for (const handle of handles) handle.close(removed);
+      link.close();
+      done();
+    });
+  }
+
+  RED.nodes.registerType('aliyun-iot-command', AliyunIotCommand);
+};

@@ -1,0 +1,53 @@
+// Answers a command from the command node (msg.aliyun) with msg.code and msg.payload, on its
+// `_reply` topic or the RRPC response topic; a second answer to one command is refused.
+import type { Node, NodeAPI, NodeDef } from 'node-red';
+import { commandBookOf, commandFrom, replyBody, replyTopic } from './lib/commands';
+import { encodePayload, exceedsPayloadLimit, MAX_PAYLOAD_BYTES } from './lib/payload';
+import { linkDevice } from './support/device-link';
+import { codedError, describeValue, localize, localizedError } from './support/i18n';
+
+interface ReplyDef extends NodeDef {
+  device?: string;
+}
+
+export = function register(RED: NodeAPI): void {
+  function AliyunIotReply(this: Node, def: ReplyDef): void {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const link = linkDevice(RED, node, def.device);
+
+    node.on('input', (msg, _send, done) => {
+      if (!link.ok) return done(link.error);
+      const m = msg as typeof msg & { aliyun?: unknown; code?: unknown; message?: unknown };
+      const command = commandFrom(m.aliyun);
+      if (!command) return done(codedError(RED, 'COMMAND_MISSING'));
+      const { productKey, deviceName } = link.options;
+      if (command.productKey !== productKey || command.deviceName !== deviceName)
+        return done(codedError(RED, 'COMMAND_OTHER_DEVICE', { device: `${command.productKey}/${command.deviceName}` }));
+      const code = m.code === undefined ? 200 : m.code;
+      if (typeof code !== 'number' || !Number.isInteger(code))
+        return done(codedError(RED, 'CODE_INVALID', { value: describeValue(code) }));
+      // A raw RRPC (no Alink id) is answered with the payload itself.
+      const body =
+        command.kind === 'rrpc' && !command.id
+          ? encodePayload(msg.payload)
+          : replyBody(command, code, msg.payload, typeof m.message === 'string' ? m.message : undefined);
+      if (body === undefined) return done(codedError(RED, 'PAYLOAD_INVALID'));
+      const size = exceedsPayloadLimit(body);
+      if (size !== undefined) return done(codedError(RED, 'PAYLOAD_TOO_LARGE', { size, max: MAX_PAYLOAD_BYTES }));
+      const answered = commandBookOf(link.connection).answer(command);
+      if (answered === 'duplicate')
+        return done(codedError(RED, 'REPLY_DUPLICATE', { id: command.id || command.messageId }));
+      if (answered === 'late') node.warn(localize(RED, 'REPLY_LATE', { id: command.id || command.messageId }));
+      const { topic, qos } = replyTopic(command);
+      link.connection.publish(topic, body, qos, (err) => done(err ? localizedError(RED, err) : undefined));
+    });
+
+    node.on('close', (done: () => void) => {
+      link.close();
+      done();
+    });
+  }
+
+  RED.nodes.registerType('aliyun-iot-reply', AliyunIotReply);
+};

@@ -1,0 +1,213 @@
+// What the cloud asks of a device (PLATFORM.md §6-7): property set, service calls and RRPC, parsed
+// from their topics; the replies they need; and the book that says whether one was answered.
+import type { DeviceConnection } from './connection';
+import type { DeviceRef } from './alink';
+
+export const COMMAND_KINDS = ['property-set', 'service', 'rrpc'] as const;
+export type CommandKind = (typeof COMMAND_KINDS)[number];
+
+/** The platform waits at most 8 s for an RRPC answer. */
+export const RRPC_DEADLINE_MAX_MS = 8000;
+const IDENTIFIER = /^[A-Za-z0-9_]{1,50}$/;
+const DECIMAL = /^\d{1,20}$/;
+
+/** Everything a reply needs, carried in `msg.aliyun` from the command node to the reply node. */
+export interface Command extends DeviceRef {
+  kind: CommandKind;
+  /** The Alink request id; blank for a raw (non-Alink) RRPC. */
+  id: string;
+  method: string;
+  /** The service identifier; blank for property set and raw RRPC. */
+  serviceId: string;
+  /** RRPC only. */
+  messageId: string;
+  receivedAt: number;
+  /** When the platform stops waiting for the reply (epoch ms). */
+  deadline: number;
+}
+
+export interface ReceivedCommand {
+  command: Command;
+  /** Alink params, or the raw RRPC payload as text. */
+  params: unknown;
+}
+
+const base = ({ productKey, deviceName }: DeviceRef) => `/sys/${productKey}/${deviceName}`;
+
+export const commandTopics = {
+  propertySet: (d: DeviceRef) => `${base(d)}/thing/service/property/set`,
+  /** One service, or every service (`+`). */
+  service: (d: DeviceRef, serviceId = '+') => `${base(d)}/thing/service/${serviceId}`,
+  rrpcRequests: (d: DeviceRef) => `${base(d)}/rrpc/request/+`,
+};
+
+function alinkRequest(text: string): { id: string; method: string; params: unknown } | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
+  const v = value as Record<string, unknown>;
+  const id = typeof v.id === 'string' || typeof v.id === 'number' ? String(v.id) : '';
+  if (!DECIMAL.test(id) || typeof v.method !== 'string') return undefined;
+  return { id, method: v.method, params: v.params ?? {} };
+}
+
+export interface ParseTimes {
+  now: number;
+  /** How long an async command (property set, service) may wait for its reply. */
+  asyncTimeoutMs: number;
+  rrpcTimeoutMs: number;
+}
+
+/**
+ * A command from a message on one of `commandTopics`; `undefined` when the message is not a
+ * command (the device's own `_reply` echoed by a wildcard), `'malformed'` when it should be one.
+ */
+export function parseCommand(
+  device: DeviceRef,
+  topic: string,
+  payload: Buffer,
+  times: ParseTimes,
+): ReceivedCommand | 'malformed' | undefined {
+  const prefix = `${base(device)}/`;
+  if (!topic.startsWith(prefix)) return undefined;
+  const rest = topic.slice(prefix.length);
+  const text = payload.toString('utf8');
+  const common = { productKey: device.productKey, deviceName: device.deviceName, receivedAt: times.now };
+  const rrpc = /^rrpc\/request\/(\d+)$/.exec(rest);
+  if (rrpc) {
+    const deadline = times.now + Math.min(times.rrpcTimeoutMs, RRPC_DEADLINE_MAX_MS);
+    const request = alinkRequest(text);
+    const serviceId = request ? (/^thing\.service\.(\w+)$/.exec(request.method)?.[1] ?? '') : '';
+    const command: Command = {
+      ...common,
+      kind: 'rrpc',
+      id: request?.id ?? '',
+      method: request?.method ?? '',
+      serviceId,
+      messageId: rrpc[1] ?? '',
+      deadline,
+    };
+    return { command, params: request ? request.params : text };
+  }
+  const service = /^thing\/service\/(property\/set|[A-Za-z0-9_]+)$/.exec(rest)?.[1];
+  if (!service || service.endsWith('_reply')) return undefined;
+  const request = alinkRequest(text);
+  if (!request) return 'malformed';
+  const kind: CommandKind = service === 'property/set' ? 'property-set' : 'service';
+  const command: Command = {
+    ...common,
+    kind,
+    id: request.id,
+    method: request.method,
+    serviceId: kind === 'service' ? service : '',
+    messageId: '',
+    deadline: times.now + times.asyncTimeoutMs,
+  };
+  return { command, params: request.params };
+}
+
+/** `msg.aliyun` back as a command, or undefined when it is not one this package made. */
+export function commandFrom(value: unknown): Command | undefined {
+  if (value === null || typeof value !== 'object') return undefined;
+  const v = value as Record<string, unknown>;
+  const text = (key: string) => (typeof v[key] === 'string' ? v[key] : undefined);
+  const kind = text('kind') as CommandKind | undefined;
+  const [productKey, deviceName, id, method, serviceId, messageId] = [
+    'productKey',
+    'deviceName',
+    'id',
+    'method',
+    'serviceId',
+    'messageId',
+  ].map(text);
+  if (!kind || !COMMAND_KINDS.includes(kind) || !productKey || !deviceName) return undefined;
+  if (id === undefined || method === undefined || serviceId === undefined || messageId === undefined) return undefined;
+  if (kind === 'rrpc' ? !DECIMAL.test(messageId) : !DECIMAL.test(id)) return undefined;
+  if (kind === 'service' && !IDENTIFIER.test(serviceId)) return undefined;
+  const receivedAt = typeof v.receivedAt === 'number' ? v.receivedAt : 0;
+  const deadline = typeof v.deadline === 'number' ? v.deadline : 0;
+  return { kind, productKey, deviceName, id, method, serviceId, messageId, receivedAt, deadline };
+}
+
+/** Where and how a command's reply goes: `_reply` at QoS 1, the RRPC response at QoS 0. */
+export function replyTopic(command: Command): { topic: string; qos: 0 | 1 } {
+  if (command.kind === 'rrpc') return { topic: `${base(command)}/rrpc/response/${command.messageId}`, qos: 0 };
+  const service = command.kind === 'property-set' ? 'property/set' : command.serviceId;
+  return { topic: `${base(command)}/thing/service/${service}_reply`, qos: 1 };
+}
+
+/** The Alink reply body; a raw RRPC answer is the caller's own payload instead. */
+export function replyBody(command: Command, code: number, data: unknown, message?: string): string {
+  const body: Record<string, unknown> = { id: command.id, code, data: data ?? {} };
+  if (message) body.message = message;
+  return JSON.stringify(body);
+}
+
+export type AnswerResult = 'ok' | 'late' | 'duplicate' | 'unknown';
+
+interface Entry {
+  deadline: number;
+  answered: boolean;
+  timer: NodeJS.Timeout;
+}
+
+/** After its deadline a command is remembered this much longer, to catch late and second replies. */
+const REMEMBER_MS = 60_000;
+
+export function commandKey(command: Command): string {
+  return command.kind === 'rrpc' ? `rrpc:${command.messageId}` : `${command.kind}:${command.id}`;
+}
+
+/** Which commands of a device were answered; one per device, shared by its command and reply nodes. */
+export class CommandBook {
+  private readonly entries = new Map<string, Entry>();
+
+  /** Records a command; `unanswered` runs once at its deadline if no reply came. Idempotent per command. */
+  open(command: Command, unanswered: () => void): void {
+    const key = commandKey(command);
+    if (this.entries.has(key)) return;
+    const wait = Math.max(0, command.deadline - Date.now());
+    const timer = setTimeout(() => {
+      const entry = this.entries.get(key);
+      if (entry && !entry.answered) unanswered();
+      const forget = setTimeout(() => this.entries.delete(key), REMEMBER_MS);
+      forget.unref();
+      if (entry) entry.timer = forget;
+    }, wait);
+    timer.unref();
+    this.entries.set(key, { deadline: command.deadline, answered: false, timer });
+  }
+
+  /** Marks the command answered: whether this reply is the first, in time, or unknown here. */
+  answer(command: Command, now = Date.now()): AnswerResult {
+    const entry = this.entries.get(commandKey(command));
+    if (!entry) return 'unknown';
+    if (entry.answered) return 'duplicate';
+    entry.answered = true;
+    return now > entry.deadline ? 'late' : 'ok';
+  }
+
+  clear(): void {
+    for (const entry of this.entries.values()) clearTimeout(entry.timer);
+    this.entries.clear();
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+}
+
+const books = new WeakMap<DeviceConnection, CommandBook>();
+
+export function commandBookOf(connection: DeviceConnection): CommandBook {
+  let book = books.get(connection);
+  if (!book) {
+    book = new CommandBook();
+    books.set(connection, book);
+  }
+  return book;
+}
