@@ -12,6 +12,8 @@ interface TimeDef extends NodeDef {
 }
 
 const DEFAULT_TIMEOUT_S = 10;
+/** A mistyped interval must not turn into a request storm. */
+const MIN_INTERVAL_MS = 1000;
 
 export = function register(RED: NodeAPI): void {
   function AliyunIotTime(this: Node, def: TimeDef): void {
@@ -38,13 +40,16 @@ export = function register(RED: NodeAPI): void {
     const minutes = Number(def.interval);
     const timer =
       client && link.ok && Number.isFinite(minutes) && minutes > 0
-        ? setInterval(() => {
-            if (link.connection.state !== 'connected') return;
-            client.request(timeoutMs).then(
-              (result) => node.send({ payload: result }),
-              (err: unknown) => node.error(localizedError(RED, err).message),
-            );
-          }, minutes * 60_000)
+        ? setInterval(
+            () => {
+              if (link.connection.state !== 'connected') return;
+              client.request(timeoutMs).then(
+                (result) => node.send({ payload: result }),
+                (err: unknown) => node.error(localizedError(RED, err).message),
+              );
+            },
+            Math.max(MIN_INTERVAL_MS, minutes * 60_000),
+          )
         : undefined;
 
     node.on('close', (done: () => void) => {

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { NodeMessage } from 'node-red';
 import type { Emulator } from '../../emulator/index';
-import { eventually } from '../helpers/emulator';
+import { eventually, https } from '../helpers/emulator';
 import {
   collect,
   completions,
@@ -147,5 +147,36 @@ describe('command, reply and time nodes', () => {
     assert.ok(Math.abs(offset) <= 5, `offset ${offset}`);
     assert.ok(rtt >= 0 && rtt < 500, `rtt ${rtt}`);
     assert.ok(Math.abs(time - Date.now()) < 1000);
+  });
+
+  it('through the emulator cloud API over HTTPS: property set and an RRPC service get the device answers', async () => {
+    await load();
+    const path = `/api/devices/${device.productKey}/${device.deviceName}`;
+    const set = await https(emulator(), 'POST', `${path}/properties`, { params: { Mode: 3 }, timeoutMs: 3000 });
+    assert.equal(set.status, 200);
+    assert.equal(set.body.code, 'SUCCESS');
+    assert.deepEqual((set.body.reply as { data: unknown }).data, { Mode: 3 });
+    const rrpc = await https(emulator(), 'POST', `${path}/rrpc`, {
+      service: 'Echo',
+      params: { n: 7 },
+      timeoutMs: 3000,
+    });
+    assert.equal(rrpc.body.code, 'SUCCESS');
+    assert.deepEqual((rrpc.body.reply as { data: unknown }).data, { n: 7 });
+  });
+
+  it('time: syncs on its own every interval while connected', async () => {
+    const emu = emulator();
+    await helper.load(
+      NODES,
+      [
+        deviceConfig(emu, device),
+        { id: 'time', type: 'aliyun-iot-time', device: 'dev', interval: '0.005', wires: [['clock']] },
+        { id: 'clock', type: 'helper' },
+      ],
+      credentialsFor(device),
+    );
+    const clock = collect('clock');
+    await eventually(() => clock.length >= 3, 3000, 'three periodic syncs');
   });
 });
