@@ -66,9 +66,9 @@ export = function register(RED: NodeAPI): void {
             localize(RED, 'COMMAND_UNANSWERED', { topic: topicOf(received), id: command.id || command.messageId }),
           );
         });
-        if (def.autoReply) {
+        // Two auto-replying nodes on one device answer once between them.
+        if (def.autoReply && book.answer(command) !== 'duplicate') {
           const { topic: to, qos } = replyTopic(command);
-          book.answer(command);
           connection.publish(to, replyBody(command, 200, {}), qos, (err) => {
             if (err) node.error(localizedError(RED, err).message);
           });

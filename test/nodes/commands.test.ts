@@ -179,4 +179,26 @@ describe('command, reply and time nodes', () => {
     const clock = collect('clock');
     await eventually(() => clock.length >= 3, 3000, 'three periodic syncs');
   });
+
+  it('two auto-replying command nodes of one device answer a command once', async () => {
+    const emu = emulator();
+    await helper.load(
+      NODES,
+      [
+        deviceConfig(emu, device),
+        { id: 'a', type: 'aliyun-iot-command', device: 'dev', autoReply: true, wires: [[]] },
+        { id: 'b', type: 'aliyun-iot-command', device: 'dev', autoReply: true, wires: [[]] },
+      ],
+      credentialsFor(device),
+    );
+    await connected(emu, device);
+    await eventually(() => record().subscriptions.size >= 3, 3000, 'command filters');
+    const answer = await emu.platform.callThing(record(), 'property/set', { Mode: 1 }, 3000);
+    assert.equal(answer.code, 'SUCCESS');
+    await new Promise((r) => setTimeout(r, 200));
+    const replies = record().uplink.filter(
+      (m) => m.topic.endsWith('/property/set_reply') && m.payload.includes(`"${answer.id}"`),
+    );
+    assert.equal(replies.length, 1);
+  });
 });
