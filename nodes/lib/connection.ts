@@ -36,6 +36,8 @@ export interface ConnectionStatus {
   rateLimit: number;
   /** Messages waiting: offline, or held back by the pace. */
   queued: number;
+  /** QoS 1 messages sent again after a lost link: the broker may have seen them twice. */
+  resent: number;
 }
 
 export interface ConnectionTuning {
@@ -136,7 +138,7 @@ export class DeviceConnection extends EventEmitter {
 
   /** The state as of now, with the queue depth of this moment. */
   get status(): Readonly<ConnectionStatus> {
-    return { ...this.current, queued: this.outbox.queued };
+    return { ...this.current, queued: this.outbox.queued, resent: this.outbox.resent };
   }
 
   private describe(state: ConnectionState, extra: Partial<ConnectionStatus>): ConnectionStatus {
@@ -147,6 +149,7 @@ export class DeviceConnection extends EventEmitter {
       endpoint: this.endpoint.url,
       rateLimit: this.pacer.ratePerSecond,
       queued: this.outbox.queued,
+      resent: this.outbox.resent,
       ...extra,
     };
   }

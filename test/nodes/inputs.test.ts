@@ -124,6 +124,7 @@ describe('device nodes: inputs, outputs and status', () => {
       'endpoint',
       'queued',
       'rateLimit',
+      'resent',
       'state',
     ]);
     assert.deepEqual(
