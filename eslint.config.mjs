@@ -31,7 +31,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['test/**/*.ts', 'bench/**/*.ts'],
+    files: ['test/**/*.ts', 'bench/**/*.ts', 'soak/**/*.ts'],
     rules: {
       // Lookups of runtime nodes name the type they expect at the call site.
       '@typescript-eslint/no-unnecessary-type-parameters': 'off',
