@@ -69,7 +69,7 @@ export = function register(RED: NodeAPI): void {
         // Two auto-replying nodes on one device answer once between them.
         if (def.autoReply && book.answer(command) !== 'duplicate') {
           const { topic: to, qos } = replyTopic(command);
-          connection.publish(to, replyBody(command, 200, {}), qos, (err) => {
+          connection.publish(to, replyBody(command, 200, {}) ?? '', qos, (err) => {
             if (err) node.error(localizedError(RED, err).message);
           });
         }

@@ -2,6 +2,7 @@
 // from their topics; the replies they need; and the book that says whether one was answered.
 import type { DeviceConnection } from './connection';
 import type { DeviceRef } from './alink';
+import { toJson } from './payload';
 
 export const COMMAND_KINDS = ['property-set', 'service', 'rrpc'] as const;
 export type CommandKind = (typeof COMMAND_KINDS)[number];
@@ -140,11 +141,14 @@ export function replyTopic(command: Command): { topic: string; qos: 0 | 1 } {
   return { topic: `${base(command)}/thing/service/${service}_reply`, qos: 1 };
 }
 
-/** The Alink reply body; a raw RRPC answer is the caller's own payload instead. */
-export function replyBody(command: Command, code: number, data: unknown, message?: string): string {
+/**
+ * The Alink reply body, undefined when `data` has no JSON form; a raw RRPC answer is the caller's
+ * own payload instead.
+ */
+export function replyBody(command: Command, code: number, data: unknown, message?: string): string | undefined {
   const body: Record<string, unknown> = { id: command.id, code, data: data ?? {} };
   if (message) body.message = message;
-  return JSON.stringify(body);
+  return toJson(body);
 }
 
 export type AnswerResult = 'ok' | 'late' | 'duplicate' | 'unknown';

@@ -23,6 +23,15 @@ export function isOutputFormat(value: unknown): value is OutputFormat {
   return typeof value === 'string' && (OUTPUT_FORMATS as readonly string[]).includes(value);
 }
 
+/** JSON text of a value, or undefined when it has none (circular, BigInt inside, a function). */
+export function toJson(value: unknown): string | undefined {
+  try {
+    return JSON.stringify(value);
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Buffer as is, string as is (mqtt.js writes it as UTF-8), anything else as JSON text; undefined
  * when there is nothing to send.
@@ -31,12 +40,7 @@ export function encodePayload(payload: unknown): Buffer | string | undefined {
   if (Buffer.isBuffer(payload) || typeof payload === 'string') return payload;
   if (payload === undefined || typeof payload === 'function' || typeof payload === 'symbol') return undefined;
   if (typeof payload === 'bigint') return payload.toString();
-  try {
-    return JSON.stringify(payload);
-  } catch {
-    // Circular structures cannot be sent.
-    return undefined;
-  }
+  return toJson(payload);
 }
 
 export type DecodeResult = { ok: true; value: unknown } | { ok: false };

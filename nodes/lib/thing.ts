@@ -3,7 +3,7 @@
 import { AlinkIds, parseReply, PendingReplies, request, thingTopics, type AlinkReply } from './alink';
 import type { DeviceConnection, SubscriptionHandle } from './connection';
 import { AliyunIotError } from './errors';
-import { exceedsPayloadLimit, MAX_PAYLOAD_BYTES } from './payload';
+import { exceedsPayloadLimit, MAX_PAYLOAD_BYTES, toJson } from './payload';
 
 export interface PostOptions {
   /** False: `sys.ack = 0`, the platform sends no reply. */
@@ -44,7 +44,8 @@ export class ThingChannel {
   /** Publishes an Alink request; resolves with the reply (undefined without ack) or rejects. */
   async post(topic: string, method: string, params: unknown, options: PostOptions): Promise<AlinkReply | undefined> {
     const id = this.ids.next();
-    const body = JSON.stringify(request(id, method, params, options.ack));
+    const body = toJson(request(id, method, params, options.ack));
+    if (body === undefined) throw new AliyunIotError('PAYLOAD_INVALID');
     const size = exceedsPayloadLimit(body);
     if (size !== undefined) throw new AliyunIotError('PAYLOAD_TOO_LARGE', { size, max: MAX_PAYLOAD_BYTES });
     const reply = options.ack ? this.pending.expect(id) : undefined;
