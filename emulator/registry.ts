@@ -161,6 +161,18 @@ export class Registry {
   token(iotId: string): IssuedToken | undefined {
     return this.tokens.get(iotId);
   }
+
+  /** Every secret the platform holds or handed out, for tests that check none of them leaks. */
+  secrets(): string[] {
+    const out: string[] = [];
+    for (const d of this.devices.values()) {
+      if (d.deviceSecret) out.push(d.deviceSecret);
+      if (d.registrationFree) out.push(d.registrationFree.deviceToken);
+    }
+    for (const p of this.products.values()) if (p.productSecret) out.push(p.productSecret);
+    for (const t of this.tokens.values()) out.push(t.iotToken);
+    return out;
+  }
 }
 
 /** A device as the cloud API shows it: no secret. */

@@ -18,6 +18,7 @@ import { sharedPool } from '../../nodes/lib/pool';
 import { after, afterEach, before } from 'node:test';
 import type { EmulatorOptions } from '../../emulator/index';
 import { eventually, start } from './emulator';
+import { leakedSecrets, rememberCredentials } from './secrets';
 
 export { helper };
 export const NODES = [
@@ -34,6 +35,18 @@ export const NODES = [
 ];
 
 helper.init(require.resolve('node-red'));
+
+// Every load and deploy remembers its credentials, so that suites can check none of them leaks.
+const load = helper.load.bind(helper);
+helper.load = (nodes, flow, credentials) => {
+  rememberCredentials(credentials);
+  return load(nodes, flow, credentials);
+};
+const setFlows = helper.setFlows.bind(helper);
+helper.setFlows = (flow, type, credentials) => {
+  rememberCredentials(credentials);
+  return setFlows(flow, type, credentials);
+};
 
 /** Fast retries and a short handover grace, so tests do not wait minutes. */
 export function fastPool(): void {
@@ -164,8 +177,10 @@ export function nodeRedSuite(options: EmulatorOptions): () => Emulator {
     await helper.startServer();
   });
   afterEach(async () => {
+    const leaked = leakedSecrets(emu);
     await helper.unload();
     await eventually(() => sharedPool.size === 0, 3000, 'pool empty');
+    if (leaked.length > 0) throw new Error(`secrets visible in logs, statuses, errors or flows: ${leaked.length}`);
   });
   after(async () => {
     await helper.stopServer();

@@ -74,7 +74,7 @@ describe('examples/', () => {
     assert.equal(demo().properties.LightSwitch, 1);
   });
 
-  it('auth: a signed login, and demo-child-1 registered through msg.device', async () => {
+  it('auth: a signed login, and demo-child-1 registered with its config node', async () => {
     const { flow, credentials } = loadExample('aliyun-iot-auth', emu);
     await helper.load([...NODES, ...core], flow, credentials);
     const got = collect('ex-auth-debug');

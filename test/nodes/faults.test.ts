@@ -8,6 +8,7 @@ import { retryDelay } from '../../nodes/lib/backoff';
 import { signMqtt } from '../../nodes/lib/index';
 import { sharedPool } from '../../nodes/lib/pool';
 import { eventually, sleep, start } from '../helpers/emulator';
+import { leakedSecrets } from '../helpers/secrets';
 import { collect, connected, credentialsFor, deviceConfig, fastPool, helper, inject, NODES } from '../helpers/flows';
 
 const device = { productKey: 'pkFault', deviceName: 'faulty', deviceSecret: 'fault-secret' };
@@ -22,10 +23,12 @@ describe('device nodes: faults', () => {
     await helper.stopServer();
   });
   afterEach(async () => {
+    const leaked = leakedSecrets(emu);
     await helper.unload();
     await eventually(() => sharedPool.size === 0, 3000, 'pool empty');
     await emu?.close();
     emu = undefined;
+    assert.deepEqual(leaked, [], 'secrets visible in logs, statuses, errors or flows');
   });
 
   it('queues publishes while the broker is down and delivers them in order after it restarts', async () => {

@@ -8,6 +8,7 @@ import { sharedPool } from '../../nodes/lib/pool';
 import { eventually, sleep, start } from '../helpers/emulator';
 import { collect, completions, connected, credentialsFor, fastPool, helper, NODES } from '../helpers/flows';
 import { FaultProxy } from '../helpers/proxy';
+import { leakedSecrets } from '../helpers/secrets';
 
 const device = { productKey: 'pkLink', deviceName: 'link-dev', deviceSecret: 'link-secret' };
 
@@ -66,11 +67,13 @@ describe('link faults', () => {
     await helper.stopServer();
   });
   afterEach(async () => {
+    const leaked = leakedSecrets(emu);
     await helper.unload();
     await eventually(() => sharedPool.size === 0, 3000, 'pool empty');
     await proxy?.close();
     proxy = undefined;
     await emu.close();
+    assert.deepEqual(leaked, [], 'secrets visible in logs, statuses, errors or flows');
   });
 
   it('half-open link: noticed within keepalive x 1.5, recovered when traffic flows, the queue delivered', async () => {

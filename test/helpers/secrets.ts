@@ -1,0 +1,65 @@
+// Secret scanning after node tests: every secret in use (the credentials the flows were loaded with
+// and what the emulator holds or handed out) must be absent from logs, statuses, warnings, errors,
+// the connect nodes' output and the flows as Node-RED would export them.
+import type { Emulator } from '../../emulator/index';
+import helper from 'node-red-node-test-helper';
+
+/** Shorter strings ("wrong", "x") would match ordinary words. */
+const MIN_SECRET_LENGTH = 8;
+const loadedSecrets = new Set<string>();
+
+/** Remembers the credential values of a load or deploy. */
+export function rememberCredentials(credentials: unknown): void {
+  if (!credentials || typeof credentials !== 'object') return;
+  for (const perNode of Object.values(credentials as Record<string, unknown>)) {
+    if (!perNode || typeof perNode !== 'object') continue;
+    for (const value of Object.values(perNode as Record<string, unknown>))
+      if (typeof value === 'string' && value.length >= MIN_SECRET_LENGTH) loadedSecrets.add(value);
+  }
+}
+
+interface Call {
+  args: unknown[];
+  thisValue: { type?: string };
+}
+type Spy = { getCalls(): Call[] };
+
+function text(value: unknown): string {
+  if (value instanceof Error) return `${value.message} ${JSON.stringify(value)}`;
+  try {
+    if (typeof value === 'string') return value;
+    // undefined and functions have no JSON text.
+    return value === undefined || typeof value === 'function' || typeof value === 'symbol'
+      ? String(value)
+      : JSON.stringify(value);
+  } catch {
+    return String(value);
+  }
+}
+
+/** What users and exports can see of the current flows. */
+function visibleTexts(): string[] {
+  const internals = helper as unknown as {
+    _NodePrototype: Record<'status' | 'warn' | 'error' | 'log' | 'send', Spy>;
+    _redNodes: { getFlows(): { flows: unknown } | null };
+  };
+  const proto = internals._NodePrototype;
+  const out: string[] = [];
+  for (const method of ['status', 'warn', 'error', 'log'] as const) {
+    for (const call of proto[method].getCalls()) out.push(text(call.args[0]));
+  }
+  // Only the connect node's output is status; the auth node hands out credentials by design.
+  for (const call of proto.send.getCalls())
+    if (call.thisValue.type === 'aliyun-iot-connect') out.push(text(call.args[0]));
+  for (const args of helper.log().args) out.push(text(args[0]));
+  out.push(text(internals._redNodes.getFlows()?.flows));
+  return out;
+}
+
+/** Secrets found in what the tests' flows showed; empty when nothing leaked. */
+export function leakedSecrets(emu?: Emulator): string[] {
+  const secrets = new Set(loadedSecrets);
+  for (const s of emu?.registry.secrets() ?? []) if (s.length >= MIN_SECRET_LENGTH) secrets.add(s);
+  const texts = visibleTexts();
+  return [...secrets].filter((secret) => texts.some((t) => t.includes(secret)));
+}
