@@ -47,7 +47,9 @@ export = function register(RED: NodeAPI): void {
       if (problem) return { code: problem, params: { topic: filter } };
       if (handles.has(filter)) return undefined;
       const refused = (code: number) => {
-        node.status(problemStatus(codedError(RED, 'SUBSCRIBE_REFUSED', { topic: filter, code }).message));
+        const message = codedError(RED, 'SUBSCRIBE_REFUSED', { topic: filter, code }).message;
+        node.status(problemStatus(message));
+        node.warn(message);
       };
       handles.set(filter, link.connection.subscribe(filter, qos, deliver, refused));
       return undefined;

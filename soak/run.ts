@@ -83,6 +83,9 @@ async function main(): Promise<void> {
     await sleep(1000 + Math.floor(Math.random() * 4000));
     // Reported between cuts, while the link is up.
     if (Date.now() >= nextReport) {
+      // The test helper's spies record every call; without this the harness itself would grow.
+      (helper as unknown as { _sandbox: { resetHistory(): void } })._sandbox.resetHistory();
+      global.gc?.();
       const mem = process.memoryUsage();
       const h = handles();
       const line = [

@@ -502,14 +502,18 @@ export class DeviceConnection extends EventEmitter {
     this.outbox.requeueInflight();
     client.removeAllListeners();
     client.on('error', () => undefined);
-    if (!client.connected) {
+    // mqtt.js's graceful end waits for every unacknowledged QoS 1 message, and a later forced end
+    // is then ignored: with any outstanding (already requeued here) it must be forced at once.
+    const outstanding = Object.keys((client as { outgoing?: object }).outgoing ?? {}).length > 0;
+    if (!client.connected || outstanding) {
       client.end(true);
       return;
     }
     // DISCONNECT, bounded: Node-RED gives a closing node 15 s in all.
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
-        client.end(true);
+        // A stalled link: the DISCONNECT cannot leave, so drop the socket; mqtt.js then cleans up.
+        client.stream.destroy();
         resolve();
       }, CLOSE_TIMEOUT_MS);
       client.end(false, {}, () => {

@@ -153,6 +153,8 @@ function bounded(
   max: number,
   prefix: 'PORT' | 'KEEPALIVE' | 'QUEUE_SIZE' | 'RATE_LIMIT',
 ): Problem[] {
+  // A hand-edited flow may hold an object or array here: not a blank to default, an error.
+  if (raw !== null && typeof raw === 'object') return [{ code: `${prefix}_NOT_INTEGER`, params: { min, max } }];
   if (text(raw) === '') return [];
   const n = integer(raw);
   if (Number.isNaN(n)) return [{ code: `${prefix}_NOT_INTEGER`, params: { min, max } }];

@@ -111,6 +111,7 @@ describe('validateDeviceOptions', () => {
   it('queue size and rate limit: -1 refused, 0 (none) accepted', () => {
     assert.deepEqual(codes({ queueSize: 0 }), []);
     assert.deepEqual(codes({ rateLimit: 0 }), []);
+    assert.deepEqual(codes({ keepalive: {}, port: [1883] }), ['PORT_NOT_INTEGER', 'KEEPALIVE_NOT_INTEGER']);
     assert.deepEqual(codes({ rateLimit: 1001 }), ['RATE_LIMIT_RANGE']);
     assert.deepEqual(codes({ rateLimit: '2.5' }), ['RATE_LIMIT_NOT_INTEGER']);
     assert.deepEqual(codes({ queueSize: -1 }), ['QUEUE_SIZE_RANGE']);

@@ -1,0 +1,160 @@
+// What the platform refuses and what a careless setting would expose: another device's topics,
+// a server certificate from another CA, verification turned off, hand-edited config, and Node-RED
+// stopping with messages in flight.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { createCertificateAuthority, type Emulator } from '../../emulator/index';
+import { eventually, sleep } from '../helpers/emulator';
+import {
+  collect,
+  completions,
+  connected,
+  credentialsFor,
+  deviceConfig,
+  helper,
+  inject,
+  NODES,
+  nodeRedSuite,
+} from '../helpers/flows';
+import { FaultProxy } from '../helpers/proxy';
+import { leakedSecrets } from '../helpers/secrets';
+
+const device = { productKey: 'pkSec', deviceName: 'sec-dev', deviceSecret: 'sec-device-secret' };
+type Spied = { warn: { args: unknown[][] }; status: { args: unknown[][] } };
+const spied = (id: string) => helper.getNode(id) as unknown as Spied;
+
+describe('security and robustness', () => {
+  const emulator = nodeRedSuite({ devices: [device], rateLimit: 0 });
+  const record = () => emulator().registry.device(device.productKey, device.deviceName)!;
+
+  it("another device's topic: the platform refuses the subscription and the node says so; the rest works", async () => {
+    const emu = emulator();
+    await helper.load(
+      NODES,
+      [
+        deviceConfig(emu, device),
+        { id: 'foreign', type: 'aliyun-iot-subscribe', device: 'dev', topic: '/pkOther/other-dev/user/get' },
+        { id: 'own', type: 'aliyun-iot-subscribe', device: 'dev', topic: 'user/get', wires: [['got']] },
+        { id: 'got', type: 'helper' },
+      ],
+      credentialsFor(device),
+    );
+    await connected(emu, device);
+    await eventually(() => spied('foreign').warn.args.length > 0, 5000, 'refusal reported');
+    assert.match(String(spied('foreign').warn.args[0]![0]), /\/pkOther\/other-dev\/user\/get refused \(128\)/);
+    assert.match(JSON.stringify(spied('foreign').status.args.at(-1)), /refused/);
+    assert.equal(emu.registry.device(device.productKey, device.deviceName)!.counters.drops['subscribe-refused'], 1);
+    const got = collect('got');
+    await emu.platform.publishDown('/pkSec/sec-dev/user/get', 'still here', 0);
+    await eventually(() => got.length === 1, 3000, 'own subscription works');
+  });
+
+  it('a server certificate from another CA is refused by default with a clear TLS error', async () => {
+    const emu = emulator();
+    const otherCa = createCertificateAuthority();
+    const connectsBefore = record().counters.connects;
+    await helper.load(
+      NODES,
+      [
+        deviceConfig(emu, device, { transport: 'tls', ca: otherCa.cert }),
+        { id: 'conn', type: 'aliyun-iot-connect', device: 'dev', wires: [['states']] },
+        { id: 'states', type: 'helper' },
+      ],
+      credentialsFor(device),
+    );
+    const states = collect('states');
+    await eventually(() => states.some((m) => m.topic === 'disconnected'), 8000, 'refused');
+    const reason = (states.find((m) => m.topic === 'disconnected')!.payload as { reason: string }).reason;
+    assert.match(reason, /certificate/i);
+    assert.equal(record().counters.connects, connectsBefore, 'never logged in');
+  });
+
+  it('verification off is explicit: it connects despite the wrong CA and warns on each connect', async () => {
+    const emu = emulator();
+    await helper.load(
+      NODES,
+      [
+        deviceConfig(emu, device, {
+          transport: 'tls',
+          ca: createCertificateAuthority().cert,
+          rejectUnauthorized: false,
+        }),
+        { id: 'conn', type: 'aliyun-iot-connect', device: 'dev' },
+      ],
+      credentialsFor(device),
+    );
+    await connected(emu, device);
+    await eventually(
+      () => spied('dev').warn.args.some((a) => /verification is OFF/.test(String(a[0]))),
+      3000,
+      'warned',
+    );
+  });
+
+  it('hand-edited config (wrong types, missing fields) is refused clearly; an older flow without the new fields runs', async () => {
+    const emu = emulator();
+    const broken = [
+      { keepalive: {} },
+      { port: [1883] },
+      { deviceName: null },
+      { transport: 'TLS' },
+      { rateLimit: '-5' },
+      { authMode: 7 },
+      { queueSize: 'lots' },
+      { endpoint: 'instance', instanceId: { id: 1 } },
+    ];
+    for (const [i, extra] of broken.entries()) {
+      await helper.load(
+        NODES,
+        [
+          { ...deviceConfig(emu, device), ...extra },
+          { id: 'pub', type: 'aliyun-iot-publish', device: 'dev', topic: 'user/x' },
+        ],
+        credentialsFor(device),
+      );
+      const err = await inject('pub', { payload: 'x' });
+      assert.equal(err?.code, 'CONFIG_INVALID', `case ${i}: ${JSON.stringify(extra)}`);
+      assert.ok(err.message.length > 'Device settings are invalid: '.length, err.message);
+      await helper.unload();
+    }
+    // A config node as saved before authentication modes, pacing and the auth host existed: none of those keys.
+    const old = deviceConfig(emu, device);
+    assert.ok(!('authMode' in old) && !('rateLimit' in old) && !('authHost' in old));
+    await helper.load(
+      NODES,
+      [old, { id: 'pub', type: 'aliyun-iot-publish', device: 'dev', topic: 'user/x' }],
+      credentialsFor(device),
+    );
+    assert.equal(await inject('pub', { payload: 'old flow' }), undefined);
+  });
+
+  it('Node-RED stopping with QoS 1 messages in flight closes within its 15 s budget; each message is settled', async () => {
+    const emu: Emulator = emulator();
+    const proxy = await FaultProxy.start({ host: emu.host, port: emu.ports.mqtt });
+    try {
+      await helper.load(
+        NODES,
+        [
+          deviceConfig(emu, device, { host: '127.0.0.1', port: String(proxy.port) }),
+          { id: 'pub', type: 'aliyun-iot-publish', device: 'dev', topic: 'user/x', qos: '1' },
+        ],
+        credentialsFor(device),
+      );
+      await connected(emu, device);
+      const list = completions('pub');
+      proxy.pause();
+      for (let i = 0; i < 20; i++) helper.getNode('pub')!.receive({ payload: `p${i}` });
+      await sleep(100);
+      assert.deepEqual(leakedSecrets(emu), []);
+      const started = Date.now();
+      await helper.unload();
+      const took = Date.now() - started;
+      assert.ok(took < 15_000, `closed in ${took} ms`);
+      // The connection itself ends after the pool's handover grace, giving PUBACKs 2 s first.
+      await eventually(() => list.length === 20, 10_000, 'all settled');
+      assert.ok(list.every((c) => (c.err as { code?: string } | undefined)?.code === 'CONNECTION_CLOSED'));
+    } finally {
+      await proxy.close();
+    }
+  });
+});
