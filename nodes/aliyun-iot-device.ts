@@ -1,9 +1,11 @@
 // Config node: a device's triple and where it connects. Validates its settings and leases the
 // device's pooled connection; the connection starts when the first flow node uses it.
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import type { AliyunIotError } from './lib/errors';
 import { validateDeviceOptions, type DeviceOptions } from './lib/options';
-import { sharedPool, type Lease } from './lib/pool';
+import { deviceKeyOf, sharedPool, type Lease } from './lib/pool';
 import { contextCredentialStore } from './support/credential-store';
 import { localize, localizedError } from './support/i18n';
 import type { DeviceConfigNode } from './support/device-link';
@@ -24,13 +26,21 @@ export = function register(RED: NodeAPI): void {
       node.error(localize(RED, 'CONFIG_INVALID', { reason: node.problem }));
     } else {
       try {
-        let store;
+        let credentials;
         if (result.options.authMode === 'register') {
           const kept = contextCredentialStore(RED, node, typeof def.secretStore === 'string' ? def.secretStore : '');
           if (!kept.persistent) node.warn(localize(RED, 'SECRET_MEMORY_ONLY'));
-          store = kept.store;
+          credentials = kept.store;
         }
-        lease = sharedPool.lease(node.id, def.name || node.id, result.options, store);
+        let queuePath;
+        if (result.options.persistQueue) {
+          const userDir = (RED.settings as unknown as { userDir?: string }).userDir;
+          // One file per device, named by a hash: the device's name may hold characters a path cannot.
+          const name = createHash('sha256').update(deviceKeyOf(result.options)).digest('hex').slice(0, 16);
+          if (userDir) queuePath = join(userDir, 'aliyun-iot', 'queue', `${name}.jsonl`);
+          else node.warn(localize(RED, 'QUEUE_NO_USER_DIR'));
+        }
+        lease = sharedPool.lease(node.id, def.name || node.id, result.options, { credentials, queuePath });
         node.options = result.options;
         node.connection = lease.connection;
       } catch (err) {

@@ -5,6 +5,7 @@ import { connect as mqttConnect, type IClientOptions, type MqttClient } from 'mq
 import { DEFAULT_BACKOFF, retryDelay, type BackoffPolicy } from './backoff';
 import { resolveEndpoint, type ResolvedEndpoint } from './endpoint';
 import { AliyunIotError } from './errors';
+import { QueueJournal } from './journal';
 import { createLogin, isHardFailure, type CredentialStore, type LoginStrategy, type MqttLogin } from './login';
 import type { DeviceOptions } from './options';
 import { Outbox, type OutgoingMessage } from './outbox';
@@ -38,6 +39,16 @@ export interface ConnectionStatus {
   queued: number;
   /** QoS 1 messages sent again after a lost link: the broker may have seen them twice. */
   resent: number;
+  /** QoS 1 messages taken back from the disk queue after a restart (possibly seen once before). */
+  restored: number;
+}
+
+/** What a connection keeps outside itself. */
+export interface ConnectionStorage {
+  /** Where registration results are kept (`register` mode). */
+  credentials?: CredentialStore;
+  /** The disk queue's file; absent: the offline queue lives in memory only. */
+  queuePath?: string;
 }
 
 export interface ConnectionTuning {
@@ -107,29 +118,33 @@ export class DeviceConnection extends EventEmitter {
   private ticket = 0;
   private loggingIn = false;
   private readonly pacer: Pacer;
+  private readonly journal: QueueJournal | undefined;
+  /** Removes this connection's listeners from an mqtt.js client (never mqtt.js's own). */
+  private readonly detachers = new WeakMap<MqttClient, () => void>();
+  private journalRestored = false;
   private paceTimer: NodeJS.Timeout | undefined;
 
   /**
    * @param predecessor the same device's previous connection logging out: this one logs in only
    * after it, or the platform would kick one of the two.
-   * @param store where registration results are kept (`register` mode).
    */
   constructor(
     readonly options: DeviceOptions,
     tuning: Partial<ConnectionTuning> = {},
     private predecessor?: Promise<void>,
-    store?: CredentialStore,
+    storage: ConnectionStorage = {},
   ) {
     super();
     // Every node of the device listens for state changes (and stops on close): no fixed ceiling.
     this.setMaxListeners(0);
     this.tuning = { ...DEFAULT_TUNING, ...tuning };
     this.endpoint = resolveEndpoint(options);
-    this.outbox = new Outbox(options.queueSize);
+    this.journal = storage.queuePath ? new QueueJournal(storage.queuePath) : undefined;
+    this.outbox = new Outbox(options.queueSize, this.journal);
     this.pacer = new Pacer(options.rateLimit);
     this.login = createLogin(options, {
       endpoint: this.endpoint,
-      store,
+      store: storage.credentials,
       http: { timeoutMs: this.tuning.authTimeoutMs },
       warn: (code, params) => this.emit('warning', code, params),
     });
@@ -138,7 +153,8 @@ export class DeviceConnection extends EventEmitter {
 
   /** The state as of now, with the queue depth of this moment. */
   get status(): Readonly<ConnectionStatus> {
-    return { ...this.current, queued: this.outbox.queued, resent: this.outbox.resent };
+    const { queued, resent, restored } = this.outbox;
+    return { ...this.current, queued, resent, restored };
   }
 
   private describe(state: ConnectionState, extra: Partial<ConnectionStatus>): ConnectionStatus {
@@ -150,6 +166,7 @@ export class DeviceConnection extends EventEmitter {
       rateLimit: this.pacer.ratePerSecond,
       queued: this.outbox.queued,
       resent: this.outbox.resent,
+      restored: this.outbox.restored,
       ...extra,
     };
   }
@@ -335,6 +352,8 @@ export class DeviceConnection extends EventEmitter {
   }
 
   private send(client: MqttClient, message: OutgoingMessage): void {
+    // Written to the disk queue before it can be lost with the link.
+    if (!this.outbox.record(message)) return;
     this.outbox.markSent(message);
     if (message.qos === 0) {
       // No per-message callback: it would add a drain listener per message once the socket is busy.
@@ -352,6 +371,7 @@ export class DeviceConnection extends EventEmitter {
 
   private open(): void {
     this.retryTimer = undefined;
+    this.restoreJournal();
     this.abandonLogin();
     this.lastError = undefined;
     this.setState(this.everConnected || this.attempt > 0 ? 'reconnecting' : 'connecting');
@@ -376,6 +396,22 @@ export class DeviceConnection extends EventEmitter {
         if (this.wanted && this.state !== 'closed') this.loginFailed(err);
       },
     );
+  }
+
+  /**
+   * Once, before the first login and after the predecessor has logged out (and stopped writing the
+   * same file): what the disk queue kept goes out first.
+   */
+  private restoreJournal(): void {
+    if (!this.journal || this.journalRestored) return;
+    this.journalRestored = true;
+    try {
+      const entries = this.journal.restore();
+      this.outbox.restore(entries);
+      if (entries.length > 0) this.emit('warning', 'QUEUE_RESTORED', { count: entries.length });
+    } catch (err) {
+      this.emit('warning', 'QUEUE_DISK_FAILED', { reason: (err as Error).message });
+    }
   }
 
   /** The HTTPS call or registration before the MQTT login failed: report, then back off. */
@@ -412,12 +448,25 @@ export class DeviceConnection extends EventEmitter {
     // MQTT packets are small and answered one by one: Nagle's delay would add tens of ms to each.
     (client.stream as { setNoDelay?: (noDelay: boolean) => void } | undefined)?.setNoDelay?.(true);
     this.client = client;
-    client.on('connect', () => this.onConnect(client));
-    client.on('message', (topic, payload, packet) => this.onMessage(topic, payload, packet));
-    client.on('error', (err: Error & { code?: number | string }) => {
-      if (client === this.client) this.lastError = { code: err.code, message: err.message };
+    const handlers = {
+      connect: () => this.onConnect(client),
+      message: (topic: string, payload: Buffer, packet: { qos: number; retain: boolean }) =>
+        this.onMessage(topic, payload, packet),
+      error: (err: Error & { code?: number | string }) => {
+        if (client === this.client) this.lastError = { code: err.code, message: err.message };
+      },
+      close: () => this.onClose(client),
+    };
+    client.on('connect', handlers.connect);
+    client.on('message', handlers.message);
+    client.on('error', handlers.error);
+    client.on('close', handlers.close);
+    this.detachers.set(client, () => {
+      client.off('connect', handlers.connect);
+      client.off('message', handlers.message);
+      client.off('error', handlers.error);
+      client.off('close', handlers.close);
     });
-    client.on('close', () => this.onClose(client));
   }
 
   private onConnect(client: MqttClient): void {
@@ -491,28 +540,35 @@ export class DeviceConnection extends EventEmitter {
     if (!client) return;
     if (client === this.client) this.client = undefined;
     this.outbox.requeueInflight();
-    client.removeAllListeners();
-    client.on('error', () => undefined);
+    this.detach(client);
     client.end(true);
+  }
+
+  /**
+   * Removes this connection's listeners only: mqtt.js listens to its own events too, and its
+   * 'close' handler is what stops the keepalive timer.
+   */
+  private detach(client: MqttClient): void {
+    this.detachers.get(client)?.();
+    this.detachers.delete(client);
+    // A late socket error must not be an uncaught 'error' event.
+    client.on('error', () => undefined);
   }
 
   private async endGracefully(client: MqttClient | undefined): Promise<void> {
     if (!client) return;
     this.client = undefined;
     this.outbox.requeueInflight();
-    client.removeAllListeners();
-    client.on('error', () => undefined);
-    // mqtt.js's graceful end waits for every unacknowledged QoS 1 message, and a later forced end
-    // is then ignored: with any outstanding (already requeued here) it must be forced at once.
-    const outstanding = Object.keys((client as { outgoing?: object }).outgoing ?? {}).length > 0;
-    if (!client.connected || outstanding) {
+    this.detach(client);
+    if (!client.connected) {
       client.end(true);
       return;
     }
     // DISCONNECT, bounded: Node-RED gives a closing node 15 s in all.
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
-        // A stalled link: the DISCONNECT cannot leave, so drop the socket; mqtt.js then cleans up.
+        // mqtt.js's graceful end waits for every outstanding acknowledgement and ignores a second,
+        // forced end: on a stalled link, drop the socket instead; its own 'close' handler cleans up.
         client.stream.destroy();
         resolve();
       }, CLOSE_TIMEOUT_MS);

@@ -33,6 +33,7 @@ export const DEFAULTS: Readonly<{
   autoConnect: boolean;
   queueSize: number;
   rateLimit: number;
+  persistQueue: boolean;
   rejectUnauthorized: boolean;
 }> = Object.freeze({
   endpoint: 'public',
@@ -44,6 +45,7 @@ export const DEFAULTS: Readonly<{
   autoConnect: true,
   queueSize: 1000,
   rateLimit: 30,
+  persistQueue: false,
   rejectUnauthorized: true,
 });
 
@@ -76,6 +78,8 @@ export interface DeviceOptions {
   readonly queueSize: number;
   /** Upstream messages per second the connection paces to; 0 = unpaced. */
   readonly rateLimit: number;
+  /** QoS 1 messages not yet acknowledged are kept on disk across restarts. */
+  readonly persistQueue: boolean;
   readonly ca: string;
   readonly servername: string;
   readonly rejectUnauthorized: boolean;
@@ -136,6 +140,7 @@ export function validateDeviceOptions(raw: RawDeviceOptions): ValidationResult {
     autoConnect: flag(raw.autoConnect, DEFAULTS.autoConnect),
     queueSize: orDefault(raw.queueSize, DEFAULTS.queueSize),
     rateLimit: orDefault(raw.rateLimit, DEFAULTS.rateLimit),
+    persistQueue: flag(raw.persistQueue, DEFAULTS.persistQueue),
     ca: text(raw.ca),
     servername: text(raw.servername),
     rejectUnauthorized: flag(raw.rejectUnauthorized, DEFAULTS.rejectUnauthorized),

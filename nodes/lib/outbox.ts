@@ -1,6 +1,7 @@
 // Publishes that are not settled yet: queued while offline (bounded), or sent at QoS 1 and waiting
 // for PUBACK. Each is settled exactly once: `done()` on success, `done(err)` on failure.
 import { AliyunIotError } from './errors';
+import type { JournalEntry, QueueJournal } from './journal';
 
 export interface OutgoingMessage {
   readonly seq: number;
@@ -12,6 +13,8 @@ export interface OutgoingMessage {
   settled: boolean;
   /** The client it was last handed to; a late PUBACK from an older client is ignored. */
   sentOn?: object;
+  /** Its line in the disk queue, while it is unacknowledged. */
+  journalId?: string;
   readonly done: (err?: Error) => void;
 }
 
@@ -22,7 +25,13 @@ export class Outbox {
   /** QoS 1 messages sent more than once, because a connection dropped before their PUBACK. */
   resent = 0;
 
-  constructor(private readonly limit: number) {}
+  /** Messages taken back from the disk queue after a restart. */
+  restored = 0;
+
+  constructor(
+    private readonly limit: number,
+    private readonly journal?: QueueJournal,
+  ) {}
 
   create(topic: string, payload: Buffer | string, qos: 0 | 1, done: (err?: Error) => void): OutgoingMessage {
     return { seq: ++this.seq, topic, payload, qos, sends: 0, settled: false, done };
@@ -41,7 +50,35 @@ export class Outbox {
     if (this.limit === 0) return this.settle(message, new AliyunIotError('NOT_CONNECTED'));
     if (this.queue.length >= this.limit)
       return this.settle(message, new AliyunIotError('QUEUE_FULL', { max: this.limit }));
+    if (!this.record(message)) return;
     this.queue.push(message);
+  }
+
+  /**
+   * Writes an accepted QoS 1 message to the disk queue (once); false, and the message failed, when
+   * the disk refuses.
+   */
+  record(message: OutgoingMessage): boolean {
+    if (!this.journal || message.qos !== 1 || message.journalId !== undefined) return true;
+    try {
+      message.journalId = this.journal.add(message.topic, message.payload);
+      return true;
+    } catch (err) {
+      this.settle(message, new AliyunIotError('QUEUE_DISK_FAILED', { reason: (err as Error).message }));
+      return false;
+    }
+  }
+
+  /** Puts what the disk queue kept from before the restart at the head of the queue, in order. */
+  restore(entries: readonly JournalEntry[]): void {
+    // Negative sequence numbers: older than anything published since.
+    const back = entries.map((entry, i) => ({
+      ...this.create(entry.topic, entry.payload, 1, () => undefined),
+      seq: i - entries.length,
+      journalId: entry.id,
+    }));
+    this.restored += back.length;
+    this.queue = [...back, ...this.queue];
   }
 
   /** The oldest queued message, taken off the queue. */
@@ -72,6 +109,7 @@ export class Outbox {
     if (message.settled) return;
     message.settled = true;
     this.inflightSet.delete(message);
+    if (message.journalId !== undefined) this.forget(message.journalId);
     try {
       message.done(err);
     } catch {
@@ -79,11 +117,26 @@ export class Outbox {
     }
   }
 
-  /** Fails everything still pending (the connection is closing for good). */
+  private forget(id: string): void {
+    try {
+      this.journal?.remove(id);
+    } catch {
+      // Left on disk: sent once more after a restart, which QoS 1 allows.
+    }
+  }
+
+  /**
+   * The connection is closing for good: what the disk queue holds stays there for the next start
+   * (its publishes complete now, they are safe); everything else fails.
+   */
   failAll(err: Error): void {
     const all = [...this.inflightSet, ...this.queue];
     this.inflightSet.clear();
     this.queue = [];
-    for (const message of all) this.settle(message, err);
+    for (const message of all) {
+      const kept = message.journalId !== undefined;
+      message.journalId = undefined;
+      this.settle(message, kept ? undefined : err);
+    }
   }
 }

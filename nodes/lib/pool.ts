@@ -1,10 +1,9 @@
 // One DeviceConnection per device (endpoint host + productKey + deviceName): the platform allows one
 // connection per device and kicks the older one, whatever its clientId. Config nodes lease from here.
 import { createHash } from 'node:crypto';
-import { DeviceConnection, type ConnectionTuning } from './connection';
+import { DeviceConnection, type ConnectionStorage, type ConnectionTuning } from './connection';
 import { mqttHost } from './endpoint';
 import { AliyunIotError } from './errors';
-import type { CredentialStore } from './login';
 import type { DeviceOptions } from './options';
 
 export const DEFAULT_RELEASE_GRACE_MS = 5_000;
@@ -55,7 +54,7 @@ export class ConnectionPool {
    * Shares the device's connection with a config node of the same settings; refuses one with
    * different settings while another config node holds the device.
    */
-  lease(holderId: string, holderName: string, options: DeviceOptions, store?: CredentialStore): Lease {
+  lease(holderId: string, holderName: string, options: DeviceOptions, storage: ConnectionStorage = {}): Lease {
     const key = deviceKeyOf(options);
     const fingerprint = fingerprintOf(options);
     let entry = this.entries.get(key);
@@ -72,7 +71,7 @@ export class ConnectionPool {
       entry = undefined;
     }
     if (!entry) {
-      const connection = new DeviceConnection(options, this.tuning, this.closing.get(key), store);
+      const connection = new DeviceConnection(options, this.tuning, this.closing.get(key), storage);
       entry = { key, fingerprint, connection, holders: new Map() };
       this.entries.set(key, entry);
     }
@@ -102,6 +101,11 @@ export class ConnectionPool {
     });
     this.closing.set(entry.key, done);
     return done;
+  }
+
+  /** Resolves once every connection being retired has logged out (tests, tools). */
+  async idle(): Promise<void> {
+    await Promise.all([...this.closing.values()]);
   }
 
   /** Live connections, for tests and diagnostics. */

@@ -191,3 +191,21 @@ export function nodeRedSuite(options: EmulatorOptions): () => Emulator {
     return emu;
   };
 }
+
+/**
+ * Stops the flows as a Node-RED restart does: helper.unload() minus its context clean (which would
+ * delete what a restart keeps), then waits for the device connections to log out.
+ */
+export async function stopLikeRestart(): Promise<void> {
+  const internals = helper as unknown as {
+    _redNodes: { clearRegistry(): void; stopFlows(): Promise<void> };
+    _logSpy?: { restore(): void };
+    _sandbox: { restore(): void };
+  };
+  internals._redNodes.clearRegistry();
+  internals._logSpy?.restore();
+  internals._sandbox.restore();
+  await internals._redNodes.stopFlows();
+  await eventually(() => sharedPool.size === 0, 10_000, 'old connection retired');
+  await sharedPool.idle();
+}

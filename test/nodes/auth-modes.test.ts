@@ -8,7 +8,16 @@ import { after, before, describe, it } from 'node:test';
 import type { Emulator } from '../../emulator/index';
 import { sharedPool } from '../../nodes/lib/pool';
 import { eventually } from '../helpers/emulator';
-import { collect, completions, deviceConfig, helper, inject, NODES, nodeRedSuite } from '../helpers/flows';
+import {
+  collect,
+  completions,
+  deviceConfig,
+  helper,
+  inject,
+  NODES,
+  nodeRedSuite,
+  stopLikeRestart,
+} from '../helpers/flows';
 
 const tokenDevice = { productKey: 'pkTok', deviceName: 'tok-dev', deviceSecret: 'tok-secret' };
 const product = { productKey: 'pkDyn', productSecret: 'dyn-product-secret' };
@@ -184,17 +193,7 @@ describe('auth modes: dynamic registration', () => {
 
   /** Stops the flows the way a Node-RED restart does: the context stays on disk. */
   async function restart(flow: Record<string, unknown>[]) {
-    const internals = helper as unknown as {
-      _redNodes: { clearRegistry(): void; stopFlows(): Promise<void> };
-      _logSpy?: { restore(): void };
-      _sandbox: { restore(): void };
-    };
-    // helper.unload() minus its context clean, which would delete what a restart keeps.
-    internals._redNodes.clearRegistry();
-    internals._logSpy?.restore();
-    internals._sandbox.restore();
-    await internals._redNodes.stopFlows();
-    await eventually(() => sharedPool.size === 0, 3000, 'old connection closed');
+    await stopLikeRestart();
     await load(flow);
   }
 

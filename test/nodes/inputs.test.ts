@@ -125,6 +125,7 @@ describe('device nodes: inputs, outputs and status', () => {
       'queued',
       'rateLimit',
       'resent',
+      'restored',
       'state',
     ]);
     assert.deepEqual(

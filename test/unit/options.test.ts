@@ -44,6 +44,7 @@ describe('validateDeviceOptions', () => {
         autoConnect: true,
         queueSize: 1000,
         rateLimit: 30,
+        persistQueue: false,
         ca: '',
         servername: '',
         rejectUnauthorized: true,
