@@ -222,7 +222,10 @@ export class DeviceConnection extends EventEmitter {
     this.setState('disconnected', { reason: 'requested' });
   }
 
-  /** Ends for good: every unsettled publish fails, timers stop. Calling it again waits for the same end. */
+  /**
+   * Ends for good: timers stop; every unsettled publish fails, except those the disk queue keeps
+   * for the next start. Calling it again waits for the same end.
+   */
   close(): Promise<void> {
     this.closing ??= this.end();
     return this.closing;
