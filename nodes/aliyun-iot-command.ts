@@ -11,6 +11,7 @@ import {
 } from './lib/commands';
 import type { SubscriptionHandle } from './lib/connection';
 import { linkDevice } from './support/device-link';
+import { millisecondsOf } from './support/durations';
 import { localize, localizedError } from './support/i18n';
 
 interface CommandDef extends NodeDef {
@@ -26,11 +27,6 @@ interface CommandDef extends NodeDef {
 
 const DEFAULT_ASYNC_TIMEOUT_S = 60;
 const DEFAULT_RRPC_TIMEOUT_S = 8;
-
-function seconds(value: unknown, fallback: number, max = Infinity): number {
-  const n = Number(value);
-  return (Number.isFinite(n) && n > 0 ? Math.min(n, max) : fallback) * 1000;
-}
 
 function topicOf({ command }: ReceivedCommand): string {
   if (command.kind === 'property-set') return 'property/set';
@@ -48,8 +44,8 @@ export = function register(RED: NodeAPI): void {
       const book = commandBookOf(connection);
       const only = typeof def.service === 'string' ? def.service.trim() : '';
       const times = {
-        asyncTimeoutMs: seconds(def.timeout, DEFAULT_ASYNC_TIMEOUT_S),
-        rrpcTimeoutMs: seconds(def.rrpcTimeout, DEFAULT_RRPC_TIMEOUT_S, DEFAULT_RRPC_TIMEOUT_S),
+        asyncTimeoutMs: millisecondsOf(def.timeout, DEFAULT_ASYNC_TIMEOUT_S),
+        rrpcTimeoutMs: millisecondsOf(def.rrpcTimeout, DEFAULT_RRPC_TIMEOUT_S, DEFAULT_RRPC_TIMEOUT_S),
       };
       const receive = ({ topic, payload }: { topic: string; payload: Buffer }) => {
         const received = parseCommand(options, topic, payload, { ...times, now: Date.now() });

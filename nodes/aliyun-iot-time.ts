@@ -3,6 +3,7 @@
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { ntpClientOf } from './lib/ntp';
 import { linkDevice } from './support/device-link';
+import { millisecondsOf } from './support/durations';
 import { localizedError } from './support/i18n';
 
 interface TimeDef extends NodeDef {
@@ -22,8 +23,7 @@ export = function register(RED: NodeAPI): void {
     const link = linkDevice(RED, node, def.device);
     const client = link.ok ? ntpClientOf(link.connection) : undefined;
     const release = client?.attach();
-    const timeoutS = Number(def.timeout);
-    const timeoutMs = (Number.isFinite(timeoutS) && timeoutS > 0 ? timeoutS : DEFAULT_TIMEOUT_S) * 1000;
+    const timeoutMs = millisecondsOf(def.timeout, DEFAULT_TIMEOUT_S);
 
     node.on('input', (msg, send, done) => {
       if (!link.ok || !client) return done(link.ok ? undefined : link.error);

@@ -1,6 +1,7 @@
 // The platform's Alink JSON (PLATFORM.md §6-7): message ids, the thing-model topics, request
 // builders, reply parsing and the table that matches replies to requests by id.
 import { AliyunIotError } from './errors';
+import { parseJsonObject } from './payload';
 
 export const ALINK_VERSION = '1.0';
 /** Ids are decimal strings in 0..4294967295 (the official Node SDK's `1|exp-topic|…` ids are not). */
@@ -56,14 +57,8 @@ export interface AlinkReply {
 
 /** A reply the platform sent, or undefined when the payload is not one (reported by the caller). */
 export function parseReply(payload: Buffer | string): AlinkReply | undefined {
-  let value: unknown;
-  try {
-    value = JSON.parse(payload.toString());
-  } catch {
-    return undefined;
-  }
-  if (value === null || typeof value !== 'object') return undefined;
-  const v = value as Record<string, unknown>;
+  const v = parseJsonObject(payload);
+  if (!v) return undefined;
   const id = typeof v.id === 'string' || typeof v.id === 'number' ? String(v.id) : undefined;
   const code = typeof v.code === 'number' ? v.code : Number(v.code);
   if (id === undefined || !Number.isInteger(code)) return undefined;
@@ -80,8 +75,8 @@ export function checkProperties(params: unknown): { code: string; params: Record
   return undefined;
 }
 
-/** Identifiers as the console allows them: letters, digits and underscores, at most 50. */
-const IDENTIFIER = /^[A-Za-z0-9_]{1,50}$/;
+/** Identifiers (events, services) as the console allows them: letters, digits and underscores, at most 50. */
+export const IDENTIFIER = /^[A-Za-z0-9_]{1,50}$/;
 
 /** Why an event cannot be posted, or undefined when it can. */
 export function checkEvent(

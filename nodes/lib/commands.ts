@@ -1,15 +1,14 @@
 // What the cloud asks of a device (PLATFORM.md §6-7): property set, service calls and RRPC, parsed
 // from their topics; the replies they need; and the book that says whether one was answered.
-import type { DeviceConnection } from './connection';
-import type { DeviceRef } from './alink';
-import { toJson } from './payload';
+import { IDENTIFIER, type DeviceRef } from './alink';
+import { parseJsonObject, toJson } from './payload';
+import { perConnection } from './shared-subscription';
 
 export const COMMAND_KINDS = ['property-set', 'service', 'rrpc'] as const;
 export type CommandKind = (typeof COMMAND_KINDS)[number];
 
 /** The platform waits at most 8 s for an RRPC answer. */
 export const RRPC_DEADLINE_MAX_MS = 8000;
-const IDENTIFIER = /^[A-Za-z0-9_]{1,50}$/;
 const DECIMAL = /^\d{1,20}$/;
 
 /** Everything a reply needs, carried in `msg.aliyun` from the command node to the reply node. */
@@ -43,14 +42,8 @@ export const commandTopics = {
 };
 
 function alinkRequest(text: string): { id: string; method: string; params: unknown } | undefined {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
-  const v = value as Record<string, unknown>;
+  const v = parseJsonObject(text);
+  if (!v) return undefined;
   const id = typeof v.id === 'string' || typeof v.id === 'number' ? String(v.id) : '';
   if (!DECIMAL.test(id) || typeof v.method !== 'string') return undefined;
   return { id, method: v.method, params: v.params ?? {} };
@@ -205,13 +198,5 @@ export class CommandBook {
   }
 }
 
-const books = new WeakMap<DeviceConnection, CommandBook>();
-
-export function commandBookOf(connection: DeviceConnection): CommandBook {
-  let book = books.get(connection);
-  if (!book) {
-    book = new CommandBook();
-    books.set(connection, book);
-  }
-  return book;
-}
+/** One book per device connection, shared by its command and reply nodes. */
+export const commandBookOf = perConnection(() => new CommandBook());

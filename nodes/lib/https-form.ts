@@ -2,6 +2,7 @@
 // node:https because Node 20's fetch cannot be given the CA list the platform's roots need.
 import { request } from 'node:https';
 import { AliyunIotError } from './errors';
+import { parseJsonObject } from './payload';
 
 export interface HttpsTarget {
   host: string;
@@ -68,7 +69,7 @@ export function postForm(
           if (settled) return;
           const status = res.statusCode ?? 0;
           if (status < 200 || status >= 300) return fail('HTTPS_STATUS', { status });
-          const parsed = parseObject(Buffer.concat(chunks).toString('utf8'));
+          const parsed = parseJsonObject(Buffer.concat(chunks));
           if (!parsed) return fail('HTTPS_NOT_JSON', {});
           settled = true;
           resolve(parsed);
@@ -79,15 +80,4 @@ export function postForm(
     req.on('error', (err) => fail('HTTPS_FAILED', { reason: err.message }));
     req.end(text);
   });
-}
-
-function parseObject(text: string): Record<string, unknown> | undefined {
-  try {
-    const value: unknown = JSON.parse(text);
-    return value !== null && typeof value === 'object' && !Array.isArray(value)
-      ? (value as Record<string, unknown>)
-      : undefined;
-  } catch {
-    return undefined;
-  }
 }

@@ -61,7 +61,7 @@ export function memoryStore(): CredentialStore {
   };
 }
 
-/** A token is renewed this long before the 7 days are up (or at half its life, if shorter). */
+/** A token is renewed this long before its 7 days (counted from the fetch) are up. */
 const TOKEN_RENEW_MARGIN_MS = 3600_000;
 
 function signed(options: DeviceOptions, endpoint: ResolvedEndpoint, deviceSecret: string): MqttLogin {
@@ -86,7 +86,6 @@ class SignLogin implements LoginStrategy {
 
 class TokenLogin implements LoginStrategy {
   private token: DeviceToken | undefined;
-  private fetchedAt = 0;
   private cached = false;
 
   constructor(
@@ -95,10 +94,8 @@ class TokenLogin implements LoginStrategy {
   ) {}
 
   async next(): Promise<MqttLogin> {
-    const now = Date.now();
     const token = this.token;
-    const margin = token ? Math.min(TOKEN_RENEW_MARGIN_MS, (token.expiresAt - this.fetchedAt) / 2) : 0;
-    this.cached = token !== undefined && now < token.expiresAt - margin;
+    this.cached = token !== undefined && Date.now() < token.expiresAt - TOKEN_RENEW_MARGIN_MS;
     const fresh = this.cached && token ? token : await this.fetch();
     return {
       url: `mqtts://${formatHost(fresh.mqtt.host)}:${fresh.mqtt.port}`,
@@ -110,7 +107,6 @@ class TokenLogin implements LoginStrategy {
 
   private async fetch(): Promise<DeviceToken> {
     this.token = undefined;
-    this.fetchedAt = Date.now();
     this.token = await requestToken(this.options, this.context.http);
     return this.token;
   }

@@ -6,6 +6,7 @@ import type { RegisteredDevice } from './device-auth';
 import { resolveEndpoint } from './endpoint';
 import { AliyunIotError } from './errors';
 import type { DeviceOptions } from './options';
+import { parseJsonObject } from './payload';
 import { signRegister } from './sign';
 
 export const REGISTER_TIMEOUT_MS = 15_000;
@@ -37,12 +38,8 @@ function connectFields(options: DeviceOptions, kind: Kind) {
 }
 
 function parseResult(kind: Kind, payload: Buffer): RegisteredDevice | RegistrationFreeCredentials | undefined {
-  let value: Record<string, unknown>;
-  try {
-    value = JSON.parse(payload.toString('utf8')) as Record<string, unknown>;
-  } catch {
-    return undefined;
-  }
+  const value = parseJsonObject(payload);
+  if (!value) return undefined;
   const text = (key: string) => (typeof value[key] === 'string' && value[key] !== '' ? value[key] : undefined);
   const productKey = text('productKey');
   const deviceName = text('deviceName');

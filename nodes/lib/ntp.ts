@@ -1,8 +1,10 @@
 // Time sync over `/ext/ntp` (PLATFORM.md §6): the platform stamps when it got the request and when
 // it answered; with the device's own send and receive times that gives the platform's clock.
 import type { DeviceRef } from './alink';
-import type { DeviceConnection, SubscriptionHandle } from './connection';
+import type { DeviceConnection } from './connection';
 import { AliyunIotError } from './errors';
+import { parseJsonObject } from './payload';
+import { perConnection, SharedSubscription } from './shared-subscription';
 
 export const ntpTopics = {
   request: ({ productKey, deviceName }: DeviceRef) => `/ext/ntp/${productKey}/${deviceName}/request`,
@@ -25,14 +27,8 @@ export interface NtpResult {
 }
 
 export function parseNtpResponse(payload: Buffer | string): NtpStamps | undefined {
-  let value: unknown;
-  try {
-    value = JSON.parse(payload.toString());
-  } catch {
-    return undefined;
-  }
-  if (value === null || typeof value !== 'object') return undefined;
-  const v = value as Record<string, unknown>;
+  const v = parseJsonObject(payload);
+  if (!v) return undefined;
   const [deviceSendTime, serverRecvTime, serverSendTime] = ['deviceSendTime', 'serverRecvTime', 'serverSendTime'].map(
     (key) => (typeof v[key] === 'string' || typeof v[key] === 'number' ? Number(v[key]) : NaN),
   ) as [number, number, number];
@@ -61,26 +57,22 @@ interface Waiter {
 /** A device's NTP exchanges: one response subscription while used, answers matched by send time. */
 export class NtpClient {
   private readonly waiting = new Map<string, Waiter>();
-  private subscription: SubscriptionHandle | undefined;
-  private users = 0;
+  private readonly responses: SharedSubscription;
 
-  constructor(private readonly connection: DeviceConnection) {}
+  constructor(private readonly connection: DeviceConnection) {
+    this.responses = new SharedSubscription(
+      connection,
+      ntpTopics.response(connection.options),
+      ({ topic, payload }) => this.receive(topic, payload),
+      () => {
+        for (const [key, waiter] of this.waiting) this.finish(key, waiter, new AliyunIotError('CONNECTION_CLOSED'));
+      },
+    );
+  }
 
+  /** While any node uses it the response topic stays subscribed. Returns the release. */
   attach(): () => void {
-    if (this.users++ === 0) {
-      this.subscription = this.connection.subscribe(ntpTopics.response(this.connection.options), 0, (d) => {
-        this.receive(d.topic, d.payload);
-      });
-    }
-    let attached = true;
-    return () => {
-      if (!attached) return;
-      attached = false;
-      if (--this.users > 0) return;
-      this.subscription?.close(false);
-      this.subscription = undefined;
-      for (const [key, waiter] of this.waiting) this.finish(key, waiter, new AliyunIotError('CONNECTION_CLOSED'));
-    };
+    return this.responses.attach();
   }
 
   private receive(topic: string, payload: Buffer): void {
@@ -126,13 +118,4 @@ export class NtpClient {
   }
 }
 
-const clients = new WeakMap<DeviceConnection, NtpClient>();
-
-export function ntpClientOf(connection: DeviceConnection): NtpClient {
-  let client = clients.get(connection);
-  if (!client) {
-    client = new NtpClient(connection);
-    clients.set(connection, client);
-  }
-  return client;
-}
+export const ntpClientOf = perConnection((connection) => new NtpClient(connection));

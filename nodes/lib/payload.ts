@@ -23,6 +23,19 @@ export function isOutputFormat(value: unknown): value is OutputFormat {
   return typeof value === 'string' && (OUTPUT_FORMATS as readonly string[]).includes(value);
 }
 
+/** A JSON object (not an array, not a scalar) from text or bytes; undefined for anything else. */
+export function parseJsonObject(text: Buffer | string): Record<string, unknown> | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(text.toString());
+  } catch {
+    return undefined;
+  }
+  return value !== null && typeof value === 'object' && !Array.isArray(value)
+    ? (value as Record<string, unknown>)
+    : undefined;
+}
+
 /** JSON text of a value, or undefined when it has none (circular, BigInt inside, a function). */
 export function toJson(value: unknown): string | undefined {
   try {

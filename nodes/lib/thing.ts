@@ -1,9 +1,10 @@
 // A device's thing-model traffic over its pooled connection: one subscription to the post replies,
 // shared by every property and event node of the device, and replies matched to requests by id.
 import { AlinkIds, parseReply, PendingReplies, request, thingTopics, type AlinkReply } from './alink';
-import type { DeviceConnection, SubscriptionHandle } from './connection';
+import type { DeviceConnection } from './connection';
 import { AliyunIotError } from './errors';
 import { exceedsPayloadLimit, MAX_PAYLOAD_BYTES, toJson } from './payload';
+import { perConnection, SharedSubscription } from './shared-subscription';
 
 export interface PostOptions {
   /** False: `sys.ack = 0`, the platform sends no reply. */
@@ -15,30 +16,25 @@ export interface PostOptions {
 export class ThingChannel {
   private readonly ids = new AlinkIds();
   private readonly pending = new PendingReplies();
-  private subscription: SubscriptionHandle | undefined;
-  private users = 0;
+  private readonly replies: SharedSubscription;
 
-  constructor(private readonly connection: DeviceConnection) {}
+  constructor(private readonly connection: DeviceConnection) {
+    const filter = thingTopics.postReplies(connection.options);
+    this.replies = new SharedSubscription(
+      connection,
+      filter,
+      ({ topic, payload }) => {
+        const reply = parseReply(payload);
+        if (!reply) connection.emit('warning', 'REPLY_MALFORMED', { topic });
+        else this.pending.settle(reply);
+      },
+      () => this.pending.failAll(new AliyunIotError('CONNECTION_CLOSED')),
+    );
+  }
 
   /** While any node uses the channel its reply filter stays subscribed. Returns the release. */
   attach(): () => void {
-    if (this.users++ === 0) {
-      const filter = thingTopics.postReplies(this.connection.options);
-      this.subscription = this.connection.subscribe(filter, 0, ({ topic, payload }) => {
-        const reply = parseReply(payload);
-        if (!reply) this.connection.emit('warning', 'REPLY_MALFORMED', { topic });
-        else this.pending.settle(reply);
-      });
-    }
-    let attached = true;
-    return () => {
-      if (!attached) return;
-      attached = false;
-      if (--this.users > 0) return;
-      this.subscription?.close(false);
-      this.subscription = undefined;
-      this.pending.failAll(new AliyunIotError('CONNECTION_CLOSED'));
-    };
+    return this.replies.attach();
   }
 
   /** Publishes an Alink request; resolves with the reply (undefined without ack) or rejects. */
@@ -63,13 +59,4 @@ export class ThingChannel {
   }
 }
 
-const channels = new WeakMap<DeviceConnection, ThingChannel>();
-
-export function thingChannelOf(connection: DeviceConnection): ThingChannel {
-  let channel = channels.get(connection);
-  if (!channel) {
-    channel = new ThingChannel(connection);
-    channels.set(connection, channel);
-  }
-  return channel;
-}
+export const thingChannelOf = perConnection((connection) => new ThingChannel(connection));

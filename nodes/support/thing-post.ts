@@ -5,6 +5,7 @@ import { replyError, type AlinkReply } from '../lib/alink';
 import type { PostOptions, ThingChannel } from '../lib/thing';
 import { thingChannelOf } from '../lib/thing';
 import type { DeviceLink } from './device-link';
+import { millisecondsOf } from './durations';
 import { localizedError } from './i18n';
 
 export const DEFAULT_REPLY_TIMEOUT_S = 10;
@@ -16,10 +17,9 @@ export interface ThingPostDef {
 
 /** The node's reply settings; a blank or invalid timeout falls back to the default. */
 export function postOptionsOf(def: ThingPostDef): PostOptions {
-  const seconds = Number(def.timeout);
   return {
     ack: def.ack !== false && def.ack !== 'false',
-    timeoutMs: (Number.isFinite(seconds) && seconds > 0 ? seconds : DEFAULT_REPLY_TIMEOUT_S) * 1000,
+    timeoutMs: millisecondsOf(def.timeout, DEFAULT_REPLY_TIMEOUT_S),
     qos: 1,
   };
 }

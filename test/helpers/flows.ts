@@ -166,24 +166,47 @@ export async function connected(emu: Emulator, device: TestDevice): Promise<void
 }
 
 /**
+ * The hooks of any node suite, registered in the calling `describe`: fast retries and the helper's
+ * server; after each test the secret scan (before the spies go), the flows unloaded, the pool empty,
+ * then `cleanUp` (a suite's own emulator, proxy or files).
+ */
+export function nodeRedHooks(
+  emulatorOf: () => Emulator | undefined,
+  cleanUp: () => Promise<void> = async () => {},
+): void {
+  before(async () => {
+    fastPool();
+    await helper.startServer();
+  });
+  afterEach(async () => {
+    const leaked = leakedSecrets(emulatorOf());
+    await helper.unload();
+    await eventually(() => sharedPool.size === 0, 5000, 'pool empty');
+    await cleanUp();
+    if (leaked.length > 0) throw new Error(`secrets visible in logs, statuses, errors or flows: ${leaked.length}`);
+  });
+  after(async () => {
+    await helper.stopServer();
+  });
+}
+
+/** What a node logged through node.warn or node.error (the helper spies on every node). */
+export function logged(id: string, kind: 'warn' | 'error'): string[] {
+  const node = helper.getNode(id) as unknown as Record<'warn' | 'error', { args: unknown[][] }>;
+  return node[kind].args.map((a) => String(a[0]));
+}
+
+/**
  * The hooks every node suite needs, registered in the calling `describe`: fast retries, one emulator
  * for the suite, the helper's server, and after each test the flows unloaded and the pool empty.
  */
 export function nodeRedSuite(options: EmulatorOptions): () => Emulator {
   let emu: Emulator | undefined;
   before(async () => {
-    fastPool();
     emu = await start(options);
-    await helper.startServer();
   });
-  afterEach(async () => {
-    const leaked = leakedSecrets(emu);
-    await helper.unload();
-    await eventually(() => sharedPool.size === 0, 3000, 'pool empty');
-    if (leaked.length > 0) throw new Error(`secrets visible in logs, statuses, errors or flows: ${leaked.length}`);
-  });
+  nodeRedHooks(() => emu);
   after(async () => {
-    await helper.stopServer();
     await emu?.close();
   });
   return () => {

@@ -9,6 +9,7 @@ import type { Emulator } from '../../emulator/index';
 import { sharedPool } from '../../nodes/lib/pool';
 import { eventually } from '../helpers/emulator';
 import {
+  logged,
   collect,
   completions,
   deviceConfig,
@@ -22,10 +23,6 @@ import {
 const tokenDevice = { productKey: 'pkTok', deviceName: 'tok-dev', deviceSecret: 'tok-secret' };
 const product = { productKey: 'pkDyn', productSecret: 'dyn-product-secret' };
 const WEEK = 7 * 24 * 3600 * 1000;
-
-type Spied = { error: { args: unknown[][] }; warn: { args: unknown[][] } };
-const logged = (id: string, kind: 'error' | 'warn') =>
-  (helper.getNode(id) as unknown as Spied)[kind].args.map((a) => String(a[0]));
 
 function authHost(emu: Emulator): string {
   return `${emu.host}:${emu.ports.https}`;

@@ -6,6 +6,7 @@ import type { NodeMessage } from 'node-red';
 import type { Emulator } from '../../emulator/index';
 import { eventually, https } from '../helpers/emulator';
 import {
+  logged,
   collect,
   completions,
   connected,
@@ -18,8 +19,7 @@ import {
 } from '../helpers/flows';
 
 const device = { productKey: 'pkCmd', deviceName: 'cmd-dev', deviceSecret: 'cmd-secret' };
-type Spied = { warn: { args: unknown[][] } };
-const warnings = (id: string) => (helper.getNode(id) as unknown as Spied).warn.args.map((a) => String(a[0]));
+const warnings = (id: string) => logged(id, 'warn');
 
 describe('command, reply and time nodes', () => {
   const emulator = nodeRedSuite({ devices: [device], rateLimit: 0 });

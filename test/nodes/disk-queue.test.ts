@@ -4,15 +4,13 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import type { Emulator } from '../../emulator/index';
 import type { DeviceConnection } from '../../nodes/lib/connection';
 import { QueueJournal } from '../../nodes/lib/journal';
-import { sharedPool } from '../../nodes/lib/pool';
 import { eventually, start } from '../helpers/emulator';
-import { completions, credentialsFor, fastPool, helper, inject, NODES, stopLikeRestart } from '../helpers/flows';
+import { completions, credentialsFor, helper, inject, NODES, nodeRedHooks, stopLikeRestart } from '../helpers/flows';
 import { FaultProxy } from '../helpers/proxy';
-import { leakedSecrets } from '../helpers/secrets';
 
 const device = { productKey: 'pkDisk', deviceName: 'disk-dev', deviceSecret: 'disk-device-secret' };
 
@@ -50,27 +48,23 @@ describe('disk-backed offline queue', () => {
   let emu: Emulator | undefined;
   let proxy: FaultProxy | undefined;
   const queueFiles = () => readdirSync(join(userDir, 'aliyun-iot', 'queue')).filter((f) => f.endsWith('.jsonl'));
-  before(async () => {
-    fastPool();
+  before(() => {
     userDir = mkdtempSync(join(tmpdir(), 'aliyun-iot-userdir-'));
     helper.settings({ userDir });
-    await helper.startServer();
   });
-  after(async () => {
+  nodeRedHooks(
+    () => emu,
+    async () => {
+      await proxy?.close();
+      proxy = undefined;
+      await emu?.close();
+      emu = undefined;
+      rmSync(join(userDir, 'aliyun-iot'), { recursive: true, force: true });
+    },
+  );
+  after(() => {
     helper.settings({});
-    await helper.stopServer();
     rmSync(userDir, { recursive: true, force: true });
-  });
-  afterEach(async () => {
-    const leaked = leakedSecrets(emu);
-    await helper.unload();
-    await eventually(() => sharedPool.size === 0, 5000, 'pool empty');
-    await proxy?.close();
-    proxy = undefined;
-    await emu?.close();
-    emu = undefined;
-    rmSync(join(userDir, 'aliyun-iot'), { recursive: true, force: true });
-    assert.deepEqual(leaked, []);
   });
 
   it('messages queued offline survive a restart and go out first, in order', async () => {

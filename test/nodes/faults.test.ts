@@ -1,35 +1,34 @@
 // Offline queue across a broker restart, refused credentials, and a duplicate login kicking us.
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { NodeMessage } from 'node-red';
 import mqtt from 'mqtt';
 import type { Emulator } from '../../emulator/index';
 import { retryDelay } from '../../nodes/lib/backoff';
 import { signMqtt } from '../../nodes/lib/index';
-import { sharedPool } from '../../nodes/lib/pool';
 import { eventually, sleep, start } from '../helpers/emulator';
-import { leakedSecrets } from '../helpers/secrets';
-import { collect, connected, credentialsFor, deviceConfig, fastPool, helper, inject, NODES } from '../helpers/flows';
+import {
+  collect,
+  connected,
+  credentialsFor,
+  deviceConfig,
+  helper,
+  inject,
+  NODES,
+  nodeRedHooks,
+} from '../helpers/flows';
 
 const device = { productKey: 'pkFault', deviceName: 'faulty', deviceSecret: 'fault-secret' };
 
 describe('device nodes: faults', () => {
   let emu: Emulator | undefined;
-  before(async () => {
-    fastPool();
-    await helper.startServer();
-  });
-  after(async () => {
-    await helper.stopServer();
-  });
-  afterEach(async () => {
-    const leaked = leakedSecrets(emu);
-    await helper.unload();
-    await eventually(() => sharedPool.size === 0, 3000, 'pool empty');
-    await emu?.close();
-    emu = undefined;
-    assert.deepEqual(leaked, [], 'secrets visible in logs, statuses, errors or flows');
-  });
+  nodeRedHooks(
+    () => emu,
+    async () => {
+      await emu?.close();
+      emu = undefined;
+    },
+  );
 
   it('queues publishes while the broker is down and delivers them in order after it restarts', async () => {
     emu = await start({ devices: [device], rateLimit: 0 });

@@ -1,14 +1,12 @@
 // The link misbehaving between the nodes and the emulator, through a fault proxy: a half-open link,
 // a flapping link, and the broker restarted under load. Nothing is lost, nothing grows.
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import type { Emulator } from '../../emulator/index';
 import type { DeviceConnection } from '../../nodes/lib/connection';
-import { sharedPool } from '../../nodes/lib/pool';
 import { eventually, sleep, start } from '../helpers/emulator';
-import { collect, completions, connected, credentialsFor, fastPool, helper, NODES } from '../helpers/flows';
+import { collect, completions, connected, credentialsFor, helper, NODES, nodeRedHooks } from '../helpers/flows';
 import { FaultProxy } from '../helpers/proxy';
-import { leakedSecrets } from '../helpers/secrets';
 
 const device = { productKey: 'pkLink', deviceName: 'link-dev', deviceSecret: 'link-secret' };
 
@@ -59,22 +57,14 @@ function resources(): Record<string, number> {
 describe('link faults', () => {
   let emu: Emulator;
   let proxy: FaultProxy | undefined;
-  before(async () => {
-    fastPool();
-    await helper.startServer();
-  });
-  after(async () => {
-    await helper.stopServer();
-  });
-  afterEach(async () => {
-    const leaked = leakedSecrets(emu);
-    await helper.unload();
-    await eventually(() => sharedPool.size === 0, 3000, 'pool empty');
-    await proxy?.close();
-    proxy = undefined;
-    await emu.close();
-    assert.deepEqual(leaked, [], 'secrets visible in logs, statuses, errors or flows');
-  });
+  nodeRedHooks(
+    () => emu,
+    async () => {
+      await proxy?.close();
+      proxy = undefined;
+      await emu.close();
+    },
+  );
 
   it('half-open link: noticed within keepalive x 1.5, recovered when traffic flows, the queue delivered', async () => {
     emu = await start({ devices: [device], rateLimit: 0 });

@@ -6,6 +6,7 @@ import { describe, it } from 'node:test';
 import { createCertificateAuthority, type Emulator } from '../../emulator/index';
 import { eventually, sleep } from '../helpers/emulator';
 import {
+  logged,
   collect,
   completions,
   connected,
@@ -20,8 +21,7 @@ import { FaultProxy } from '../helpers/proxy';
 import { leakedSecrets } from '../helpers/secrets';
 
 const device = { productKey: 'pkSec', deviceName: 'sec-dev', deviceSecret: 'sec-device-secret' };
-type Spied = { warn: { args: unknown[][] }; status: { args: unknown[][] } };
-const spied = (id: string) => helper.getNode(id) as unknown as Spied;
+const statuses = (id: string) => (helper.getNode(id) as unknown as { status: { args: unknown[][] } }).status.args;
 
 describe('security and robustness', () => {
   const emulator = nodeRedSuite({ devices: [device], rateLimit: 0 });
@@ -40,9 +40,9 @@ describe('security and robustness', () => {
       credentialsFor(device),
     );
     await connected(emu, device);
-    await eventually(() => spied('foreign').warn.args.length > 0, 5000, 'refusal reported');
-    assert.match(String(spied('foreign').warn.args[0]![0]), /\/pkOther\/other-dev\/user\/get refused \(128\)/);
-    assert.match(JSON.stringify(spied('foreign').status.args.at(-1)), /refused/);
+    await eventually(() => logged('foreign', 'warn').length > 0, 5000, 'refusal reported');
+    assert.match(logged('foreign', 'warn')[0]!, /\/pkOther\/other-dev\/user\/get refused \(128\)/);
+    assert.match(JSON.stringify(statuses('foreign').at(-1)), /refused/);
     assert.equal(emu.registry.device(device.productKey, device.deviceName)!.counters.drops['subscribe-refused'], 1);
     const got = collect('got');
     await emu.platform.publishDown('/pkSec/sec-dev/user/get', 'still here', 0);
@@ -84,11 +84,7 @@ describe('security and robustness', () => {
       credentialsFor(device),
     );
     await connected(emu, device);
-    await eventually(
-      () => spied('dev').warn.args.some((a) => /verification is OFF/.test(String(a[0]))),
-      3000,
-      'warned',
-    );
+    await eventually(() => logged('dev', 'warn').some((w) => /verification is OFF/.test(w)), 3000, 'warned');
   });
 
   it('hand-edited config (wrong types, missing fields) is refused clearly; an older flow without the new fields runs', async () => {
