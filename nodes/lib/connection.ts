@@ -84,6 +84,21 @@ const QOS1 = Object.freeze({ qos: 1 as const });
 /** Part of Node-RED's 15 s close budget spent waiting for outstanding PUBACKs. */
 const INFLIGHT_DRAIN_MS = 2_000;
 
+/**
+ * True when mqtt.js failed a callback because the client's session is over rather than because the
+ * request itself was wrong. On a forced teardown (keepalive timeout, stream error, `end(true)`)
+ * mqtt.js calls every outstanding callback with "Connection closed" *before* it emits 'close',
+ * while `connected` still reads true; a graceful end refuses new requests with "client disconnecting".
+ */
+export function sessionEnded(client: Pick<MqttClient, 'connected' | 'disconnecting'>, err: Error): boolean {
+  return (
+    err.message === 'Connection closed' ||
+    err.message === 'client disconnecting' ||
+    client.disconnecting ||
+    !client.connected
+  );
+}
+
 export interface SubscriptionHandle {
   /** `removed`: the node was deleted, so an unwanted filter is unsubscribed at once. */
   close(removed: boolean): void;
@@ -113,6 +128,11 @@ export class DeviceConnection extends EventEmitter {
   private readonly removals = new Map<string, NodeJS.Timeout>();
   private closing: Promise<void> | undefined;
   private readonly refusedFilters = new Map<string, number>();
+  /**
+   * Filters no node wants whose UNSUBSCRIBE has not been acknowledged (sent offline, or the session
+   * ended first). A persistent session keeps them on the platform, so they go out on the next one.
+   */
+  private readonly unsubscribing = new Set<string>();
   private readonly login: LoginStrategy;
   /** Bumped whenever an attempt is abandoned, so a late HTTPS answer opens nothing. */
   private ticket = 0;
@@ -122,6 +142,8 @@ export class DeviceConnection extends EventEmitter {
   /** Removes this connection's listeners from an mqtt.js client (never mqtt.js's own). */
   private readonly detachers = new WeakMap<MqttClient, () => void>();
   private journalRestored = false;
+  /** mqtt.js has failed the current client's requests as closed; its 'close' event is on the way. */
+  private sessionOver = false;
   private paceTimer: NodeJS.Timeout | undefined;
 
   /**
@@ -262,7 +284,7 @@ export class DeviceConnection extends EventEmitter {
   }
 
   private live(client: MqttClient | undefined): client is MqttClient {
-    return this.state === 'connected' && client?.connected === true;
+    return this.state === 'connected' && client?.connected === true && !this.sessionOver;
   }
 
   publish(topic: string, payload: Buffer | string, qos: 0 | 1, done: (err?: Error) => void): void {
@@ -306,6 +328,7 @@ export class DeviceConnection extends EventEmitter {
       clearTimeout(pending);
       this.removals.delete(filter);
     }
+    this.unsubscribing.delete(filter);
     const subscriber: Subscriber = {
       filter,
       qos,
@@ -338,7 +361,17 @@ export class DeviceConnection extends EventEmitter {
     this.removals.delete(filter);
     if (!this.router.drop(filter)) return;
     this.refusedFilters.delete(filter);
-    if (this.client?.connected) this.client.unsubscribe(filter);
+    this.unsubscribing.add(filter);
+    if (this.live(this.client)) this.mqttUnsubscribe(this.client, [filter]);
+  }
+
+  private mqttUnsubscribe(client: MqttClient, filters: string[]): void {
+    if (filters.length === 0) return;
+    client.unsubscribe(filters, (err) => {
+      // Unacknowledged: tried again on the next session (a persistent one still has them).
+      if (err) return;
+      for (const filter of filters) this.unsubscribing.delete(filter);
+    });
   }
 
   private mqttSubscribe(client: MqttClient, filters: Record<string, { qos: 0 | 1 }>): void {
@@ -368,7 +401,16 @@ export class DeviceConnection extends EventEmitter {
     client.publish(message.topic, message.payload, QOS1, (err) => {
       // A message requeued after a lost connection belongs to the next client now.
       if (message.sentOn !== client || !this.outbox.isInflight(message)) return;
-      this.outbox.settle(message, err ? new AliyunIotError('PUBLISH_FAILED', { reason: err.message }) : undefined);
+      if (!err) {
+        this.outbox.settle(message);
+      } else if (sessionEnded(client, err)) {
+        // The session ended before the PUBACK: the message goes out again on the next one. Only
+        // close() fails messages for good, and it takes them out of flight before it ends the client.
+        this.sessionOver = true;
+        this.outbox.requeue(message);
+      } else {
+        this.outbox.settle(message, new AliyunIotError('PUBLISH_FAILED', { reason: err.message }));
+      }
     });
   }
 
@@ -448,6 +490,7 @@ export class DeviceConnection extends EventEmitter {
       if (options.servername) clientOptions.servername = options.servername;
     }
     const client = mqttConnect(login.url, clientOptions);
+    this.sessionOver = false;
     // MQTT packets are small and answered one by one: Nagle's delay would add tens of ms to each.
     (client.stream as { setNoDelay?: (noDelay: boolean) => void } | undefined)?.setNoDelay?.(true);
     this.client = client;
@@ -477,7 +520,10 @@ export class DeviceConnection extends EventEmitter {
     this.everConnected = true;
     this.connectedAt = Date.now();
     this.refusedFilters.clear();
+    // A clean session starts with no subscriptions at all: nothing is left to take back.
+    if (this.options.cleanSession) this.unsubscribing.clear();
     this.setState('connected');
+    this.mqttUnsubscribe(client, [...this.unsubscribing]);
     this.mqttSubscribe(client, this.router.subscriptions());
     this.flush();
   }

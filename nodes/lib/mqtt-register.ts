@@ -84,30 +84,40 @@ export function registerOverMqtt(
     });
     let refusedCode: number | undefined;
     let failure: string | undefined;
+    let settled = false;
     const timer = setTimeout(
       () => finish(new AliyunIotError('REGISTER_TIMEOUT', { seconds: timeoutMs / 1000 })),
       timeoutMs,
     );
-    const finish = (outcome: Error | RegisteredDevice | RegistrationFreeCredentials) => {
+    const onMessage = (received: string, payload: Buffer) => {
+      if (received !== topic) return;
+      const result = parseResult(kind, payload);
+      finish(result ?? new AliyunIotError('AUTH_ANSWER_INVALID', { field: topic }));
+    };
+    const onError = (err: Error & { code?: unknown }) => {
+      if (typeof err.code === 'number') refusedCode = err.code;
+      else failure = err.message;
+    };
+    const onClose = () => {
+      if (refusedCode !== undefined) finish(new AliyunIotError('REGISTER_REFUSED', { code: refusedCode }, refusedCode));
+      else finish(new AliyunIotError('REGISTER_NO_ANSWER', { reason: failure ?? 'connection closed' }));
+    };
+    // Only this session's own listeners come off: mqtt.js's 'close' handler stops its keepalive timer.
+    function finish(outcome: Error | RegisteredDevice | RegistrationFreeCredentials): void {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
-      client.removeAllListeners();
+      client.off('message', onMessage);
+      client.off('error', onError);
+      client.off('close', onClose);
+      // A late socket error must not be an uncaught 'error' event.
       client.on('error', () => undefined);
       client.end(true);
       if (outcome instanceof Error) reject(outcome);
       else resolve(outcome);
-    };
-    client.on('message', (received, payload) => {
-      if (received !== topic) return;
-      const result = parseResult(kind, payload);
-      finish(result ?? new AliyunIotError('AUTH_ANSWER_INVALID', { field: topic }));
-    });
-    client.on('error', (err: Error & { code?: unknown }) => {
-      if (typeof err.code === 'number') refusedCode = err.code;
-      else failure = err.message;
-    });
-    client.on('close', () => {
-      if (refusedCode !== undefined) finish(new AliyunIotError('REGISTER_REFUSED', { code: refusedCode }, refusedCode));
-      else finish(new AliyunIotError('REGISTER_NO_ANSWER', { reason: failure ?? 'connection closed' }));
-    });
+    }
+    client.on('message', onMessage);
+    client.on('error', onError);
+    client.on('close', onClose);
   });
 }

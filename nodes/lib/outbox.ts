@@ -101,6 +101,17 @@ export class Outbox {
     this.queue = [...back, ...this.queue].sort((a, b) => a.seq - b.seq);
   }
 
+  /**
+   * One unacknowledged QoS 1 message whose session ended under it (mqtt.js fails the callbacks of a
+   * torn-down client before it reports the close): back into the queue at its place, by age.
+   */
+  requeue(message: OutgoingMessage): void {
+    if (!this.inflightSet.delete(message)) return;
+    let at = this.queue.length;
+    while (at > 0 && (this.queue[at - 1]?.seq ?? 0) > message.seq) at--;
+    this.queue.splice(at, 0, message);
+  }
+
   isInflight(message: OutgoingMessage): boolean {
     return this.inflightSet.has(message);
   }

@@ -156,6 +156,23 @@ describe('outbox', () => {
     assert.deepEqual(results, ['c:QUEUE_FULL', 'a:ok', 'b:undefined']);
   });
 
+  it('requeues single messages failed by a teardown at their place by age, in any callback order', () => {
+    const outbox = new Outbox(10);
+    const made = ['a', 'b', 'c', 'd', 'e'].map((n) => outbox.create(`/t/${n}`, n, 1, () => undefined));
+    for (const m of made.slice(0, 3)) outbox.markSent(m);
+    for (const m of made.slice(3)) outbox.enqueue(m);
+    // mqtt.js flushes by message id, which wraps: the order of the callbacks is not the order sent.
+    outbox.requeue(made[2]!);
+    outbox.requeue(made[0]!);
+    outbox.requeue(made[0]!);
+    outbox.requeue(made[1]!);
+    assert.equal(outbox.inflight, 0);
+    assert.deepEqual(
+      Array.from({ length: outbox.queued }, () => outbox.shift()!.topic),
+      ['/t/a', '/t/b', '/t/c', '/t/d', '/t/e'],
+    );
+  });
+
   it('with size 0 fails at once', () => {
     const outbox = new Outbox(0);
     let code = '';
