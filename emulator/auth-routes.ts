@@ -12,7 +12,12 @@ export interface PlatformAnswer {
 
 const PARAMETER_ERROR: PlatformAnswer = { code: 460, message: 'request parameter error' };
 /** Fields of /auth/devicename that are not signed. */
-const UNSIGNED = new Set(['sign', 'signmethod', 'resources', 'version']);
+const UNSIGNED = new Set(['sign', 'signmethod', 'signMethod', 'resources', 'version']);
+
+/** The form field naming the sign method: SDKs send it as `signmethod` or `signMethod`. */
+function signMethodOf(form: URLSearchParams): string {
+  return form.get('signmethod') ?? form.get('signMethod') ?? 'hmacmd5';
+}
 
 export function authDevice(
   registry: Registry,
@@ -23,7 +28,7 @@ export function authDevice(
   const deviceName = form.get('deviceName');
   const sign = form.get('sign');
   if (!productKey || !deviceName || !form.get('clientId') || !sign) return PARAMETER_ERROR;
-  const signmethod = form.get('signmethod') ?? 'hmacmd5';
+  const signmethod = signMethodOf(form);
   if (!isKnownSignMethod(signmethod)) return PARAMETER_ERROR;
   const device = registry.device(productKey, deviceName);
   if (!device?.deviceSecret) {
@@ -52,7 +57,7 @@ export function registerDevice(registry: Registry, form: URLSearchParams): Platf
   if (!productKey || !deviceName || !random || !sign) return PARAMETER_ERROR;
   const productSecret = registry.product(productKey)?.productSecret;
   if (!productSecret) return { code: 6288, message: 'dynamic registration is not enabled for this product' };
-  const signMethod = form.get('signMethod') ?? 'hmacmd5';
+  const signMethod = signMethodOf(form);
   if (!isKnownSignMethod(signMethod)) return { code: 6292, message: 'sign method not supported' };
   const expected = platformSign(signMethod, productSecret, { deviceName, productKey, random }) ?? '';
   if (!sameHex(expected, sign)) return { code: 6600, message: 'signature check failed' };

@@ -8,9 +8,9 @@ import { createServer as createTlsServer } from 'node:tls';
 import { createWebSocketStream, WebSocketServer } from 'ws';
 import type { Aedes, Client, Subscription } from 'aedes' with { 'resolution-mode': 'import' };
 import { randomBytes } from 'node:crypto';
-import { checkLogin, type EmulatorTransport, type RegistrationPush } from './login';
+import { checkLogin, parseMqttClientId, type EmulatorTransport, type RegistrationPush } from './login';
 import { deviceKey, type DeviceRecord, type Registry } from './registry';
-import { deviceOwnsTopic } from './topics';
+import { deviceOwnsTopic, filterMatches, systemTopicDevice } from './topics';
 
 export const KEEPALIVE_MAX = 1200;
 export const MAX_PAYLOAD_BYTES = 256 * 1024;
@@ -33,6 +33,18 @@ export interface ListenOptions {
 interface Pending {
   mqttClientId: string;
   keepalive: number;
+}
+
+/**
+ * A connection's SUBSCRIBEs not in force yet, and the publishes that arrived after them. aedes handles
+ * the packets of one read concurrently, and a persistent session stores a subscription before it
+ * takes effect, so a request could be answered before the SUBSCRIBE ahead of it was in force. The
+ * platform handles a connection's packets in order: a publish waits for the SUBSCRIBEs before it.
+ */
+interface PacketOrder {
+  /** Filters authorized whose SUBSCRIBE has not completed. */
+  subscribing: number;
+  held: (() => void)[];
 }
 
 interface RateWindow {
@@ -61,6 +73,9 @@ export class EmulatorBroker {
   /** Token sessions end when their token does. */
   private readonly tokenTimers = new WeakMap<Client, { expiresAt: number; timer?: NodeJS.Timeout }>();
   private readonly rates = new Map<DeviceRecord, RateWindow>();
+  private readonly order = new WeakMap<Client, PacketOrder>();
+  /** Connections that logged in with `_ss=1`: system topics reach them without a SUBSCRIBE. */
+  private readonly serverSubscribed = new WeakSet<Client>();
   private readonly servers: NetServer[] = [];
   private readonly sockets = new Set<Duplex>();
   private readonly webSocketServers: WebSocketServer[] = [];
@@ -86,7 +101,7 @@ export class EmulatorBroker {
         broker.authenticate(client, username, password, cb);
       },
       authorizePublish: (client, packet, cb) => {
-        if (client) broker.authorizePublish(client, packet, cb);
+        if (client) broker.inOrder(client, () => broker.authorizePublish(client, packet, cb));
         else cb(null);
       },
       authorizeSubscribe: (client, sub, cb) => {
@@ -138,6 +153,8 @@ export class EmulatorBroker {
     // One session per device, whatever the clientId: aedes then closes the older connection itself.
     (client as { id: string }).id = key;
     device.keepalive = Math.min(pending.keepalive, KEEPALIVE_MAX);
+    device.serverSubscribed = parseMqttClientId(pending.mqttClientId)?.ext?.get('_ss') === '1';
+    if (device.serverSubscribed) this.serverSubscribed.add(client);
     // Before the CONNACK: the client may subscribe as soon as it has it, before 'clientReady' fires.
     if (client.clean) device.subscriptions.clear();
     this.devices.set(client, device);
@@ -190,6 +207,8 @@ export class EmulatorBroker {
       cb(null, null);
       return;
     }
+    // A session restored before the CONNACK is not a SUBSCRIBE of this connection.
+    if ((client as unknown as { connackSent?: boolean }).connackSent) this.orderOf(client).subscribing++;
     device.counters.subscribeRequests++;
     if (sub.qos > 1 || !deviceOwnsTopic(device.productKey, device.deviceName, sub.topic)) {
       this.opts.registry.drop(device, 'subscribe-refused');
@@ -197,7 +216,39 @@ export class EmulatorBroker {
       return;
     }
     device.subscriptions.add(sub.topic);
-    cb(null, sub);
+    // The platform delivers with the publisher's QoS whatever the subscription asked for. The SUBACK
+    // still grants what was asked (aedes takes it from the request); delivery follows this copy.
+    cb(null, { ...sub, qos: 1 });
+  }
+
+  private orderOf(client: Client): PacketOrder {
+    let order = this.order.get(client);
+    if (!order) this.order.set(client, (order = { subscribing: 0, held: [] }));
+    return order;
+  }
+
+  /** Runs `next` now, or once the SUBSCRIBEs that came before it are in force. */
+  private inOrder(client: Client, next: () => void): void {
+    const order = this.order.get(client);
+    if (!order || order.subscribing === 0) return next();
+    order.held.push(next);
+  }
+
+  private subscribed(client: Client, filters: number): void {
+    const order = this.order.get(client);
+    if (!order) return;
+    order.subscribing = Math.max(0, order.subscribing - filters);
+    if (order.subscribing === 0) this.release(client);
+  }
+
+  /** Lets held publishes go, oldest first (also when the connection ends: they were received). */
+  private release(client: Client): void {
+    const order = this.order.get(client);
+    if (!order) return;
+    const held = order.held;
+    order.held = [];
+    order.subscribing = 0;
+    for (const next of held) next();
   }
 
   private watch(): void {
@@ -224,7 +275,9 @@ export class EmulatorBroker {
       this.online.set(device, client);
     });
     aedes.on('keepaliveTimeout', (client) => this.closeReasons.set(client, 'keepalive-timeout'));
+    aedes.on('subscribe', (subs, client) => this.subscribed(client, subs.length));
     aedes.on('clientDisconnect', (client) => {
+      this.release(client);
       clearTimeout(this.tokenTimers.get(client)?.timer);
       const device = this.devices.get(client);
       if (!device || this.online.get(device) !== client) return;
@@ -269,14 +322,30 @@ export class EmulatorBroker {
     });
   }
 
-  /** Publishes from the platform side to whoever subscribed. */
+  /**
+   * Publishes from the platform side to whoever subscribed, and to a `_ss=1` device that did not
+   * subscribe a system topic of its own.
+   */
   publish(topic: string, payload: Buffer | string, qos: 0 | 1): Promise<void> {
+    const packet = { cmd: 'publish' as const, topic, payload: Buffer.from(payload), qos, retain: false, dup: false };
+    const unsubscribed = this.serverSideTarget(topic);
     return new Promise((resolve, reject) => {
-      this.aedes.publish(
-        { cmd: 'publish', topic, payload: Buffer.from(payload), qos, retain: false, dup: false },
-        (err?: Error | null) => (err ? reject(err) : resolve()),
+      this.aedes.publish(packet, (err?: Error | null) => (err ? reject(err) : resolve()));
+      (unsubscribed as unknown as { publish(p: object, done: () => void): void } | undefined)?.publish(
+        { ...packet },
+        () => undefined,
       );
     });
+  }
+
+  /** The `_ss=1` connection a system topic is for, when none of its own filters matches it. */
+  private serverSideTarget(topic: string): Client | undefined {
+    const owner = systemTopicDevice(topic);
+    const device = owner && this.opts.registry.device(owner.productKey, owner.deviceName);
+    const client = device && this.online.get(device);
+    if (!client || client.closed || !this.serverSubscribed.has(client)) return undefined;
+    const filters = Object.keys((client as unknown as { subscriptions: Record<string, unknown> }).subscriptions);
+    return filters.some((filter) => filterMatches(filter, topic)) ? undefined : client;
   }
 
   /** Drops a device's connection as the platform would (no DISCONNECT packet). */

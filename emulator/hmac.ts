@@ -5,8 +5,9 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 
 const HASHES: Readonly<Record<string, string>> = { hmacmd5: 'md5', hmacsha1: 'sha1', hmacsha256: 'sha256' };
 
+/** SDKs spell the methods differently (`hmacsha1`, `hmacSha256`, `HmacMD5`): the case is ignored. */
 export function isKnownSignMethod(method: string): boolean {
-  return Object.hasOwn(HASHES, method);
+  return Object.hasOwn(HASHES, method.toLowerCase());
 }
 
 /** Hex HMAC over the sorted parameters; undefined for a sign method the platform does not know. */
@@ -15,7 +16,8 @@ export function platformSign(
   secret: string,
   params: Readonly<Record<string, string>>,
 ): string | undefined {
-  const hash = HASHES[method];
+  const key = method.toLowerCase();
+  const hash = Object.hasOwn(HASHES, key) ? HASHES[key] : undefined;
   if (!hash) return undefined;
   const content = Object.keys(params)
     .sort()

@@ -35,6 +35,16 @@ function isAlinkRequest(body: ReturnType<typeof alink>): boolean {
   );
 }
 
+/**
+ * The reply envelope every SDK can parse (PLATFORM.md §0.2): the request's `id` echoed verbatim with
+ * its JSON type (the Node SDK's `"5|exp-topic|..."`, numbers from OTA-style requests), or null when
+ * the request had none, and always `code`, `data` and `message` (the C SDK drops a reply without
+ * `data`, the Python SDK one without `message`).
+ */
+function replyTo(request: { id?: unknown } | undefined, code: number, message: string) {
+  return { id: request?.id ?? null, code, data: {}, message, version: '1.0' };
+}
+
 /** What the next post_reply does instead of succeeding: an error code, or no reply at all. */
 export type PostReplyFault = { code: number; message?: string } | 'no-reply';
 
@@ -94,15 +104,14 @@ export class Platform {
     const fault = valid ? this.postReplyFaults.shift() : undefined;
     if (fault === 'no-reply') return;
     const tooMany = valid && Object.keys(body?.params as object).length > 200;
-    // The id is echoed as sent, whatever its form, as the platform does for the official SDK's ids.
-    const reply = !valid
-      ? { id: body?.id, code: 460, data: {}, message: 'request parameter error', version: '1.0' }
+    const [code, message] = !valid
+      ? [460, 'request parameter error']
       : fault
-        ? { id: body?.id, code: fault.code, data: {}, message: fault.message ?? 'injected error', version: '1.0' }
+        ? [fault.code, fault.message ?? 'injected error']
         : tooMany
-          ? { id: body?.id, code: 6106, data: {}, message: 'too many properties', version: '1.0' }
-          : { id: body?.id, code: 200, data: {}, message: 'success', version: '1.0' };
-    void this.broker.publish(`${topic}_reply`, JSON.stringify(reply), 0).catch(() => undefined);
+          ? [6106, 'too many properties']
+          : [200, 'success'];
+    void this.broker.publish(`${topic}_reply`, JSON.stringify(replyTo(body, code, message)), 0).catch(() => undefined);
   }
 
   private answerNtp(device: DeviceRecord, payload: Buffer): void {

@@ -51,6 +51,8 @@ export interface DeviceRecord {
   lastConnectAt?: number;
   lastDisconnectAt?: number;
   lastDisconnectReason?: string;
+  /** The current or last session logged in with `_ss=1` (system topics without SUBSCRIBE). */
+  serverSubscribed?: boolean;
   /** Filters the current session holds. */
   readonly subscriptions: Set<string>;
   /** Last value of every property the device posted. */

@@ -34,3 +34,43 @@ export function deviceOwnsTopic(productKey: string, deviceName: string, topic: s
   const levels = topic.slice(1).split('/');
   return FAMILIES.some((family) => matchesFamily(levels, productKey, deviceName, family));
 }
+
+/**
+ * The device a system topic addresses (`/sys/pk/dn/...`, `/ext/<kind>/pk/dn/...`,
+ * `/shadow/get/pk/dn`, `/ota/device/<kind>/pk/dn`): what a `_ss=1` connection receives without
+ * subscribing (PLATFORM.md §0.2). Undefined for custom topics and anything else.
+ */
+export function systemTopicDevice(topic: string): { productKey: string; deviceName: string } | undefined {
+  const levels = topic.split('/');
+  if (levels[0] !== '') return undefined;
+  const at = (i: number) => {
+    const productKey = levels[i];
+    const deviceName = levels[i + 1];
+    return productKey && deviceName ? { productKey, deviceName } : undefined;
+  };
+  switch (levels[1]) {
+    case 'sys':
+      return levels.length > 4 ? at(2) : undefined;
+    case 'ext':
+      // `/ext/rrpc/<id>/sys/pk/dn/...` and `/ext/rrpc/<id>/pk/dn/...` carry an id first.
+      if (levels[2] === 'rrpc') return levels[4] === 'sys' ? at(5) : at(4);
+      return levels.length > 4 ? at(3) : undefined;
+    case 'shadow':
+      return levels[2] === 'get' && levels.length === 5 ? at(3) : undefined;
+    case 'ota':
+      return levels[2] === 'device' && levels.length === 6 ? at(4) : undefined;
+    default:
+      return undefined;
+  }
+}
+
+/** MQTT filter matching (`+` one level, `#` the rest), for topics that never start with `$`. */
+export function filterMatches(filter: string, topic: string): boolean {
+  const want = filter.split('/');
+  const got = topic.split('/');
+  for (let i = 0; i < want.length; i++) {
+    if (want[i] === '#') return true;
+    if (i >= got.length || (want[i] !== '+' && want[i] !== got[i])) return false;
+  }
+  return want.length === got.length;
+}
