@@ -55,7 +55,10 @@ let emu: Emulator;
 describe('emulator: what real SDKs send and expect', () => {
   const clients: MqttClient[] = [];
   before(async () => {
-    emu = await start({ devices: DEVICES });
+    emu = await start({
+      devices: [...DEVICES, { productKey: 'pkQuirkReg', deviceName: 'unregistered' }],
+      products: [{ productKey: 'pkQuirkReg', productSecret: 'quirk-product-secret' }],
+    });
   });
   after(async () => {
     for (const c of clients) c.end(true);
@@ -207,6 +210,16 @@ describe('emulator: what real SDKs send and expect', () => {
     for (const key of ['signmethod', 'signMethod']) {
       const form = new URLSearchParams({ ...fields, [key]: 'HmacSHA1', sign }).toString();
       const answer = await https(emu, 'POST', '/auth/devicename', form);
+      assert.equal(answer.body.code, 200, key);
+    }
+    const reg = { productKey: 'pkQuirkReg', deviceName: 'unregistered', random: 'r1' };
+    const regSign = createHmac('sha256', 'quirk-product-secret')
+      .update(`deviceName${reg.deviceName}productKey${reg.productKey}random${reg.random}`)
+      .digest('hex')
+      .toUpperCase();
+    for (const key of ['signMethod', 'signmethod']) {
+      const form = new URLSearchParams({ ...reg, [key]: 'hmacSha256', sign: regSign }).toString();
+      const answer = await https(emu, 'POST', '/auth/register/device', form);
       assert.equal(answer.body.code, 200, key);
     }
   });
