@@ -101,19 +101,21 @@ describe(`end to end: tarball in ${process.env.E2E_RED_JS ? 'the given' : 'the d
     assert.deepEqual(JSON.parse(demo().uplink.at(-1)!.payload), { temperature: 21.5, humidity: 40 });
   });
 
-  it('subscribe example: subscribes to user/get and takes the downlink', async () => {
-    const before = demo().counters.messagesOut;
-    await nr.deployFlows(red.url, example('aliyun-iot-subscribe', emu));
+  it('subscribe example: subscribes to user/get and the downlink reaches the debug node', async () => {
+    // The example's debug node shows the sidebar only; the console copy makes it visible in the log.
+    const flow = example('aliyun-iot-subscribe', emu).map((n) => (n.type === 'debug' ? { ...n, console: true } : n));
+    await nr.deployFlows(red.url, flow);
     await eventually(
       () => demo().online && demo().subscriptions.has('/a1DemoPk/demo-device/user/get'),
       15_000,
       'subscribed',
     );
-    await emu.platform.publishDown('/a1DemoPk/demo-device/user/get', JSON.stringify({ light: 'on' }), 1);
-    await eventually(() => demo().counters.messagesOut > before, 5000, 'delivered to the device');
+    const mark = `on-${Date.now()}`;
+    await emu.platform.publishDown('/a1DemoPk/demo-device/user/get', JSON.stringify({ light: mark }), 1);
+    await eventually(() => red.log().includes(mark), 15_000, 'the downlink in the debug output');
   });
 
-  it('connect example: connects and stays connected', async () => {
+  it('connect example: connects without being kicked', async () => {
     await nr.deployFlows(red.url, example('aliyun-iot-connect', emu));
     await eventually(() => demo().online, 15_000, 'online');
     assert.equal(demo().counters.kicks, 0);

@@ -165,19 +165,36 @@ describe('command, reply and time nodes', () => {
     assert.deepEqual((rrpc.body.reply as { data: unknown }).data, { n: 7 });
   });
 
-  it('time: syncs on its own every interval while connected', async () => {
+  it('time: syncs on its own every interval while connected, and not while disconnected', async () => {
     const emu = emulator();
     await helper.load(
       NODES,
       [
         deviceConfig(emu, device),
+        // 0.005 min is floored to the 1 s minimum.
         { id: 'time', type: 'aliyun-iot-time', device: 'dev', interval: '0.005', wires: [['clock']] },
         { id: 'clock', type: 'helper' },
+        { id: 'conn', type: 'aliyun-iot-connect', device: 'dev' },
       ],
       credentialsFor(device),
     );
     const clock = collect('clock');
-    await eventually(() => clock.length >= 3, 3000, 'three periodic syncs');
+    const requests = () => record().uplink.filter((m) => m.topic.endsWith('/request')).length;
+    // Deadlines a busy machine meets: three 1 s intervals, plus the login.
+    await eventually(() => clock.length >= 3, 20_000, 'three periodic syncs');
+    for (const m of clock) {
+      const { time, offset, rtt } = m.payload as { time: number; offset: number; rtt: number };
+      assert.ok(Number.isInteger(time) && Number.isInteger(offset) && rtt >= 0, JSON.stringify(m.payload));
+    }
+    assert.equal(await inject('conn', { action: 'disconnect' }), undefined);
+    const whileOffline = requests();
+    const syncs = clock.length;
+    // Absence can only be watched for: three intervals pass with the device disconnected.
+    await new Promise((resolve) => setTimeout(resolve, 3200));
+    assert.equal(requests(), whileOffline, 'no request while disconnected');
+    assert.ok(clock.length <= syncs + 1, 'at most the answer already on its way');
+    assert.equal(await inject('conn', { action: 'connect' }), undefined);
+    await eventually(() => clock.length >= syncs + 2, 20_000, 'syncs again once connected');
   });
 
   it('two auto-replying command nodes of one device answer a command once', async () => {

@@ -84,7 +84,13 @@ describe('security and robustness', () => {
       credentialsFor(device),
     );
     await connected(emu, device);
-    await eventually(() => logged('dev', 'warn').some((w) => /verification is OFF/.test(w)), 3000, 'warned');
+    const warned = () => logged('dev', 'warn').filter((w) => /verification is OFF/.test(w)).length;
+    await eventually(() => warned() === 1, 10_000, 'warned');
+    // The platform drops the session: the next login warns again.
+    const logins = record().counters.connects;
+    emu.broker.disconnect(record(), 'test');
+    await eventually(() => record().counters.connects > logins, 15_000, 'logged in again');
+    await eventually(() => warned() === 2, 10_000, 'warned again');
   });
 
   it('hand-edited config (wrong types, missing fields) is refused clearly; an older flow without the new fields runs', async () => {

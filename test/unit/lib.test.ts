@@ -117,7 +117,14 @@ describe('router', () => {
     const got: string[] = [];
     for (let i = 0; i < 500; i++) router.add(sub(`/pk/dn/user/s${i}`, 0, got));
     router.add(sub('/pk/dn/user/s7', 0, got));
-    assert.equal(router.dispatch('/pk/dn/user/s7', Buffer.alloc(0), { qos: 0, retain: false }), 2);
+    router.add(sub('/pk/dn/user/+', 0, got));
+    const trie = (router as unknown as { trie: { match(topic: string): unknown[] } }).trie;
+    const match = trie.match.bind(trie);
+    let walks = 0;
+    trie.match = (topic) => (walks++, match(topic));
+    assert.equal(router.dispatch('/pk/dn/user/s7', Buffer.alloc(0), { qos: 0, retain: false }), 3);
+    assert.equal(got.length, 3);
+    assert.equal(walks, 1, 'one walk for three subscribers of two filters among 502');
   });
 });
 
