@@ -30,6 +30,49 @@ export default tseslint.config(
       ],
     },
   },
+  // The layers (docs/ARCHITECTURE.md): node files -> nodes/support -> nodes/lib; the emulator stands
+  // alone, an independent oracle that must never borrow the client's code.
+  {
+    files: ['nodes/lib/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { regex: '^(node-red|@node-red/.*)$', message: 'nodes/lib is the pure core: no Node-RED.' },
+            { regex: '(^|/)support(/|$)', message: 'nodes/lib must not import the Node-RED adapters.' },
+            { regex: '(^|/)emulator(/|$)', message: 'nodes/lib must not import the emulator.' },
+            { regex: '^\\.\\./aliyun-iot-', message: 'nodes/lib must not import node files.' },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['nodes/support/**/*.ts', 'nodes/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ regex: '(^|/)emulator(/|$)', message: 'The nodes must not import the emulator.' }] },
+      ],
+    },
+  },
+  {
+    files: ['emulator/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '(^|/)nodes(/|$)',
+              message: 'The emulator is an independent oracle: it must not import the client (nodes/).',
+            },
+          ],
+        },
+      ],
+    },
+  },
   {
     files: ['test/**/*.ts', 'bench/**/*.ts', 'soak/**/*.ts'],
     rules: {
