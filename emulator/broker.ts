@@ -216,9 +216,11 @@ export class EmulatorBroker {
       return;
     }
     device.subscriptions.add(sub.topic);
-    // The platform delivers with the publisher's QoS whatever the subscription asked for. The SUBACK
-    // still grants what was asked (aedes takes it from the request); delivery follows this copy.
-    cb(null, { ...sub, qos: 1 });
+    // The platform delivers with the publisher's QoS whatever the subscription asked for: the
+    // subscription is kept (and, in a persistent session, stored) at QoS 1. The SUBACK still grants
+    // what was asked: aedes read the granted QoS from the request before this hook.
+    sub.qos = 1;
+    cb(null, sub);
   }
 
   private orderOf(client: Client): PacketOrder {
@@ -241,7 +243,11 @@ export class EmulatorBroker {
     if (order.subscribing === 0) this.release(client);
   }
 
-  /** Lets held publishes go, oldest first (also when the connection ends: they were received). */
+  /**
+   * Lets held publishes go, oldest first. When the connection has ended, aedes still handles them:
+   * a QoS 0 publish goes out, a QoS 1 one fails on its PUBACK and is never published (the device
+   * sends it again on its next session).
+   */
   private release(client: Client): void {
     const order = this.order.get(client);
     if (!order) return;

@@ -132,7 +132,9 @@ export class DeviceConnection extends EventEmitter {
    * Filters no node wants whose UNSUBSCRIBE has not been acknowledged (sent offline, or the session
    * ended first). A persistent session keeps them on the platform, so they go out on the next one.
    */
-  private readonly unsubscribing = new Set<string>();
+  private readonly unsubscribing = new Map<string, number>();
+  /** Tells UNSUBSCRIBEs of one filter apart: an old UNSUBACK must not clear a newer one. */
+  private unsubscribeCount = 0;
   private readonly login: LoginStrategy;
   /** Bumped whenever an attempt is abandoned, so a late HTTPS answer opens nothing. */
   private ticket = 0;
@@ -361,16 +363,18 @@ export class DeviceConnection extends EventEmitter {
     this.removals.delete(filter);
     if (!this.router.drop(filter)) return;
     this.refusedFilters.delete(filter);
-    this.unsubscribing.add(filter);
+    this.unsubscribing.set(filter, ++this.unsubscribeCount);
     if (this.live(this.client)) this.mqttUnsubscribe(this.client, [filter]);
   }
 
   private mqttUnsubscribe(client: MqttClient, filters: string[]): void {
     if (filters.length === 0) return;
+    const sent = filters.map((filter) => [filter, this.unsubscribing.get(filter)] as const);
     client.unsubscribe(filters, (err) => {
       // Unacknowledged: tried again on the next session (a persistent one still has them).
       if (err) return;
-      for (const filter of filters) this.unsubscribing.delete(filter);
+      for (const [filter, count] of sent)
+        if (this.unsubscribing.get(filter) === count) this.unsubscribing.delete(filter);
     });
   }
 
@@ -523,7 +527,7 @@ export class DeviceConnection extends EventEmitter {
     // A clean session starts with no subscriptions at all: nothing is left to take back.
     if (this.options.cleanSession) this.unsubscribing.clear();
     this.setState('connected');
-    this.mqttUnsubscribe(client, [...this.unsubscribing]);
+    this.mqttUnsubscribe(client, [...this.unsubscribing.keys()]);
     this.mqttSubscribe(client, this.router.subscriptions());
     this.flush();
   }

@@ -1,8 +1,8 @@
 // What happens to requests in flight when mqtt.js tears a session down. On a forced teardown
 // (keepalive timeout, stream error, end(true)) mqtt.js fails every outstanding callback with
-// "Connection closed" *before* it emits 'close'. These tests drive that path directly on the real
-// mqtt.js client of a real connection, so the order is the same on every run, however busy the
-// machine: no timing decides which of the two events comes first.
+// "Connection closed" *before* it emits 'close' (a stream error takes the other path: 'close' first,
+// no flush). These tests drive both directly on the real mqtt.js client of a real connection, so the
+// order is the same on every run, however busy the machine: no timing decides which comes first.
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import type { MqttClient } from 'mqtt';
@@ -37,6 +37,15 @@ const clientOf = (connection: DeviceConnection) => (connection as unknown as { c
 interface Outcome {
   payload: string;
   err?: Error;
+}
+
+/**
+ * Forwards again once the torn-down session's sockets are gone: bytes held for it must not reach the
+ * broker on the old session and do there what the next session is supposed to do.
+ */
+async function resumeAfterTeardown(proxy: FaultProxy): Promise<void> {
+  await eventually(() => proxy.connections === 0, 10_000, 'the old session gone from the proxy');
+  proxy.resume();
 }
 
 describe('session teardown with requests in flight', () => {
@@ -92,7 +101,7 @@ describe('session teardown with requests in flight', () => {
         0,
         `no publish settled by the teardown: ${outcomes.map((o) => o.err?.message).join()}`,
       );
-      proxy.resume();
+      await resumeAfterTeardown(proxy);
       await eventually(() => outcomes.length === 5, 10_000, 'all five settled');
       assert.deepEqual(failedBeforeClose, []);
       assert.deepEqual(
@@ -119,7 +128,7 @@ describe('session teardown with requests in flight', () => {
     const filter = `/${device.productKey}/${device.deviceName}/user/get`;
     live.subscribe(filter, 1, () => undefined);
     (first as unknown as { _cleanUp(forced: boolean): void })._cleanUp(true);
-    proxy.resume();
+    await resumeAfterTeardown(proxy);
     const record = emu!.registry.device(device.productKey, device.deviceName)!;
     await eventually(() => clientOf(live) !== first && live.state === 'connected', 10_000, 'next session');
     await eventually(() => record.subscriptions.has(filter), 10_000, 'subscribed again');
@@ -135,7 +144,7 @@ describe('session teardown with requests in flight', () => {
     proxy.pause();
     handle.close(true);
     (first as unknown as { _cleanUp(forced: boolean): void })._cleanUp(true);
-    proxy.resume();
+    await resumeAfterTeardown(proxy);
     await eventually(() => clientOf(live) !== first && live.state === 'connected', 10_000, 'next session');
     await eventually(() => !record.subscriptions.has(filter), 10_000, 'unsubscribed on the platform');
   });

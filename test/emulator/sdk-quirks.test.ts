@@ -19,21 +19,27 @@ const DEVICES = Array.from({ length: 40 }, (_, i) => ({
   deviceSecret: secret,
 }));
 
-/** The MQTT login as the C Link SDK 4.x builds it: fixed timestamp, `hmacSha256`, UPPERCASE hex. */
-function linkSdkLogin(device: { productKey: string; deviceName: string }, ext: string, upper = true) {
+/**
+ * The MQTT login as the C Link SDK 4.x builds it: the fixed timestamp 2524608000000 (the same for
+ * every login, so never fresh), `hmacSha256`, UPPERCASE hex. Variants: other spellings and lowercase.
+ */
+function linkSdkLogin(
+  device: { productKey: string; deviceName: string },
+  { ext = '', upper = true, method = 'hmacSha256' }: { ext?: string; upper?: boolean; method?: string } = {},
+) {
   const clientId = `${device.productKey}.${device.deviceName}`;
   const timestamp = '2524608000000';
   const content = `clientId${clientId}deviceName${device.deviceName}productKey${device.productKey}timestamp${timestamp}`;
   const hex = createHmac('sha256', secret).update(content).digest('hex');
   return {
-    clientId: `${clientId}|timestamp=${timestamp},securemode=3,signmethod=hmacSha256${ext}|`,
+    clientId: `${clientId}|timestamp=${timestamp},securemode=3,signmethod=${method}${ext}|`,
     username: `${device.deviceName}&${device.productKey}`,
     password: upper ? hex.toUpperCase() : hex,
   };
 }
 
 function connect(device: { productKey: string; deviceName: string }, ext = '', extra: IClientOptions = {}) {
-  return connectRaw(emu, 'tcp', { ...linkSdkLogin(device, ext), ...extra });
+  return connectRaw(emu, 'tcp', { ...linkSdkLogin(device, { ext }), ...extra });
 }
 
 /** Writes whatever `send` writes as one TCP segment, so the broker reads it all at once. */
@@ -148,19 +154,34 @@ describe('emulator: what real SDKs send and expect', () => {
     assert.deepEqual(got, [`${sys}/thing/service/marker`]);
   });
 
-  it("delivers with the publisher's QoS whatever the subscription's, and grants what was asked", async () => {
-    const device = fresh();
-    const client = keep(await connect(device));
-    const topic = `/${device.productKey}/${device.deviceName}/user/get`;
-    const granted = await client.subscribeAsync(topic, { qos: 0 });
-    assert.equal(granted[0]?.qos, 0);
-    const one = nextMessage(client, topic);
-    await emu.platform.publishDown(topic, 'q1', 1);
-    assert.equal((await one).qos, 1);
-    const zero = nextMessage(client, topic);
-    await emu.platform.publishDown(topic, 'q0', 0);
-    assert.equal((await zero).qos, 0);
-  });
+  for (const clean of [true, false]) {
+    it(`delivers with the publisher's QoS whatever the subscription's, and grants what was asked (clean ${clean})`, async () => {
+      const device = fresh();
+      const client = keep(await connect(device, '', { clean }));
+      const topic = `/${device.productKey}/${device.deviceName}/user/get`;
+      const granted = await client.subscribeAsync(topic, { qos: 0 });
+      assert.equal(granted[0]?.qos, 0);
+      const one = nextMessage(client, topic);
+      await emu.platform.publishDown(topic, 'q1', 1);
+      assert.equal((await one).qos, 1);
+      const zero = nextMessage(client, topic);
+      await emu.platform.publishDown(topic, 'q0', 0);
+      assert.equal((await zero).qos, 0);
+      assert.equal(client.connected, true);
+      if (clean) return;
+      // A persistent session keeps the subscription at the QoS it delivers with: messages published
+      // while the device is away wait for it, and the restored subscription delivers as before.
+      await client.endAsync();
+      await eventually(() => !emu.registry.device(device.productKey, device.deviceName)!.online, 3000, 'offline');
+      await emu.platform.publishDown(topic, 'while-away', 1);
+      const back = keep(await connect(device, '', { clean: false }));
+      const queued = nextMessage(back, topic);
+      assert.equal((await queued).payload.toString(), 'while-away');
+      const again = nextMessage(back, topic);
+      await emu.platform.publishDown(topic, 'q1-again', 1);
+      assert.equal((await again).qos, 1);
+    });
+  }
 
   it('replies echo the id verbatim with its JSON type and always carry id, code, data and message', async () => {
     const device = fresh();
@@ -184,17 +205,22 @@ describe('emulator: what real SDKs send and expect', () => {
     assert.deepEqual([refused.id, refused.code, refused.data, typeof refused.message], [null, 460, {}, 'string']);
   });
 
-  it('signatures: UPPERCASE or lowercase hex, sign method in any case, a fixed old timestamp', async () => {
-    for (const [ext, upper] of [
-      ['', true],
-      ['', false],
-    ] as const) {
+  it('signatures: hex in either case, the sign method in any spelling, the same old timestamp every time', async () => {
+    for (const variant of [
+      { upper: true, method: 'hmacSha256' },
+      { upper: false, method: 'hmacsha256' },
+      { upper: true, method: 'HMACSHA256' },
+      { upper: false, method: 'HmacSha256' },
+    ]) {
       const device = fresh();
-      const client = keep(await connectRaw(emu, 'tcp', linkSdkLogin(device, ext, upper)));
-      assert.equal(client.connected, true);
+      const client = keep(await connectRaw(emu, 'tcp', linkSdkLogin(device, variant)));
+      assert.equal(client.connected, true, JSON.stringify(variant));
+      // The same login again later: the timestamp is not a nonce.
+      client.end(true);
+      keep(await connectRaw(emu, 'tcp', linkSdkLogin(device, variant)));
     }
     const device = fresh();
-    const login = linkSdkLogin(device, '');
+    const login = linkSdkLogin(device);
     const tampered = { ...login, password: login.password.replace(/^./, (c) => (c === 'A' ? 'B' : 'A')) };
     await assert.rejects(connectRaw(emu, 'tcp', tampered), (err: { code?: number }) => err.code === 4);
   });

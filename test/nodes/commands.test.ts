@@ -187,6 +187,8 @@ describe('command, reply and time nodes', () => {
       assert.ok(Number.isInteger(time) && Number.isInteger(offset) && rtt >= 0, JSON.stringify(m.payload));
     }
     assert.equal(await inject('conn', { action: 'disconnect' }), undefined);
+    // Whatever was on the wire before the DISCONNECT is counted before the watch starts.
+    await eventually(() => !record().online, 10_000, 'logged out');
     const whileOffline = requests();
     const syncs = clock.length;
     // Absence can only be watched for: three intervals pass with the device disconnected.
