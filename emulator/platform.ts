@@ -36,7 +36,7 @@ function isAlinkRequest(body: ReturnType<typeof alink>): boolean {
 }
 
 /**
- * The reply envelope every SDK can parse (PLATFORM.md §0.2): the request's `id` echoed verbatim with
+ * The reply envelope every SDK can parse (PLATFORM.md §10): the request's `id` echoed verbatim with
  * its JSON type (the Node SDK's `"5|exp-topic|..."`, numbers from OTA-style requests), or null when
  * the request had none, and always `code`, `data` and `message` (the C SDK drops a reply without
  * `data`, the Python SDK one without `message`).

@@ -38,7 +38,7 @@ export function deviceOwnsTopic(productKey: string, deviceName: string, topic: s
 /**
  * The device a system topic addresses (`/sys/pk/dn/...`, `/ext/<kind>/pk/dn/...`,
  * `/shadow/get/pk/dn`, `/ota/device/<kind>/pk/dn`): what a `_ss=1` connection receives without
- * subscribing (PLATFORM.md §0.2). Undefined for custom topics and anything else.
+ * subscribing (PLATFORM.md §10). Undefined for custom topics and anything else.
  */
 export function systemTopicDevice(topic: string): { productKey: string; deviceName: string } | undefined {
   const levels = topic.split('/');

@@ -37,13 +37,21 @@ function connectFields(options: DeviceOptions, kind: Kind) {
   };
 }
 
-function parseResult(kind: Kind, payload: Buffer): RegisteredDevice | RegistrationFreeCredentials | undefined {
+/**
+ * The platform's push on /ext/register or /ext/regnwl. The documented regnwl result is only
+ * `{clientId, deviceToken}` (PLATFORM.md §5): a result without productKey/deviceName is for the
+ * device that asked.
+ */
+export function parseRegistrationResult(
+  kind: Kind,
+  payload: Buffer,
+  asked: { productKey: string; deviceName: string },
+): RegisteredDevice | RegistrationFreeCredentials | undefined {
   const value = parseJsonObject(payload);
   if (!value) return undefined;
   const text = (key: string) => (typeof value[key] === 'string' && value[key] !== '' ? value[key] : undefined);
-  const productKey = text('productKey');
-  const deviceName = text('deviceName');
-  if (!productKey || !deviceName) return undefined;
+  const productKey = text('productKey') ?? asked.productKey;
+  const deviceName = text('deviceName') ?? asked.deviceName;
   if (kind === 'register') {
     const deviceSecret = text('deviceSecret');
     return deviceSecret ? { productKey, deviceName, deviceSecret } : undefined;
@@ -91,7 +99,7 @@ export function registerOverMqtt(
     );
     const onMessage = (received: string, payload: Buffer) => {
       if (received !== topic) return;
-      const result = parseResult(kind, payload);
+      const result = parseRegistrationResult(kind, payload, options);
       finish(result ?? new AliyunIotError('AUTH_ANSWER_INVALID', { field: topic }));
     };
     const onError = (err: Error & { code?: unknown }) => {

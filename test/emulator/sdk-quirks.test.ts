@@ -1,5 +1,5 @@
-// What the official SDKs send and expect, written from the platform's rules (PLATFORM-ADVANCED §0.2,
-// §8): packets handled in the order a connection sent them whatever the session kind, `_ss=1`
+// What the official SDKs send and expect, written from the platform's rules (PLATFORM.md §10):
+// packets handled in the order a connection sent them whatever the session kind, `_ss=1`
 // connections that never subscribe, delivery at the publisher's QoS, reply envelopes every SDK
 // parses, and signatures in any hex case and sign-method spelling. Plain mqtt.js and node:crypto.
 import assert from 'node:assert/strict';

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isHardFailure, platformError } from '../../nodes/lib/device-auth';
+import { parseRegistrationResult } from '../../nodes/lib/mqtt-register';
 import { authHostOf } from '../../nodes/lib/endpoint';
 import { AliyunIotError } from '../../nodes/lib/errors';
 import { validateDeviceOptions, type RawDeviceOptions } from '../../nodes/lib/options';
@@ -65,5 +66,29 @@ describe('authentication settings', () => {
     assert.match(unknown.message, /7777: odd/);
     assert.equal(isHardFailure(new AliyunIotError('HTTPS_TIMEOUT', { host: 'h', seconds: 1 })), false);
     assert.equal(isHardFailure(new AliyunIotError('REGISTER_REFUSED', { code: 5 }, 5)), true);
+  });
+});
+
+describe('registration results over MQTT', () => {
+  const asked = { productKey: 'pkR', deviceName: 'dnR' };
+  const push = (body: unknown) => Buffer.from(JSON.stringify(body));
+
+  it('takes the documented regnwl result {clientId, deviceToken} for the device that asked', () => {
+    assert.deepEqual(parseRegistrationResult('regnwl', push({ clientId: 'c', deviceToken: 't' }), asked), {
+      productKey: 'pkR',
+      deviceName: 'dnR',
+      clientId: 'c',
+      deviceToken: 't',
+    });
+  });
+
+  it('takes a register result with its own identity, refuses one without the secret or not JSON', () => {
+    assert.deepEqual(parseRegistrationResult('register', push({ ...asked, deviceSecret: 's' }), asked), {
+      ...asked,
+      deviceSecret: 's',
+    });
+    assert.equal(parseRegistrationResult('register', push(asked), asked), undefined);
+    assert.equal(parseRegistrationResult('regnwl', push({ clientId: 'c' }), asked), undefined);
+    assert.equal(parseRegistrationResult('register', Buffer.from('nope'), asked), undefined);
   });
 });
