@@ -2,6 +2,7 @@
 // product's signature; the platform pushes the result on /ext/register or /ext/regnwl and hangs up.
 import { randomBytes } from 'node:crypto';
 import { connect as mqttConnect } from 'mqtt';
+import { MqttSession } from './connection/mqtt-session';
 import type { RegisteredDevice } from './device-auth';
 import { resolveEndpoint } from './endpoint';
 import { AliyunIotError } from './errors';
@@ -79,17 +80,6 @@ export function registerOverMqtt(
   const endpoint = resolveEndpoint({ ...options, transport: 'tls' });
   const topic = kind === 'register' ? '/ext/register' : '/ext/regnwl';
   return new Promise((resolve, reject) => {
-    const client = mqttConnect(endpoint.url, {
-      ...connectFields(options, kind),
-      protocolVersion: 4,
-      clean: true,
-      keepalive: 60,
-      reconnectPeriod: 0,
-      connectTimeout: timeoutMs,
-      ca: [...(endpoint.ca ?? [])],
-      rejectUnauthorized: options.rejectUnauthorized,
-      servername: options.servername || undefined,
-    });
     let refusedCode: number | undefined;
     let failure: string | undefined;
     let settled = false;
@@ -97,35 +87,42 @@ export function registerOverMqtt(
       () => finish(new AliyunIotError('REGISTER_TIMEOUT', { seconds: timeoutMs / 1000 })),
       timeoutMs,
     );
-    const onMessage = (received: string, payload: Buffer) => {
-      if (received !== topic) return;
-      const result = parseRegistrationResult(kind, payload, options);
-      finish(result ?? new AliyunIotError('AUTH_ANSWER_INVALID', { field: topic }));
-    };
-    const onError = (err: Error & { code?: unknown }) => {
-      if (typeof err.code === 'number') refusedCode = err.code;
-      else failure = err.message;
-    };
-    const onClose = () => {
-      if (refusedCode !== undefined) finish(new AliyunIotError('REGISTER_REFUSED', { code: refusedCode }, refusedCode));
-      else finish(new AliyunIotError('REGISTER_NO_ANSWER', { reason: failure ?? 'connection closed' }));
-    };
-    // Only this session's own listeners come off: mqtt.js's 'close' handler stops its keepalive timer.
+    const session = new MqttSession(
+      mqttConnect,
+      endpoint.url,
+      {
+        ...connectFields(options, kind),
+        clean: true,
+        keepalive: 60,
+        connectTimeout: timeoutMs,
+        ca: [...(endpoint.ca ?? [])],
+        rejectUnauthorized: options.rejectUnauthorized,
+        servername: options.servername || undefined,
+      },
+      {
+        message: (received, payload) => {
+          if (received !== topic) return;
+          const result = parseRegistrationResult(kind, payload, options);
+          finish(result ?? new AliyunIotError('AUTH_ANSWER_INVALID', { field: topic }));
+        },
+        error: (err) => {
+          if (typeof err.code === 'number') refusedCode = err.code;
+          else failure = err.message;
+        },
+        close: () => {
+          if (refusedCode !== undefined)
+            finish(new AliyunIotError('REGISTER_REFUSED', { code: refusedCode }, refusedCode));
+          else finish(new AliyunIotError('REGISTER_NO_ANSWER', { reason: failure ?? 'connection closed' }));
+        },
+      },
+    );
     function finish(outcome: Error | RegisteredDevice | RegistrationFreeCredentials): void {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      client.off('message', onMessage);
-      client.off('error', onError);
-      client.off('close', onClose);
-      // A late socket error must not be an uncaught 'error' event.
-      client.on('error', () => undefined);
-      client.end(true);
+      session.drop();
       if (outcome instanceof Error) reject(outcome);
       else resolve(outcome);
     }
-    client.on('message', onMessage);
-    client.on('error', onError);
-    client.on('close', onClose);
   });
 }

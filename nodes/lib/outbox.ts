@@ -27,6 +27,8 @@ export class Outbox {
 
   /** Messages taken back from the disk queue after a restart. */
   restored = 0;
+  /** Waiting for no QoS 1 message to be in flight. */
+  private drainWaiters: (() => void)[] = [];
 
   constructor(
     private readonly limit: number,
@@ -99,6 +101,18 @@ export class Outbox {
     this.inflightSet.clear();
     // Accepted messages are never failed later for want of room: the bound applies when offered.
     this.queue = [...back, ...this.queue].sort((a, b) => a.seq - b.seq);
+    this.notifyDrained();
+  }
+
+  /** Resolves once no QoS 1 message is in flight (acknowledged, requeued or failed). */
+  drained(): Promise<void> {
+    if (this.inflightSet.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  private notifyDrained(): void {
+    if (this.inflightSet.size > 0 || this.drainWaiters.length === 0) return;
+    for (const resolve of this.drainWaiters.splice(0)) resolve();
   }
 
   /**
@@ -110,6 +124,7 @@ export class Outbox {
     let at = this.queue.length;
     while (at > 0 && (this.queue[at - 1]?.seq ?? 0) > message.seq) at--;
     this.queue.splice(at, 0, message);
+    this.notifyDrained();
   }
 
   isInflight(message: OutgoingMessage): boolean {
@@ -123,10 +138,15 @@ export class Outbox {
     if (message.journalId !== undefined) this.forget(message.journalId);
     try {
       message.done(err);
-    } catch {
-      // A caller's callback must not break the connection's bookkeeping.
+    } catch (thrown) {
+      // A caller's callback must not break the connection's bookkeeping, nor vanish without a trace.
+      this.onCallbackError?.(thrown);
     }
+    this.notifyDrained();
   }
+
+  /** Told when a publisher's own callback throws (the connection reports it as a warning). */
+  onCallbackError?: (err: unknown) => void;
 
   private forget(id: string): void {
     try {
@@ -149,5 +169,6 @@ export class Outbox {
       message.journalId = undefined;
       this.settle(message, kept ? undefined : err);
     }
+    this.notifyDrained();
   }
 }

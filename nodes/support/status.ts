@@ -28,6 +28,7 @@ export function nodeStatusOf(RED: NodeAPI, status: ConnectionStatus): NodeStatus
     case 'reconnecting':
       return { fill: 'yellow', shape: 'ring', text };
     case 'idle':
+    case 'stopped':
       return { fill: 'grey', shape: 'ring', text };
     default:
       return { fill: 'red', shape: 'ring', text };

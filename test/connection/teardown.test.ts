@@ -32,7 +32,8 @@ function optionsVia(port: number, extra: Record<string, unknown> = {}): DeviceOp
 const FAST = { backoff: { ...DEFAULT_BACKOFF, baseMs: 50, maxMs: 200, jitter: 0 } };
 
 /** The connection's current mqtt.js client (private: these tests reach under the hood on purpose). */
-const clientOf = (connection: DeviceConnection) => (connection as unknown as { client?: MqttClient }).client;
+const clientOf = (connection: DeviceConnection) =>
+  (connection as unknown as { phase: { session?: { client: MqttClient } } }).phase.session?.client;
 
 interface Outcome {
   payload: string;

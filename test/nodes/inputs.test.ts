@@ -136,7 +136,8 @@ describe('device nodes: inputs, outputs and status', () => {
     assert.equal(states.at(-1)!.topic, 'connected');
     assert.equal((states.at(-1)!.payload as { clientId: string }).clientId, 'pkInput.inputs');
     assert.equal(await inject('conn', { action: 'disconnect' }), undefined);
-    await eventually(() => !record().online && states.at(-1)!.topic === 'disconnected', 3000, 'disconnected');
+    await eventually(() => !record().online && states.at(-1)!.topic === 'stopped', 3000, 'stopped');
+    assert.equal((states.at(-1)!.payload as { reason?: string }).reason, 'requested');
     assert.equal(await inject('conn', { action: 'reconnect' }), undefined);
     await eventually(() => record().online, 5000, 'online again');
     assert.equal((await inject('conn', { action: 'explode' }))?.code, 'ACTION_INVALID');

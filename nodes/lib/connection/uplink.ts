@@ -1,0 +1,110 @@
+// Everything a device sends: the outbox that settles every publish once, the pace the platform
+// allows, and the flush of what waited. Sends only on a session that can take them.
+import type { MqttClient } from 'mqtt';
+import { AliyunIotError } from '../errors';
+import type { QueueJournal } from '../journal';
+import { Outbox, type OutgoingMessage } from '../outbox';
+import { Pacer } from '../pacer';
+import { sessionEnded, type MqttSession } from './mqtt-session';
+
+// Shared, so a publish allocates no options object.
+const QOS0 = Object.freeze({ qos: 0 as const });
+const QOS1 = Object.freeze({ qos: 1 as const });
+
+export class Uplink {
+  readonly outbox: Outbox;
+  readonly pacer: Pacer;
+  private paceTimer: NodeJS.Timeout | undefined;
+
+  /**
+   * @param session the session publishes can go out on now, if any
+   * @param closed true once the connection has ended for good
+   */
+  constructor(
+    private readonly queueSize: number,
+    rateLimit: number,
+    journal: QueueJournal | undefined,
+    now: () => number,
+    private readonly session: () => MqttSession | undefined,
+    private readonly closed: () => boolean,
+  ) {
+    this.outbox = new Outbox(queueSize, journal);
+    this.pacer = new Pacer(rateLimit, now);
+  }
+
+  /**
+   * The hot path: a QoS 0 publish on a live session with nothing queued ahead of it needs no
+   * bookkeeping and no callback. False when the message must take `publish` instead.
+   */
+  publishNow(topic: string, payload: Buffer | string): boolean {
+    const session = this.session();
+    if (!session || this.outbox.queued > 0 || !this.pacer.take()) return false;
+    session.client.publish(topic, payload, QOS0);
+    return true;
+  }
+
+  publish(topic: string, payload: Buffer | string, qos: 0 | 1, done: (err?: Error) => void): void {
+    if (qos === 0 && this.publishNow(topic, payload)) return done();
+    const message = this.outbox.create(topic, payload, qos, done);
+    if (this.closed()) return this.outbox.settle(message, new AliyunIotError('CONNECTION_CLOSED'));
+    const session = this.session();
+    if (!session) return this.outbox.enqueue(message);
+    if (this.outbox.queued === 0 && this.pacer.take()) return this.send(session, message);
+    // Connected but over the pace: wait in the queue, or fail now when there is none.
+    if (this.queueSize === 0)
+      return this.outbox.settle(message, new AliyunIotError('RATE_LIMITED', { rate: this.pacer.ratePerSecond }));
+    this.outbox.enqueue(message);
+    this.schedule();
+  }
+
+  /** Sends queued messages as fast as the pace allows, oldest first. */
+  flush(): void {
+    this.paceTimer = undefined;
+    let session = this.session();
+    while (session && this.outbox.queued > 0 && this.pacer.take()) {
+      const message = this.outbox.shift();
+      if (message) this.send(session, message);
+      session = this.session();
+    }
+    if (session) this.schedule();
+  }
+
+  /** The session is gone: nothing waits for the pace any more. */
+  pause(): void {
+    clearTimeout(this.paceTimer);
+    this.paceTimer = undefined;
+  }
+
+  private schedule(): void {
+    if (this.paceTimer || this.outbox.queued === 0) return;
+    this.paceTimer = setTimeout(() => this.flush(), this.pacer.waitMs());
+  }
+
+  private send(session: MqttSession, message: OutgoingMessage): void {
+    // Written to the disk queue before it can be lost with the link.
+    if (!this.outbox.record(message)) return;
+    this.outbox.markSent(message);
+    const client: MqttClient = session.client;
+    if (message.qos === 0) {
+      // No per-message callback: it would add a drain listener per message once the socket is busy.
+      client.publish(message.topic, message.payload, QOS0);
+      this.outbox.settle(message);
+      return;
+    }
+    message.sentOn = client;
+    client.publish(message.topic, message.payload, QOS1, (err) => {
+      // A message requeued after a lost session belongs to the next one now.
+      if (message.sentOn !== client || !this.outbox.isInflight(message)) return;
+      if (!err) {
+        this.outbox.settle(message);
+      } else if (sessionEnded(client, err)) {
+        // The session ended before the PUBACK: the message goes out again on the next one. Only
+        // close() fails messages for good, and it takes them out of flight before it ends the client.
+        session.over = true;
+        this.outbox.requeue(message);
+      } else {
+        this.outbox.settle(message, new AliyunIotError('PUBLISH_FAILED', { reason: err.message }));
+      }
+    });
+  }
+}

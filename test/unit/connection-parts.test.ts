@@ -1,0 +1,105 @@
+// The connection's pure and small parts: the retry policy, the pacer on an injected clock, and the
+// disk journal (torn lines, compaction).
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, appendFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { classifyClose, type CloseFacts } from '../../nodes/lib/connection/retry-policy';
+import { QueueJournal } from '../../nodes/lib/journal';
+import { Pacer } from '../../nodes/lib/pacer';
+
+const facts = (over: Partial<CloseFacts>): CloseFacts => ({
+  sessionMs: undefined,
+  code: undefined,
+  attempt: 0,
+  shortSessions: 0,
+  stableSessionMs: 10_000,
+  kickThreshold: 3,
+  freshCredentials: () => false,
+  ...over,
+});
+
+describe('retry policy', () => {
+  it('a refused login with cached credentials retries now; the cache is asked once, only then', () => {
+    const asked: number[] = [];
+    const fresh = (code: 3 | 4 | 5) => (asked.push(code), true);
+    assert.deepEqual(classifyClose(facts({ code: 3, freshCredentials: fresh })), { next: 'retry-now' });
+    assert.deepEqual(asked, [3]);
+    classifyClose(facts({ code: 3, sessionMs: 5, freshCredentials: fresh }));
+    classifyClose(facts({ code: 'ECONNRESET', freshCredentials: fresh }));
+    assert.deepEqual(asked, [3], 'not for a session that was up, nor for a network error');
+  });
+
+  it('a refused login otherwise backs off as an auth failure', () => {
+    assert.deepEqual(classifyClose(facts({ code: 5, attempt: 2 })), {
+      next: 'backoff',
+      state: 'auth-failed',
+      authFailed: true,
+      attempt: 3,
+      shortSessions: 0,
+    });
+  });
+
+  it('a stable session starts the backoff over; short ones count towards kicked', () => {
+    assert.deepEqual(classifyClose(facts({ sessionMs: 10_000, attempt: 7, shortSessions: 2 })), {
+      next: 'backoff',
+      state: 'disconnected',
+      authFailed: false,
+      attempt: 1,
+      shortSessions: 0,
+    });
+    const third = classifyClose(facts({ sessionMs: 9_999, attempt: 2, shortSessions: 2 }));
+    assert.equal(third.next === 'backoff' && third.state, 'kicked');
+    const never = classifyClose(facts({ sessionMs: undefined, shortSessions: 2 }));
+    assert.equal(never.next === 'backoff' && never.state, 'disconnected', 'no session: not a kick');
+  });
+});
+
+describe('pacer', () => {
+  it('spaces messages evenly on the clock it is given, never earning a burst from a late timer', () => {
+    let now = 1_000;
+    const pacer = new Pacer(4, () => now);
+    assert.equal(pacer.take(), true);
+    assert.equal(pacer.take(), false);
+    assert.equal(pacer.waitMs(), 250);
+    now += 250;
+    assert.equal(pacer.take(), true);
+    now += 10_000;
+    assert.equal(pacer.take(), true);
+    assert.equal(pacer.take(), false, 'a long pause does not allow a burst');
+    assert.equal(new Pacer(0, () => now).take(), true);
+  });
+});
+
+describe('queue journal', () => {
+  const fresh = () => join(mkdtempSync(join(tmpdir(), 'journal-')), 'q.jsonl');
+
+  it('restores what is unacknowledged, oldest first, skipping a torn last line', () => {
+    const path = fresh();
+    const journal = new QueueJournal(path);
+    const a = journal.add('/t/a', 'A');
+    journal.add('/t/b', Buffer.from([0, 1, 2]));
+    journal.remove(a);
+    appendFileSync(path, '{"a":"torn","t":"/t/c"');
+    const restored = new QueueJournal(path).restore();
+    assert.deepEqual(
+      restored.map((e) => [e.topic, [...e.payload]]),
+      [['/t/b', [0, 1, 2]]],
+    );
+    assert.equal(readFileSync(path, 'utf8').split('\n').filter(Boolean).length, 1, 'rewritten to what is open');
+  });
+
+  it('compacts once the file is long and mostly settled', () => {
+    const path = fresh();
+    const journal = new QueueJournal(path);
+    const keep = journal.add('/t/keep', 'k');
+    for (let i = 0; i < 5_001; i++) journal.remove(journal.add('/t/x', 'x'));
+    const lines = readFileSync(path, 'utf8').split('\n').filter(Boolean);
+    assert.ok(lines.length < 100, `compacted to ${lines.length} lines`);
+    assert.deepEqual(
+      new QueueJournal(path).restore().map((e) => e.id),
+      [keep],
+    );
+  });
+});

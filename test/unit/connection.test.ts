@@ -1,0 +1,219 @@
+// The connection's phases driven in milliseconds: a fake mqtt.js client plays the broker and
+// node:test's mock timers play the clock, so backoff, kick detection, teardown order, handover and
+// close are checked without a network or a real wait.
+import assert from 'node:assert/strict';
+import { describe, it, type TestContext } from 'node:test';
+import { DEFAULT_BACKOFF } from '../../nodes/lib/backoff';
+import { DeviceConnection, type ConnectionStatus, type ConnectionTuning } from '../../nodes/lib/connection';
+import { validateDeviceOptions } from '../../nodes/lib/options';
+import { fakeConnect, type FakeClient } from '../helpers/fake-mqtt';
+
+const device = { productKey: 'pkUnit', deviceName: 'unit-dev', deviceSecret: 'unit-secret' };
+const TOPIC = `/${device.productKey}/${device.deviceName}/user/t`;
+
+function setup(t: TestContext, tuning: Partial<ConnectionTuning> = {}, predecessor?: Promise<void>) {
+  t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
+  const result = validateDeviceOptions({
+    ...device,
+    endpoint: 'custom',
+    host: 'broker.test',
+    port: 1883,
+    transport: 'tcp',
+    rateLimit: 0,
+  });
+  if (!result.ok) throw new Error(JSON.stringify(result.errors));
+  const fake = fakeConnect();
+  const connection = new DeviceConnection(
+    result.options,
+    // No jitter: each delay is the nominal one.
+    { backoff: { ...DEFAULT_BACKOFF, jitter: 0 }, random: () => 0, connect: fake.connect, ...tuning },
+    predecessor,
+  );
+  const states: ConnectionStatus[] = [];
+  connection.on('state', (s) => states.push(s));
+  const latest = (): FakeClient => {
+    const client = fake.clients.at(-1);
+    assert.ok(client, 'a client was opened');
+    return client;
+  };
+  const tick = (ms: number) => t.mock.timers.tick(ms);
+  return { connection, clients: fake.clients, latest, states, tick };
+}
+
+/** Lets promise callbacks run (mock timers do not drive them). */
+const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+function publish(connection: DeviceConnection, payload: string, results: (Error | undefined)[]) {
+  connection.publish(TOPIC, payload, 1, (err) => results.push(err));
+}
+
+describe('connection phases (fake client, mock timers)', () => {
+  it('connects, publishes QoS 1 and settles it on PUBACK; subscriptions are made on connect', (t) => {
+    const { connection, latest, states } = setup(t);
+    connection.subscribe(`/${device.productKey}/${device.deviceName}/user/get`, 1, () => undefined);
+    connection.connect();
+    assert.equal(connection.state, 'connecting');
+    latest().accept();
+    assert.deepEqual(
+      states.map((s) => s.state),
+      ['connecting', 'connected'],
+    );
+    assert.deepEqual(latest().subscribed, [{ [`/${device.productKey}/${device.deviceName}/user/get`]: { qos: 1 } }]);
+    const results: (Error | undefined)[] = [];
+    publish(connection, 'a', results);
+    assert.equal(latest().published.length, 1);
+    assert.deepEqual(results, []);
+    latest().ack(latest().published[0]!);
+    assert.deepEqual(results, [undefined]);
+  });
+
+  it('a forced teardown fails callbacks before close: messages are requeued in order, never failed', (t) => {
+    const { connection, clients, latest, tick } = setup(t);
+    connection.connect();
+    latest().accept();
+    const results: (Error | undefined)[] = [];
+    for (const p of ['a', 'b', 'c']) publish(connection, p, results);
+    const first = latest();
+    first.teardown();
+    assert.deepEqual(results, [], 'nothing settled by the teardown');
+    assert.equal(connection.state, 'disconnected');
+    assert.equal(connection.status.queued, 3);
+    tick(connection.status.nextRetryMs ?? 0);
+    assert.equal(clients.length, 2);
+    latest().accept();
+    assert.deepEqual(
+      latest().published.map((m) => m.payload),
+      ['a', 'b', 'c'],
+    );
+    assert.equal(connection.status.resent, 3);
+    for (const sent of latest().published) latest().ack(sent);
+    assert.deepEqual(results, [undefined, undefined, undefined]);
+  });
+
+  it('backs off 1 s, 2 s, 4 s while the broker cannot be reached, and starts over after a stable session', (t) => {
+    const { connection, clients, latest, states, tick } = setup(t);
+    connection.connect();
+    const delays: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      latest().close();
+      delays.push(connection.status.nextRetryMs ?? -1);
+      tick(connection.status.nextRetryMs ?? 0);
+    }
+    assert.deepEqual(delays, [1000, 2000, 4000]);
+    assert.equal(clients.length, 4);
+    latest().accept();
+    tick(10_000);
+    latest().close();
+    assert.equal(connection.status.nextRetryMs, 1000, 'a session of 10 s resets the backoff');
+    assert.equal(states.at(-1)?.state, 'disconnected');
+  });
+
+  it('reports kicked after three sessions cut short in a row', (t) => {
+    const { connection, latest, tick } = setup(t);
+    connection.connect();
+    const seen: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      latest().accept();
+      tick(500);
+      latest().close();
+      seen.push(connection.state);
+      tick(connection.status.nextRetryMs ?? 0);
+    }
+    assert.deepEqual(seen, ['disconnected', 'disconnected', 'kicked']);
+  });
+
+  it('a refused login (CONNACK 4) waits at least a minute, with the code in the status', (t) => {
+    const { connection, clients, latest, tick } = setup(t);
+    connection.connect();
+    latest().refuse(4);
+    assert.equal(connection.state, 'auth-failed');
+    assert.equal(connection.status.code, 4);
+    assert.ok((connection.status.nextRetryMs ?? 0) >= 60_000);
+    tick(59_999);
+    assert.equal(clients.length, 1, 'no login within the minute');
+    tick(connection.status.nextRetryMs ?? 0);
+    assert.equal(clients.length, 2);
+  });
+
+  it('waits for its predecessor to log out before it logs in (redeploy handover)', async (t) => {
+    let loggedOut!: () => void;
+    const predecessor = new Promise<void>((resolve) => (loggedOut = resolve));
+    const { connection, clients } = setup(t, {}, predecessor);
+    connection.connect();
+    connection.reconnect();
+    assert.equal(clients.length, 0);
+    loggedOut();
+    await settle();
+    assert.equal(clients.length, 1);
+    assert.equal(connection.state, 'connecting');
+  });
+
+  it('disconnect() stops until connect(): no retry timer, state stopped, queued messages wait', async (t) => {
+    const { connection, clients, latest, tick } = setup(t);
+    connection.connect();
+    latest().accept();
+    await connection.disconnect();
+    assert.equal(connection.state, 'stopped');
+    assert.equal(connection.status.reason, 'requested');
+    assert.equal(latest().ended, 'graceful');
+    const results: (Error | undefined)[] = [];
+    publish(connection, 'later', results);
+    tick(3_600_000);
+    assert.equal(clients.length, 1, 'no login while stopped');
+    connection.connect();
+    latest().accept();
+    assert.deepEqual(
+      latest().published.map((m) => m.payload),
+      ['later'],
+    );
+  });
+
+  it('close() gives messages in flight a moment, then fails them for good and ends in closed', async (t) => {
+    const { connection, clients, latest, tick } = setup(t);
+    connection.connect();
+    latest().accept();
+    const results: (Error | undefined)[] = [];
+    publish(connection, 'x', results);
+    publish(connection, 'y', results);
+    latest().ack(latest().published[0]!);
+    const closing = connection.close();
+    await settle();
+    assert.equal(results.length, 1, 'the unacknowledged one waits for its PUBACK');
+    tick(2_000);
+    await closing;
+    assert.deepEqual(
+      results.map((e) => (e as { code?: string } | undefined)?.code),
+      [undefined, 'CONNECTION_CLOSED'],
+    );
+    assert.equal(connection.state, 'closed');
+    tick(3_600_000);
+    assert.equal(clients.length, 1, 'nothing after the end');
+    const late: (Error | undefined)[] = [];
+    publish(connection, 'z', late);
+    assert.equal((late[0] as { code?: string } | undefined)?.code, 'CONNECTION_CLOSED');
+  });
+
+  it('close() while backing off stops the retry timer', async (t) => {
+    const { connection, clients, latest, tick } = setup(t);
+    connection.connect();
+    latest().close();
+    assert.equal(connection.state, 'disconnected');
+    await connection.close();
+    tick(3_600_000);
+    assert.equal(clients.length, 1);
+    assert.equal(connection.state, 'closed');
+  });
+
+  it('reconnect() drops the live session and logs in again at once', (t) => {
+    const { connection, clients, latest } = setup(t);
+    connection.connect();
+    const first = latest();
+    first.accept();
+    connection.reconnect();
+    assert.equal(first.ended, 'forced');
+    assert.equal(clients.length, 2);
+    assert.equal(connection.state, 'reconnecting');
+    first.close();
+    assert.equal(connection.state, 'reconnecting', "the dropped session's close is not this session's");
+  });
+});
