@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { Node, NodeAPI, NodeDef } from 'node-red';
-import type { AliyunIotError } from './lib/errors';
+import type { AliyunIotError, ErrorCode } from './lib/errors';
 import { validateDeviceOptions, type DeviceOptions } from './lib/options';
 import { deviceKeyOf, sharedPool, type Lease } from './lib/pool';
 import { contextCredentialStore } from './support/credential-store';
@@ -50,7 +50,7 @@ export = function register(RED: NodeAPI): void {
     }
     const options: DeviceOptions | undefined = node.options;
     const connection = node.connection;
-    const onWarning = (code: string, params?: Record<string, unknown>) => {
+    const onWarning = (code: ErrorCode, params?: Readonly<Record<string, unknown>>) => {
       node.warn(localize(RED, code, params));
     };
     // HTTPS auth and registration failures: one log line per attempt, localized, with the code.

@@ -2,6 +2,7 @@
 // `subscribe` / `unsubscribe` with msg.topic add and drop filters at run time.
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import type { Delivery, SubscriptionHandle } from './lib/connection';
+import type { Problem } from './lib/errors';
 import { validateQos } from './lib/options';
 import { decodePayload, isOutputFormat, type OutputFormat } from './lib/payload';
 import { checkFilter, expandTopic } from './lib/topic';
@@ -40,7 +41,7 @@ export = function register(RED: NodeAPI): void {
     }
 
     /** Returns an error code when the filter cannot be subscribed. */
-    function add(template: string, qos: 0 | 1): { code: string; params: Record<string, unknown> } | undefined {
+    function add(template: string, qos: 0 | 1): Problem | undefined {
       if (!link.ok) return undefined;
       const filter = expandTopic(template, link.options);
       const problem = checkFilter(filter);

@@ -15,6 +15,9 @@ rmSync(dist, { recursive: true, force: true });
 execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', join(root, 'tsconfig.build.json')], {
   stdio: 'inherit',
 });
+// tsc copies the en-US catalogue it reads the ErrorCode type from; the catalogues Node-RED serves
+// are laid out below, beside the nodes.
+rmSync(join(dist, 'locales'), { recursive: true, force: true });
 
 for (const file of readdirSync(join(root, 'nodes'))) {
   if (file.endsWith('.html')) cpSync(join(root, 'nodes', file), join(dist, 'nodes', file));

@@ -1,6 +1,6 @@
 // The platform's Alink JSON (PLATFORM.md §6-7): message ids, the thing-model topics, request
 // builders, reply parsing and the table that matches replies to requests by id.
-import { AliyunIotError } from './errors';
+import { AliyunIotError, type Problem } from './errors';
 import { parseJsonObject } from './payload';
 
 export const ALINK_VERSION = '1.0';
@@ -66,7 +66,7 @@ export function parseReply(payload: Buffer | string): AlinkReply | undefined {
 }
 
 /** Why property params cannot be posted, or undefined when they can. */
-export function checkProperties(params: unknown): { code: string; params: Record<string, unknown> } | undefined {
+export function checkProperties(params: unknown): Problem | undefined {
   if (params === null || typeof params !== 'object' || Array.isArray(params))
     return { code: 'PROPERTIES_INVALID', params: {} };
   const count = Object.keys(params).length;
@@ -79,11 +79,7 @@ export function checkProperties(params: unknown): { code: string; params: Record
 export const IDENTIFIER = /^[A-Za-z0-9_]{1,50}$/;
 
 /** Why an event cannot be posted, or undefined when it can. */
-export function checkEvent(
-  eventId: string,
-  value: unknown,
-  time: unknown,
-): { code: string; params: Record<string, unknown> } | undefined {
+export function checkEvent(eventId: string, value: unknown, time: unknown): Problem | undefined {
   if (!eventId) return { code: 'EVENT_MISSING', params: {} };
   if (!IDENTIFIER.test(eventId) || eventId === 'property') return { code: 'EVENT_INVALID', params: {} };
   if (value === null || typeof value !== 'object' || Array.isArray(value))

@@ -24,12 +24,14 @@ export interface RegisteredDevice {
 }
 
 /** Platform codes with their own message; anything else is reported as PLATFORM_CODE. */
-const KNOWN_CODES = new Set([401, 460, 500, 5001, 6200, 6288, 6289, 6292, 6600]);
+const KNOWN_CODES = new Set([401, 460, 500, 5001, 6200, 6288, 6289, 6292, 6600] as const);
+type KnownCode = typeof KNOWN_CODES extends Set<infer C> ? C : never;
+const isKnown = (code: number): code is KnownCode => KNOWN_CODES.has(code as KnownCode);
 /** Codes that retrying soon cannot fix: the settings or the device's state must change first. */
 const HARD_CODES = new Set([401, 460, 5001, 6200, 6288, 6289, 6292, 6600]);
 
 export function platformError(code: number, message: string): AliyunIotError {
-  return KNOWN_CODES.has(code)
+  return isKnown(code)
     ? new AliyunIotError(`PLATFORM_${code}`, { code }, code)
     : new AliyunIotError('PLATFORM_CODE', { code, message }, code);
 }

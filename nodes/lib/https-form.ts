@@ -1,7 +1,7 @@
 // One form POST to the platform's HTTPS auth host, bounded in time and size, answered as JSON.
 // node:https because Node 20's fetch cannot be given the CA list the platform's roots need.
 import { request } from 'node:https';
-import { AliyunIotError } from './errors';
+import { AliyunIotError, type ErrorCode } from './errors';
 import { parseJsonObject } from './payload';
 
 export interface HttpsTarget {
@@ -35,7 +35,7 @@ export function postForm(
   const where = `${target.host}:${target.port}`;
   return new Promise((resolve, reject) => {
     let settled = false;
-    const fail = (code: string, params: Record<string, unknown>) => {
+    const fail = (code: ErrorCode, params: Record<string, unknown>) => {
       if (settled) return;
       settled = true;
       req.destroy();

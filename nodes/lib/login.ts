@@ -4,6 +4,7 @@ import { isHardFailure, registerOverHttps, requestToken, type DeviceToken } from
 import { formatHost, type ResolvedEndpoint } from './endpoint';
 import type { FormPostOptions } from './https-form';
 import { registerOverMqtt } from './mqtt-register';
+import type { ErrorCode } from './errors';
 import type { DeviceOptions } from './options';
 import { signMqtt } from './sign';
 
@@ -47,7 +48,7 @@ export interface LoginContext {
   store?: CredentialStore;
   http?: FormPostOptions;
   /** Non-fatal trouble worth a log line (a store that failed to save). */
-  warn?: (code: string, params?: Record<string, unknown>) => void;
+  warn?: (code: ErrorCode, params?: Record<string, unknown>) => void;
 }
 
 export function memoryStore(): CredentialStore {

@@ -2,6 +2,7 @@
 // same one Node-RED serves to the editor, so runtime, editor and API users read one set of words.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { ErrorCode } from './errors';
 
 export const LANGUAGES = ['en-US', 'zh-CN'] as const;
 export type Language = (typeof LANGUAGES)[number];
@@ -30,7 +31,11 @@ export function interpolate(template: string, params: Readonly<Record<string, un
   return template.replace(/__(\w+)__/g, (whole, key: string) => (key in params ? String(params[key]) : whole));
 }
 
-export function messageFor(code: string, params?: Readonly<Record<string, unknown>>, lang: Language = 'en-US'): string {
+export function messageFor(
+  code: ErrorCode,
+  params?: Readonly<Record<string, unknown>>,
+  lang: Language = 'en-US',
+): string {
   const template = catalogue(lang)[code] ?? catalogue('en-US')[code] ?? code;
   return interpolate(template, params);
 }

@@ -24,7 +24,10 @@ describe('retry policy', () => {
   it('a refused login with cached credentials retries now; the cache is asked once, only then', () => {
     const asked: number[] = [];
     const fresh = (code: 3 | 4 | 5) => (asked.push(code), true);
-    assert.deepEqual(classifyClose(facts({ code: 3, freshCredentials: fresh })), { next: 'retry-now' });
+    assert.deepEqual(classifyClose(facts({ code: 3, message: 'Connection refused', freshCredentials: fresh })), {
+      next: 'retry-now',
+      cause: { state: 'reconnecting', reason: 'Connection refused', code: 3 },
+    });
     assert.deepEqual(asked, [3]);
     classifyClose(facts({ code: 3, sessionMs: 5, freshCredentials: fresh }));
     classifyClose(facts({ code: 'ECONNRESET', freshCredentials: fresh }));
@@ -34,7 +37,7 @@ describe('retry policy', () => {
   it('a refused login otherwise backs off as an auth failure', () => {
     assert.deepEqual(classifyClose(facts({ code: 5, attempt: 2 })), {
       next: 'backoff',
-      state: 'auth-failed',
+      cause: { state: 'auth-failed', reason: 'connection failed', code: 5 },
       authFailed: true,
       attempt: 3,
       shortSessions: 0,
@@ -44,15 +47,15 @@ describe('retry policy', () => {
   it('a stable session starts the backoff over; short ones count towards kicked', () => {
     assert.deepEqual(classifyClose(facts({ sessionMs: 10_000, attempt: 7, shortSessions: 2 })), {
       next: 'backoff',
-      state: 'disconnected',
+      cause: { state: 'disconnected', reason: 'connection lost', code: undefined },
       authFailed: false,
       attempt: 1,
       shortSessions: 0,
     });
     const third = classifyClose(facts({ sessionMs: 9_999, attempt: 2, shortSessions: 2 }));
-    assert.equal(third.next === 'backoff' && third.state, 'kicked');
+    assert.equal(third.next === 'backoff' && third.cause.state, 'kicked');
     const never = classifyClose(facts({ sessionMs: undefined, shortSessions: 2 }));
-    assert.equal(never.next === 'backoff' && never.state, 'disconnected', 'no session: not a kick');
+    assert.equal(never.next === 'backoff' && never.cause.state, 'disconnected', 'no session: not a kick');
   });
 });
 

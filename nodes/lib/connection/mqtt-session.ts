@@ -2,6 +2,9 @@
 // listens to its own events too, and its 'close' handler is what stops its keepalive timer, so a
 // session never calls removeAllListeners(). The package owns reconnects: mqtt.js never retries.
 import type { connect as mqttConnect, IClientOptions, MqttClient } from 'mqtt';
+import type { ResolvedEndpoint } from '../endpoint';
+import type { MqttLogin } from '../login';
+import type { DeviceOptions } from '../options';
 
 export type Connect = typeof mqttConnect;
 
@@ -21,6 +24,29 @@ export function sessionOptions(options: IClientOptions): IClientOptions {
     queueQoSZero: false,
     ...options,
   };
+}
+
+/** The options of a device's login: its credentials, keepalive, session kind and TLS settings. */
+export function loginOptions(
+  login: MqttLogin,
+  options: DeviceOptions,
+  endpoint: ResolvedEndpoint,
+  connectTimeoutMs: number,
+): IClientOptions {
+  const clientOptions: IClientOptions = {
+    clientId: login.clientId,
+    username: login.username,
+    password: login.password,
+    keepalive: options.keepalive,
+    clean: options.cleanSession,
+    connectTimeout: connectTimeoutMs,
+  };
+  if (endpoint.secure) {
+    clientOptions.ca = [...(endpoint.ca ?? [])];
+    clientOptions.rejectUnauthorized = options.rejectUnauthorized;
+    if (options.servername) clientOptions.servername = options.servername;
+  }
+  return clientOptions;
 }
 
 export class MqttSession {

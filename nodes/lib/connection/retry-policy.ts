@@ -4,11 +4,15 @@
 /** CONNACK codes that say the login itself is wrong (ext, keepalive, token, credentials). */
 const REFUSED_LOGIN = new Set<unknown>([3, 4, 5]);
 
+import type { Backoff } from './phase';
+
 export interface CloseFacts {
   /** How long the session was up; undefined when it never got a CONNACK. */
   sessionMs: number | undefined;
   /** The CONNACK return code, or the socket error's code. */
   code: number | string | undefined;
+  /** The last error mqtt.js reported for the session, if any. */
+  message?: string;
   attempt: number;
   shortSessions: number;
   /** A session at least this long was a good one: the backoff starts over. */
@@ -24,10 +28,10 @@ export interface CloseFacts {
 
 export type CloseVerdict =
   /** Log in again at once with fresh credentials. */
-  | { next: 'retry-now' }
+  | { next: 'retry-now'; cause: Backoff }
   | {
       next: 'backoff';
-      state: 'disconnected' | 'auth-failed' | 'kicked';
+      cause: Backoff & { state: 'disconnected' | 'auth-failed' | 'kicked' };
       /** Refused credentials wait minutes, not seconds. */
       authFailed: boolean;
       attempt: number;
@@ -40,11 +44,13 @@ export function isRefusedLogin(sessionMs: number | undefined, code: unknown): co
 
 export function classifyClose(facts: CloseFacts): CloseVerdict {
   const { sessionMs, code } = facts;
+  const reason = facts.message ?? (sessionMs === undefined ? 'connection failed' : 'connection lost');
   if (isRefusedLogin(sessionMs, code)) {
-    if (facts.freshCredentials(code)) return { next: 'retry-now' };
+    // An expired token: a fresh one at once instead of backing off for minutes.
+    if (facts.freshCredentials(code)) return { next: 'retry-now', cause: { state: 'reconnecting', reason, code } };
     return {
       next: 'backoff',
-      state: 'auth-failed',
+      cause: { state: 'auth-failed', reason, code },
       authFailed: true,
       attempt: facts.attempt + 1,
       shortSessions: facts.shortSessions,
@@ -59,6 +65,9 @@ export function classifyClose(facts: CloseFacts): CloseVerdict {
   }
   attempt++;
   // Kick loops back off like network trouble, but keep growing while they last.
-  const state = shortSessions >= facts.kickThreshold ? 'kicked' : 'disconnected';
-  return { next: 'backoff', state, authFailed: false, attempt, shortSessions };
+  const cause: Backoff & { state: 'disconnected' | 'kicked' } =
+    shortSessions >= facts.kickThreshold
+      ? { state: 'kicked', reason: 'another client is using this device credentials', code }
+      : { state: 'disconnected', reason, code };
+  return { next: 'backoff', cause, authFailed: false, attempt, shortSessions };
 }

@@ -1,5 +1,7 @@
 // What a connection reports: its state, why, and the counters of its queue. Never a secret.
-import type { AliyunIotError } from '../errors';
+import type { AliyunIotError, ErrorCode } from '../errors';
+import type { Outbox } from '../outbox';
+import type { Pacer } from '../pacer';
 
 export const CONNECTION_STATES = [
   'idle',
@@ -40,7 +42,7 @@ export interface ConnectionStatus {
 /** The events a connection emits; other parts of the core report through `warning` too. */
 export interface ConnectionEvents {
   state: [status: ConnectionStatus];
-  warning: [code: string, params?: Readonly<Record<string, unknown>>];
+  warning: [code: ErrorCode, params?: Readonly<Record<string, unknown>>];
   'login-error': [error: AliyunIotError];
 }
 
@@ -53,4 +55,15 @@ export function sameReport(a: ConnectionStatus, b: ConnectionStatus): boolean {
     a.attempt === b.attempt &&
     a.nextRetryMs === b.nextRetryMs
   );
+}
+
+/** A full status: the state and why, with who the connection is and its queue's counters now. */
+export function describeStatus(
+  state: ConnectionState,
+  extra: Partial<ConnectionStatus>,
+  who: Pick<ConnectionStatus, 'attempt' | 'clientId' | 'endpoint'>,
+  uplink: { outbox: Outbox; pacer: Pacer },
+): ConnectionStatus {
+  const { queued, resent, restored } = uplink.outbox;
+  return { state, ...who, rateLimit: uplink.pacer.ratePerSecond, queued, resent, restored, ...extra };
 }

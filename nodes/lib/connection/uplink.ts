@@ -1,7 +1,7 @@
 // Everything a device sends: the outbox that settles every publish once, the pace the platform
 // allows, and the flush of what waited. Sends only on a session that can take them.
 import type { MqttClient } from 'mqtt';
-import { AliyunIotError } from '../errors';
+import { AliyunIotError, type ErrorCode } from '../errors';
 import type { QueueJournal } from '../journal';
 import { Outbox, type OutgoingMessage } from '../outbox';
 import { Pacer } from '../pacer';
@@ -15,6 +15,7 @@ export class Uplink {
   readonly outbox: Outbox;
   readonly pacer: Pacer;
   private paceTimer: NodeJS.Timeout | undefined;
+  private journalRestored = false;
 
   /**
    * @param session the session publishes can go out on now, if any
@@ -23,7 +24,7 @@ export class Uplink {
   constructor(
     private readonly queueSize: number,
     rateLimit: number,
-    journal: QueueJournal | undefined,
+    private readonly journal: QueueJournal | undefined,
     now: () => number,
     private readonly session: () => MqttSession | undefined,
     private readonly closed: () => boolean,
@@ -67,6 +68,38 @@ export class Uplink {
       session = this.session();
     }
     if (session) this.schedule();
+  }
+
+  /**
+   * Once, before the first login and after the predecessor has logged out (and stopped writing the
+   * same file): what the disk queue kept goes out first.
+   */
+  restoreJournal(warn: (code: ErrorCode, params: Record<string, unknown>) => void): void {
+    if (!this.journal || this.journalRestored) return;
+    this.journalRestored = true;
+    try {
+      const entries = this.journal.restore();
+      this.outbox.restore(entries);
+      if (entries.length > 0) warn('QUEUE_RESTORED', { count: entries.length });
+    } catch (err) {
+      warn('QUEUE_DISK_FAILED', { reason: (err as Error).message });
+    }
+  }
+
+  /**
+   * Gives QoS 1 messages already on the wire a moment for their PUBACK before logging out: until
+   * none is in flight, the session ends, or the time is up.
+   */
+  async drained(session: MqttSession, limitMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    let closed: (() => void) | undefined;
+    await Promise.race([
+      this.outbox.drained(),
+      new Promise((resolve) => (timer = setTimeout(resolve, limitMs))),
+      new Promise<void>((resolve) => session.client.once('close', (closed = resolve))),
+    ]);
+    clearTimeout(timer);
+    if (closed) session.client.off('close', closed);
   }
 
   /** The session is gone: nothing waits for the pace any more. */
