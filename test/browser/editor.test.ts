@@ -31,6 +31,58 @@ async function openEditor(browser: Browser, url: string, locale: string): Promis
   return page;
 }
 
+/** Opens the config dialog of a new device through the `+` beside a new publish node's device field. */
+async function openConfigDialog(page: Page, id: string): Promise<void> {
+  await page.evaluate((nodeId) => {
+    // The editor's own API, typed just as far as used here.
+    const RED = (window as unknown as { RED: EditorApi }).RED;
+    RED.view.importNodes([
+      {
+        id: nodeId,
+        type: 'aliyun-iot-publish',
+        x: 260,
+        y: 120,
+        z: RED.workspaces.active(),
+        topic: 'user/update',
+        qos: '1',
+        device: '',
+      },
+    ]);
+    RED.editor.edit(RED.nodes.node(nodeId));
+  }, id);
+  await page
+    .locator('#node-input-device')
+    .locator('xpath=..')
+    .locator('a:has(i.fa-plus), button:has(i.fa-plus)')
+    .first()
+    .click();
+  await page.waitForSelector('#node-config-input-productKey');
+}
+
+/**
+ * Switches the device config dialog to one of its tabs. Node-RED's tabs take two clicks within 400 ms
+ * (on any two tabs) for a double click and do not switch, so a click that did not switch is repeated.
+ */
+async function showTab(page: Page, name: 'connection' | 'authentication' | 'tls' | 'delivery'): Promise<void> {
+  const content = page.locator(`#aliyun-iot-device-tab-${name}`);
+  const until = Date.now() + 15_000;
+  while (!(await content.isVisible())) {
+    if (Date.now() > until) throw new Error(`tab ${name} did not open`);
+    await page.click(`#red-ui-tab-aliyun-iot-device-tab-${name} a`);
+    await content.waitFor({ state: 'visible', timeout: 1000 }).catch(() => undefined);
+  }
+}
+
+async function tabLabels(page: Page): Promise<string[]> {
+  return (await page.locator('#node-config-aliyun-iot-device-tabs .red-ui-tab-label').allTextContents()).map((t) =>
+    t.trim(),
+  );
+}
+
+async function optionTexts(page: Page, field: string): Promise<string[]> {
+  return (await page.locator(`#node-config-input-${field} option`).allTextContents()).map((t) => t.trim());
+}
+
 describe('editor in Chromium', () => {
   let emu: Emulator;
   let red: nr.NodeRedProcess;
@@ -81,31 +133,18 @@ describe('editor in Chromium', () => {
     }
   });
 
-  it('config dialog: invalid keepalive and clientId are red, the filled dialog saves, deploy goes green', async () => {
-    await page.evaluate(() => {
-      // The editor's own API, typed just as far as used here.
-      const RED = (window as unknown as { RED: EditorApi }).RED;
-      RED.view.importNodes([
-        {
-          id: 'pub1',
-          type: 'aliyun-iot-publish',
-          x: 260,
-          y: 120,
-          z: RED.workspaces.active(),
-          topic: 'user/update',
-          qos: '1',
-          device: '',
-        },
-      ]);
-      RED.editor.edit(RED.nodes.node('pub1'));
-    });
-    await page
-      .locator('#node-input-device')
-      .locator('xpath=..')
-      .locator('a:has(i.fa-plus), button:has(i.fa-plus)')
-      .first()
-      .click();
-    await page.waitForSelector('#node-config-input-productKey');
+  it('config dialog in tabs: invalid keepalive and clientId are red, the filled dialog saves, deploy goes green', async () => {
+    await openConfigDialog(page, 'pub1');
+    // The first tab holds what a first-time user needs.
+    assert.deepEqual(await tabLabels(page), ['Connection', 'Authentication', 'TLS', 'Delivery']);
+    for (const id of ['productKey', 'deviceName', 'deviceSecret', 'endpoint', 'regionId'])
+      assert.ok(await page.locator(`#node-config-input-${id}`).isVisible(), id);
+    assert.deepEqual(await optionTexts(page, 'transport'), [
+      'MQTT over TLS',
+      'MQTT over TCP (unencrypted)',
+      'MQTT over WebSocket (wss)',
+      'MQTT over WebSocket (ws, unencrypted)',
+    ]);
     await page.fill('#node-config-input-productKey', DEMO_DEVICE.productKey);
     await page.fill('#node-config-input-deviceName', DEMO_DEVICE.deviceName);
     await page.fill('#node-config-input-deviceSecret', DEMO_DEVICE.deviceSecret ?? '');
@@ -113,30 +152,39 @@ describe('editor in Chromium', () => {
     await page.fill('#node-config-input-host', emu.host);
     await page.selectOption('#node-config-input-transport', 'tcp');
     await page.fill('#node-config-input-port', String(emu.ports.mqtt));
+    await page.screenshot({ path: join(ARTIFACTS, 'config-connection.png') });
+    await showTab(page, 'delivery');
     await page.fill('#node-config-input-keepalive', '10');
-    await page.fill('#node-config-input-clientId', 'c'.repeat(65));
-    await page.locator('#node-config-input-name').click();
+    await page.locator('#node-config-input-keepalive').press('Tab');
     await page.waitForSelector('#node-config-input-keepalive.input-error');
+    await page.screenshot({ path: join(ARTIFACTS, 'config-delivery.png') });
+    await showTab(page, 'authentication');
+    await page.fill('#node-config-input-clientId', 'c'.repeat(65));
+    await page.locator('#node-config-input-clientId').press('Tab');
     await page.waitForSelector('#node-config-input-clientId.input-error');
     await page.screenshot({ path: join(ARTIFACTS, 'config-dialog.png') });
-    await page.fill('#node-config-input-keepalive', '60');
     await page.fill('#node-config-input-clientId', '');
-    await page.locator('#node-config-input-name').click();
+    await page.locator('#node-config-input-clientId').press('Tab');
+    await showTab(page, 'delivery');
+    await page.fill('#node-config-input-keepalive', '60');
+    await page.locator('#node-config-input-keepalive').press('Tab');
     assert.equal(await page.locator('#node-config-input-keepalive.input-error').count(), 0);
     assert.equal(await page.locator('#node-config-input-clientId.input-error').count(), 0);
-    // Authentication modes: token logins need TLS (the TCP transport turns red), registration asks for the
-    // ProductSecret; back on `sign` the dialog is valid again.
+    // Authentication modes: token logins need TLS (the TCP transport on the first tab turns red),
+    // registration asks for the ProductSecret; back on `sign` the dialog is valid again.
+    await showTab(page, 'authentication');
     await page.selectOption('#node-config-input-authMode', 'https');
-    await page.locator('#node-config-input-name').click();
-    await page.waitForSelector('#node-config-input-transport.input-error');
+    await page.waitForSelector('#node-config-input-transport.input-error', { state: 'attached' });
     assert.ok(await page.locator('#node-config-input-authHost').isVisible());
     assert.ok(!(await page.locator('#node-config-input-productSecret').isVisible()));
     await page.selectOption('#node-config-input-authMode', 'register');
     assert.ok(await page.locator('#node-config-input-productSecret').isVisible());
     await page.selectOption('#node-config-input-authMode', 'sign');
-    await page.locator('#node-config-input-name').click();
+    await page.locator('#node-config-input-authMode').press('Tab');
     assert.equal(await page.locator('#node-config-input-transport.input-error').count(), 0);
     assert.ok(!(await page.locator('#node-config-input-authHost').isVisible()));
+    await showTab(page, 'tls');
+    await page.screenshot({ path: join(ARTIFACTS, 'config-tls.png') });
     await page.click('#node-config-dialog-ok');
     await page.click('#node-dialog-ok');
     await page.click('#red-ui-header-button-deploy');
@@ -199,6 +247,16 @@ describe('editor in Chromium', () => {
     const zh = await openEditor(browser, red.url, 'zh-CN');
     assert.match(await helpText(zh, 'aliyun-iot-publish'), /以设备身份在设备自己的 Topic 上发布/);
     assert.equal((await zh.locator('#red-ui-palette-header-Aliyun_IoT').textContent())?.trim(), '阿里云 IoT');
+    // The config dialog in Chinese: tabs, labels and option texts from the catalogue.
+    await openConfigDialog(zh, 'pubZh');
+    assert.deepEqual(await tabLabels(zh), ['连接', '认证', 'TLS', '消息投递']);
+    assert.equal((await zh.locator('label[for="node-config-input-transport"]').textContent())?.trim(), '传输方式');
+    assert.equal((await optionTexts(zh, 'transport'))[1], 'MQTT over TCP(不加密)');
+    await zh.screenshot({ path: join(ARTIFACTS, 'config-connection.zh-CN.png') });
+    for (const name of ['authentication', 'tls', 'delivery'] as const) {
+      await showTab(zh, name);
+      await zh.screenshot({ path: join(ARTIFACTS, `config-${name}.zh-CN.png`) });
+    }
     await zh.close();
   });
 });
