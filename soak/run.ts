@@ -4,6 +4,7 @@ import type { DeviceConnection } from '../nodes/lib/connection';
 import { eventually, sleep, start } from '../test/helpers/emulator';
 import { credentialsFor, fastPool, helper, NODES } from '../test/helpers/flows';
 import { FaultProxy } from '../test/helpers/proxy';
+import { onComplete, resetSpyHistory } from '../test/helpers/red-internals';
 
 const device = { productKey: 'pkSoak', deviceName: 'soak-dev', deviceSecret: 'soak-secret' };
 const minutesArg = process.argv.indexOf('--minutes');
@@ -56,15 +57,12 @@ async function main(): Promise<void> {
   await helper.load(NODES, flow(proxy.port, 'soak'), credentialsFor(device));
   let settled = 0;
   let failed = 0;
-  // Each deploy makes a new publish node: count its done() calls (Node-RED routes them through _complete).
+  // Each deploy makes a new publish node: count its done() calls.
   const track = () => {
-    const node = helper.getNode('pub') as unknown as { _complete(msg: unknown, err?: Error): void };
-    const original = node._complete.bind(node);
-    node._complete = (msg, err) => {
+    onComplete(helper.getNode('pub')!, (_msg, err) => {
       settled++;
       if (err) failed++;
-      original(msg, err);
-    };
+    });
   };
   track();
   let sent = 0;
@@ -84,7 +82,7 @@ async function main(): Promise<void> {
     // Reported between cuts, while the link is up.
     if (Date.now() >= nextReport) {
       // The test helper's spies record every call; without this the harness itself would grow.
-      (helper as unknown as { _sandbox: { resetHistory(): void } })._sandbox.resetHistory();
+      resetSpyHistory();
       global.gc?.();
       const mem = process.memoryUsage();
       const h = handles();

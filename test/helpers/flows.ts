@@ -18,6 +18,7 @@ import { sharedPool } from '../../nodes/lib/pool';
 import { after, afterEach, before } from 'node:test';
 import type { EmulatorOptions } from '../../emulator/index';
 import { eventually, start } from './emulator';
+import { onComplete, rememberCredentialsOnLoad, stopFlowsKeepingContext } from './red-internals';
 import { leakedSecrets, rememberCredentials } from './secrets';
 
 export { helper };
@@ -37,16 +38,7 @@ export const NODES = [
 helper.init(require.resolve('node-red'));
 
 // Every load and deploy remembers its credentials, so that suites can check none of them leaks.
-const load = helper.load.bind(helper);
-helper.load = (nodes, flow, credentials) => {
-  rememberCredentials(credentials);
-  return load(nodes, flow, credentials);
-};
-const setFlows = helper.setFlows.bind(helper);
-helper.setFlows = (flow, type, credentials) => {
-  rememberCredentials(credentials);
-  return setFlows(flow, type, credentials);
-};
+rememberCredentialsOnLoad(rememberCredentials);
 
 /** Fast retries and a short handover grace, so tests do not wait minutes. */
 export function fastPool(): void {
@@ -109,11 +101,10 @@ export function collect(id: string): NodeMessage[] {
 type Completion = { msg: NodeMessage; err: Error | undefined };
 type Tracked = EventEmitter & {
   receive(msg: NodeMessage): void;
-  _complete(msg: NodeMessage, err?: Error): void;
   completions?: Completion[];
 };
 
-/** Records every done() of a node (Node-RED routes done through `_complete`). */
+/** Records every done() of a node. */
 export function completions(id: string): Completion[] {
   const node = helper.getNode(id) as unknown as Tracked | null;
   if (!node) throw new Error(`no node ${id}`);
@@ -121,12 +112,10 @@ export function completions(id: string): Completion[] {
     // Every inject() in flight listens for its own done.
     node.setMaxListeners(0);
     const list: Completion[] = [];
-    const original = node._complete.bind(node);
-    node._complete = (msg, err) => {
+    onComplete(node, (msg, err) => {
       list.push({ msg, err });
       node.emit('test:done', msg, err);
-      original(msg, err);
-    };
+    });
     node.completions = list;
   }
   return node.completions;
@@ -220,15 +209,7 @@ export function nodeRedSuite(options: EmulatorOptions): () => Emulator {
  * delete what a restart keeps), then waits for the device connections to log out.
  */
 export async function stopLikeRestart(): Promise<void> {
-  const internals = helper as unknown as {
-    _redNodes: { clearRegistry(): void; stopFlows(): Promise<void> };
-    _logSpy?: { restore(): void };
-    _sandbox: { restore(): void };
-  };
-  internals._redNodes.clearRegistry();
-  internals._logSpy?.restore();
-  internals._sandbox.restore();
-  await internals._redNodes.stopFlows();
+  await stopFlowsKeepingContext();
   await eventually(() => sharedPool.size === 0, 10_000, 'old connection retired');
   await sharedPool.idle();
 }

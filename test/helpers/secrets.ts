@@ -3,6 +3,7 @@
 // the connect nodes' output and the flows as Node-RED would export them.
 import type { Emulator } from '../../emulator/index';
 import helper from 'node-red-node-test-helper';
+import { deployedFlows, prototypeSpyCalls } from './red-internals';
 
 /** Shorter strings ("wrong", "x") would match ordinary words. */
 const MIN_SECRET_LENGTH = 8;
@@ -17,12 +18,6 @@ export function rememberCredentials(credentials: unknown): void {
       if (typeof value === 'string' && value.length >= MIN_SECRET_LENGTH) loadedSecrets.add(value);
   }
 }
-
-interface Call {
-  args: unknown[];
-  thisValue: { type?: string };
-}
-type Spy = { getCalls(): Call[] };
 
 function text(value: unknown): string {
   if (value instanceof Error) return `${value.message} ${JSON.stringify(value)}`;
@@ -39,22 +34,17 @@ function text(value: unknown): string {
 
 /** What users and exports can see of the current flows. */
 function visibleTexts(): string[] {
-  const internals = helper as unknown as {
-    _NodePrototype: Record<'status' | 'warn' | 'error' | 'log' | 'send', Spy>;
-    _redNodes: { getFlows(): { flows: unknown } | null };
-  };
-  const proto = internals._NodePrototype;
   const out: string[] = [];
   // After helper.unload() the spies are gone: a test that unloads by itself scans before that.
-  const calls = (spy: Partial<Spy> | undefined) => (typeof spy?.getCalls === 'function' ? spy.getCalls() : []);
   for (const method of ['status', 'warn', 'error', 'log'] as const) {
-    for (const call of calls(proto[method])) out.push(text(call.args[0]));
+    for (const call of prototypeSpyCalls(method)) out.push(text(call.args[0]));
   }
   // Only the connect node's output is status; the auth node hands out credentials by design.
-  for (const call of calls(proto.send)) if (call.thisValue.type === 'aliyun-iot-connect') out.push(text(call.args[0]));
+  for (const call of prototypeSpyCalls('send'))
+    if (call.thisValue.type === 'aliyun-iot-connect') out.push(text(call.args[0]));
   const log = helper.log() as Partial<ReturnType<typeof helper.log>> | undefined;
   for (const args of log?.args ?? []) out.push(text(args[0]));
-  out.push(text(internals._redNodes.getFlows()?.flows));
+  out.push(text(deployedFlows()));
   return out;
 }
 

@@ -19,6 +19,7 @@ import {
   nodeRedSuite,
   stopLikeRestart,
 } from '../helpers/flows';
+import { loadContextStores } from '../helpers/red-internals';
 
 const tokenDevice = { productKey: 'pkTok', deviceName: 'tok-dev', deviceSecret: 'tok-secret' };
 const product = { productKey: 'pkDyn', productSecret: 'dyn-product-secret' };
@@ -185,7 +186,7 @@ describe('auth modes: dynamic registration', () => {
   /** helper.load, then the context stores of settings.contextStorage (the helper leaves them out). */
   async function load(flow: Record<string, unknown>[]) {
     await helper.load(NODES, flow, creds);
-    await (helper as unknown as { _redNodes: { loadContextsPlugin(): Promise<void> } })._redNodes.loadContextsPlugin();
+    await loadContextStores();
   }
 
   /** Stops the flows the way a Node-RED restart does: the context stays on disk. */

@@ -1,0 +1,96 @@
+// The one place that reaches into private parts of node-red-node-test-helper 0.3.6 and of the
+// Node-RED runtime (4.x) it loads: after upgrading either, fix this file and nothing else.
+// Why the tests need them, none having a public equivalent:
+// - a node's `_complete`: Node-RED routes every done() through it; the only way to see when a node
+//   settled a message, and with which error;
+// - the helper's `_redNodes` (the runtime's nodes API): stopping the flows without helper.unload()'s
+//   context clean (a restart keeps the context), the flows as Node-RED would export them, the context
+//   stores the helper leaves out;
+// - the helper's `_NodePrototype`, `_sandbox` and `_logSpy`: the sinon spies on every node's methods
+//   and on the log, read by the secret scan, emptied by the soak run, restored by a restart-like stop;
+// - helper.load / helper.setFlows wrapped: the helper has no hook for the credentials it loads.
+import type { NodeMessage } from 'node-red';
+import helper from 'node-red-node-test-helper';
+
+/** The Node.prototype methods the helper spies on that tests read. */
+export type SpiedMethod = 'status' | 'warn' | 'error' | 'log' | 'send';
+
+/** One recorded call of a spied node method. */
+export interface SpyCall {
+  args: unknown[];
+  thisValue: { type?: string };
+}
+
+type Spy = { getCalls(): SpyCall[] };
+
+interface HelperInternals {
+  _redNodes: {
+    clearRegistry(): void;
+    stopFlows(): Promise<void>;
+    getFlows(): { flows: unknown } | null;
+    loadContextsPlugin(): Promise<void>;
+  };
+  _NodePrototype: Record<SpiedMethod, Partial<Spy> | undefined>;
+  _sandbox: { restore(): void; resetHistory(): void };
+  _logSpy?: { restore(): void };
+}
+
+type Completable = { _complete(msg: NodeMessage, err?: Error): void };
+
+function internals(): HelperInternals {
+  return helper as unknown as HelperInternals;
+}
+
+/** Calls `listener` on every done() of `node`, before Node-RED handles it. */
+export function onComplete(node: object, listener: (msg: NodeMessage, err: Error | undefined) => void): void {
+  const target = node as Completable;
+  const original = target._complete.bind(target);
+  target._complete = (msg, err) => {
+    listener(msg, err);
+    original(msg, err);
+  };
+}
+
+/** helper.unload() minus its context clean: stops the flows as a Node-RED restart does. */
+export async function stopFlowsKeepingContext(): Promise<void> {
+  const { _redNodes, _logSpy, _sandbox } = internals();
+  _redNodes.clearRegistry();
+  _logSpy?.restore();
+  _sandbox.restore();
+  await _redNodes.stopFlows();
+}
+
+/** Every call the helper's spy on `Node.prototype[method]` recorded; empty once helper.unload() removed it. */
+export function prototypeSpyCalls(method: SpiedMethod): SpyCall[] {
+  const spy = internals()._NodePrototype[method];
+  return typeof spy?.getCalls === 'function' ? spy.getCalls() : [];
+}
+
+/** The deployed flows as Node-RED would export them. */
+export function deployedFlows(): unknown {
+  return internals()._redNodes.getFlows()?.flows;
+}
+
+/** Forgets the calls the helper's spies recorded, which otherwise grow without bound. */
+export function resetSpyHistory(): void {
+  internals()._sandbox.resetHistory();
+}
+
+/** Loads the context stores of settings.contextStorage, which helper.load() leaves out. */
+export async function loadContextStores(): Promise<void> {
+  await internals()._redNodes.loadContextsPlugin();
+}
+
+/** Wraps helper.load and helper.setFlows so that `callback` sees the credentials of every load and deploy. */
+export function rememberCredentialsOnLoad(callback: (credentials: unknown) => void): void {
+  const load = helper.load.bind(helper);
+  helper.load = (nodes, flow, credentials) => {
+    callback(credentials);
+    return load(nodes, flow, credentials);
+  };
+  const setFlows = helper.setFlows.bind(helper);
+  helper.setFlows = (flow, type, credentials) => {
+    callback(credentials);
+    return setFlows(flow, type, credentials);
+  };
+}

@@ -1,0 +1,58 @@
+// The router: incoming messages dispatched to subscribers by MQTT filter, one subscription per filter.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { Router, type Subscriber } from '../../nodes/lib/router';
+
+describe('router', () => {
+  const sub = (filter: string, qos: 0 | 1, into: string[]): Subscriber => ({
+    filter,
+    qos,
+    deliver: (topic) => into.push(`${filter} <- ${topic}`),
+  });
+
+  it('dispatches a message once to every matching subscriber, with MQTT wildcard rules', () => {
+    const router = new Router();
+    const got: string[] = [];
+    for (const f of ['/pk/dn/user/#', '/pk/dn/user/+/temp', '/pk/dn/user/a/temp', '/pk/dn/+'])
+      router.add(sub(f, 0, got));
+    assert.equal(router.dispatch('/pk/dn/user/a/temp', Buffer.alloc(0), { qos: 0, retain: false }), 3);
+    assert.equal(
+      router.dispatch('/pk/dn/user', Buffer.alloc(0), { qos: 0, retain: false }),
+      2,
+      '# matches its parent level, + one level',
+    );
+    assert.equal(router.dispatch('/pk/dn/other/x', Buffer.alloc(0), { qos: 0, retain: false }), 0);
+    assert.equal(got.length, 5);
+  });
+
+  it('keeps one subscription per filter at the highest QoS, and knows when a filter is unwanted', () => {
+    const router = new Router();
+    const a = sub('/x', 0, []);
+    const b = sub('/x', 1, []);
+    assert.equal(router.add(a), 0, 'new filter: subscribe at QoS 0');
+    assert.equal(router.add(b), 1, 'raised to QoS 1');
+    assert.equal(router.add(sub('/x', 0, [])), undefined, 'unchanged');
+    assert.deepEqual(router.subscriptions(), { '/x': { qos: 1 } });
+    assert.equal(router.remove(a), false);
+    assert.equal(router.remove(a), false, 'removing twice is harmless');
+    assert.equal(router.remove(b), false);
+    assert.equal(router.remove(router.subscribersOf('/x')[0]!), true, 'last one gone');
+    assert.equal(router.drop('/x'), true);
+    assert.deepEqual(router.subscriptions(), {});
+  });
+
+  it('costs one trie walk per message whatever the number of subscribers', () => {
+    const router = new Router();
+    const got: string[] = [];
+    for (let i = 0; i < 500; i++) router.add(sub(`/pk/dn/user/s${i}`, 0, got));
+    router.add(sub('/pk/dn/user/s7', 0, got));
+    router.add(sub('/pk/dn/user/+', 0, got));
+    const trie = (router as unknown as { trie: { match(topic: string): unknown[] } }).trie;
+    const match = trie.match.bind(trie);
+    let walks = 0;
+    trie.match = (topic) => (walks++, match(topic));
+    assert.equal(router.dispatch('/pk/dn/user/s7', Buffer.alloc(0), { qos: 0, retain: false }), 3);
+    assert.equal(got.length, 3);
+    assert.equal(walks, 1, 'one walk for three subscribers of two filters among 502');
+  });
+});
