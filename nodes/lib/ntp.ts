@@ -47,10 +47,24 @@ export function ntpResult(stamps: NtpStamps, deviceRecvTime: number): NtpResult 
   };
 }
 
-interface Waiter {
-  promise: Promise<NtpResult>;
-  resolve(result: NtpResult): void;
+interface Deferred<T> {
+  promise: Promise<T>;
+  resolve(value: T): void;
   reject(err: Error): void;
+}
+
+/** A promise with its resolve and reject at hand. */
+function deferred<T>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  let reject!: (err: Error) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+interface Waiter extends Deferred<NtpResult> {
   timer: NodeJS.Timeout;
 }
 
@@ -97,14 +111,12 @@ export class NtpClient {
     const key = String(sent);
     const existing = this.waiting.get(key);
     if (existing) return existing.promise;
-    let waiter!: Waiter;
-    const promise = new Promise<NtpResult>((resolve, reject) => {
-      const timer = setTimeout(() => {
+    const waiter: Waiter = {
+      ...deferred<NtpResult>(),
+      timer: setTimeout(() => {
         this.finish(key, waiter, new AliyunIotError('NTP_TIMEOUT', { seconds: timeoutMs / 1000 }));
-      }, timeoutMs);
-      waiter = { promise: undefined as unknown as Promise<NtpResult>, resolve, reject, timer };
-    });
-    waiter.promise = promise;
+      }, timeoutMs),
+    };
     this.waiting.set(key, waiter);
     this.connection.publish(
       ntpTopics.request(this.connection.options),
@@ -114,7 +126,7 @@ export class NtpClient {
         if (err) this.finish(key, waiter, err);
       },
     );
-    return promise;
+    return waiter.promise;
   }
 }
 
