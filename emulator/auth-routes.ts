@@ -67,5 +67,6 @@ export function registerDevice(registry: Registry, form: URLSearchParams): Platf
   // Until the device logs in, registering again is allowed and issues a new secret.
   device.deviceSecret = randomBytes(16).toString('hex');
   device.counters.registrations++;
+  registry.changed();
   return { code: 200, message: 'success', data: { productKey, deviceName, deviceSecret: device.deviceSecret } };
 }

@@ -8,6 +8,8 @@ import { createServer as createTlsServer } from 'node:tls';
 import { createWebSocketStream, WebSocketServer } from 'ws';
 import type { Aedes, Client, Subscription } from 'aedes' with { 'resolution-mode': 'import' };
 import { randomBytes } from 'node:crypto';
+import { peerAddress } from './access';
+import type { GuessGuard } from './guard';
 import { checkLogin, parseMqttClientId, type EmulatorTransport, type RegistrationPush } from './login';
 import { deviceKey, type DeviceRecord, type Registry } from './registry';
 import { deviceOwnsTopic, filterMatches, systemTopicDevice } from './topics';
@@ -22,6 +24,8 @@ export interface BrokerOptions {
   /** Upstream messages per second per device; 0 switches the limit off (benchmarks). */
   rateLimit: number;
   onUplink: (device: DeviceRecord, topic: string, payload: Buffer, qos: number) => void;
+  /** Slows down logins from an address that keeps failing them. */
+  guard: GuessGuard;
 }
 
 export interface ListenOptions {
@@ -64,6 +68,8 @@ function listen(server: NetServer, port: number, host: string): Promise<number> 
 
 export class EmulatorBroker {
   private readonly transports = new WeakMap<object, EmulatorTransport>();
+  /** The remote address of each connection's stream, for the guessing limits. */
+  private readonly addresses = new WeakMap<object, string>();
   private readonly pending = new WeakMap<Client, Pending>();
   private readonly devices = new WeakMap<Client, DeviceRecord>();
   private readonly online = new Map<DeviceRecord, Client>();
@@ -98,7 +104,13 @@ export class EmulatorBroker {
         cb(null, true);
       },
       authenticate: (client, username, password, cb) => {
-        broker.authenticate(client, username, password, cb);
+        const address = broker.addresses.get(client.conn) ?? 'unknown';
+        // Over the guessing limit the check waits; aedes keeps the connection paused meanwhile.
+        opts.guard.admit('mqtt', address, (go) => {
+          // A client that hung up while it waited is not checked: its login must change nothing.
+          if (go && !client.closed) broker.authenticate(client, username, password, cb, address);
+          else cb(Object.assign(new Error('server unavailable'), { returnCode: 3 }), false);
+        });
       },
       authorizePublish: (client, packet, cb) => {
         if (client) broker.inOrder(client, () => broker.authorizePublish(client, packet, cb));
@@ -122,12 +134,15 @@ export class EmulatorBroker {
     username: string | undefined,
     password: Buffer | undefined,
     cb: (error: (Error & { returnCode: number }) | null, success: boolean | null) => void,
+    address: string,
   ): void {
     const pending = this.pending.get(client) ?? { mqttClientId: client.id, keepalive: 0 };
     const transport = this.transports.get(client.conn) ?? 'tcp';
     const result = checkLogin(this.opts.registry, { ...pending, username, password, transport });
     if (!result.ok) {
       this.opts.registry.refuse(result.device, result.reason);
+      // 4 and 5 answer a wrong secret, token or name: what a guesser gets.
+      if (result.returnCode === 4 || result.returnCode === 5) this.opts.guard.fail('mqtt', address);
       cb(Object.assign(new Error(result.reason), { returnCode: result.returnCode }), false);
       return;
     }
@@ -139,7 +154,10 @@ export class EmulatorBroker {
       cb(null, true);
       return;
     }
-    device.activated = true;
+    if (!device.activated) {
+      device.activated = true;
+      this.opts.registry.changed();
+    }
     if (result.via === 'token') {
       const token = this.opts.registry.token(username ?? '');
       if (token) this.tokenTimers.set(client, { expiresAt: token.expiresAt });
@@ -365,6 +383,10 @@ export class EmulatorBroker {
 
   private handle(stream: Duplex, transport: EmulatorTransport, req?: IncomingMessage): void {
     this.transports.set(stream, transport);
+    this.addresses.set(
+      stream,
+      peerAddress(req?.socket.remoteAddress ?? (stream as { remoteAddress?: string }).remoteAddress),
+    );
     this.sockets.add(stream);
     stream.once('close', () => this.sockets.delete(stream));
     this.aedes.handle(stream, req);

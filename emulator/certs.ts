@@ -1,7 +1,11 @@
 // A throwaway certificate authority for the emulator's TLS, WSS and HTTPS listeners. Keys come from
 // node:crypto (fast); node-forge only writes the X.509 structures, which node:crypto cannot.
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
+import { createSecureContext } from 'node:tls';
+import { hostname, networkInterfaces } from 'node:os';
 import forge from 'node-forge';
+import { isWildcardHost } from './access';
 
 export interface CertificateAuthority {
   /** PEM of the CA certificate: what a client trusts. */
@@ -25,8 +29,10 @@ function rsaKeys(): { privateKey: forge.pki.rsa.PrivateKey; publicKey: forge.pki
 }
 
 function serial(): string {
-  // Positive: the leading byte stays below 0x80.
-  return `0${randomBytes(15).toString('hex')}`;
+  // Positive and minimally encoded (DER): the first byte 0x01-0x7f, so no sign byte and no padding.
+  const bytes = randomBytes(16);
+  bytes[0] = ((bytes[0] ?? 0) & 0x7f) | 0x01;
+  return bytes.toString('hex');
 }
 
 function validity(cert: forge.pki.Certificate, days: number): void {
@@ -55,8 +61,24 @@ export function createCertificateAuthority(commonName = 'Aliyun IoT Emulator Loc
   return { cert: forge.pki.certificateToPem(cert), key: forge.pki.privateKeyToPem(keys.privateKey) };
 }
 
-/** A server certificate for the given host names and IP addresses, signed by `ca`. */
+/**
+ * A server certificate for the given host names and IP addresses, signed by `ca`. node-forge writes
+ * the DER; one in a few hundred of its encodings was refused by OpenSSL ("illegal padding") in a
+ * test run, so each certificate is loaded once here and made again if OpenSSL refuses it.
+ */
 export function issueServerCertificate(ca: CertificateAuthority, names: readonly string[]): ServerCertificate {
+  for (let attempt = 1; ; attempt++) {
+    const issued = issueOnce(ca, names);
+    try {
+      createSecureContext(issued);
+      return issued;
+    } catch (err) {
+      if (attempt >= 5) throw err;
+    }
+  }
+}
+
+function issueOnce(ca: CertificateAuthority, names: readonly string[]): ServerCertificate {
   const caCert = forge.pki.certificateFromPem(ca.cert);
   const caKey = forge.pki.privateKeyFromPem(ca.key);
   const keys = rsaKeys();
@@ -75,4 +97,23 @@ export function issueServerCertificate(ca: CertificateAuthority, names: readonly
   ]);
   cert.sign(caKey, forge.md.sha256.create());
   return { cert: forge.pki.certificateToPem(cert), key: forge.pki.privateKeyToPem(keys.privateKey) };
+}
+
+/**
+ * The names the server certificate is valid for: the host, the extra names given, loopback, and on
+ * every interface (0.0.0.0, ::) this machine's name and addresses, which is how teammates reach it.
+ */
+export function serverCertificateNames(host: string, extra: readonly string[]): string[] {
+  for (const name of extra) {
+    const dnsName = !/^[\d.]+$/.test(name) && /^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$/.test(name);
+    if (!dnsName && isIP(name) === 0)
+      throw new Error(`serverNames: "${name}" is neither a host name nor an IP address`);
+  }
+  const names = [host, ...extra, 'localhost', '127.0.0.1', '::1'];
+  if (isWildcardHost(host)) {
+    names.push(hostname());
+    for (const list of Object.values(networkInterfaces())) for (const i of list ?? []) names.push(i.address);
+  }
+  // A zone (`fe80::1%eth0`) cannot be named in a certificate.
+  return [...new Set(names.filter((n) => n !== '' && !n.includes('%')))];
 }

@@ -1,5 +1,6 @@
 // Command-line arguments of `aliyun-iot-emulator`, parsed into startEmulator options.
 import { readFileSync } from 'node:fs';
+import { apiTokenProblem } from './access';
 import type { DeviceSpec, EmulatorPorts, ProductSpec } from './index';
 
 /** Fixed, documented defaults so flows and examples can name them. */
@@ -18,6 +19,9 @@ export const DEMO_UNREGISTERED: readonly DeviceSpec[] = [
   { productKey: 'a1DemoPk', deviceName: 'demo-child-1' },
 ];
 
+/** Where the CLI reads the cloud API token when `--api-token` is not given. */
+export const API_TOKEN_ENV = 'ALIYUN_IOT_EMULATOR_API_TOKEN';
+
 export interface CliOptions {
   host: string;
   ports: EmulatorPorts;
@@ -26,6 +30,12 @@ export interface CliOptions {
   dataDir: string | undefined;
   rateLimit: number;
   tokenLifetimeMs: number | undefined;
+  /** From `--api-token`, else the environment; undefined: generated off loopback. */
+  apiToken: string | undefined;
+  /** `--unsafe-open-api`: no token off loopback, on purpose. */
+  unsafeOpenApi: boolean;
+  /** `--tls-name`: more names for the server certificate. */
+  serverNames: string[];
   help: boolean;
 }
 
@@ -36,13 +46,21 @@ export const USAGE = `Usage: aliyun-iot-emulator [options]
   --device pk:dn:secret      a device (repeatable)
   --devices file.json        devices and products: {"devices":[{productKey,deviceName,deviceSecret}],"products":[{productKey,productSecret}]}
   --product pk:secret        enable dynamic registration for a product (repeatable)
-  --host 127.0.0.1           address to listen on
+  --host 127.0.0.1           address to listen on; any other (0.0.0.0 for a team) puts the cloud API
+                             behind a token and slows down guessing
+  --api-token token          the token /api needs (Authorization: Bearer token), also from the
+                             environment variable ${API_TOKEN_ENV}; off loopback, one is
+                             generated and printed once when neither is given
+  --unsafe-open-api          DANGER: off loopback, run the cloud API without a token, so that anyone
+                             who reaches the port can read, command and disconnect every device
+  --tls-name name            another host name or address in the server certificate (repeatable)
   --mqtt-port ${CLI_DEFAULT_PORTS.mqtt}          MQTT over TCP      (securemode 3)
   --mqtts-port ${CLI_DEFAULT_PORTS.mqtts}         MQTT over TLS      (securemode 2)
   --ws-port ${CLI_DEFAULT_PORTS.ws}            MQTT over WS, path /mqtt  (securemode 3)
   --wss-port ${CLI_DEFAULT_PORTS.wss}           MQTT over WSS, path /mqtt (securemode 2)
   --https-port ${CLI_DEFAULT_PORTS.https}         HTTPS auth, registration and the cloud API (/api/devices)
-  --data-dir dir             where the CA is kept between runs (default ~/.aliyun-iot-emulator)
+  --data-dir dir             where the CA and the state (state.json: registered devices and their
+                             secrets, tokens) are kept between runs (default ~/.aliyun-iot-emulator)
   --rate-limit 30            upstream messages per second per device, 0 = off
   --token-lifetime ms        HTTPS-auth token lifetime (default 7 days)
   --help
@@ -77,7 +95,8 @@ function readDevicesFile(path: string): { devices: DeviceSpec[]; products: Produ
   return { devices, products };
 }
 
-export function parseCliArgs(argv: readonly string[]): CliOptions {
+/** `env` is read for the API token only. */
+export function parseCliArgs(argv: readonly string[], env: NodeJS.ProcessEnv = {}): CliOptions {
   const options: CliOptions = {
     host: '127.0.0.1',
     ports: { ...CLI_DEFAULT_PORTS },
@@ -86,8 +105,12 @@ export function parseCliArgs(argv: readonly string[]): CliOptions {
     dataDir: undefined,
     rateLimit: 30,
     tokenLifetimeMs: undefined,
+    apiToken: undefined,
+    unsafeOpenApi: false,
+    serverNames: [],
     help: false,
   };
+  let tokenFlag: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i] ?? '';
     if (flag === '--help' || flag === '-h') {
@@ -97,6 +120,10 @@ export function parseCliArgs(argv: readonly string[]): CliOptions {
     if (flag === '--demo') {
       options.devices.push({ ...DEMO_DEVICE }, ...DEMO_UNREGISTERED.map((d) => ({ ...d })));
       options.products.push({ ...DEMO_PRODUCT });
+      continue;
+    }
+    if (flag === '--unsafe-open-api') {
+      options.unsafeOpenApi = true;
       continue;
     }
     const value = argv[++i];
@@ -116,7 +143,31 @@ export function parseCliArgs(argv: readonly string[]): CliOptions {
     else if (flag === '--data-dir') options.dataDir = value;
     else if (flag === '--rate-limit') options.rateLimit = integer(flag, value, 0, 1_000_000);
     else if (flag === '--token-lifetime') options.tokenLifetimeMs = integer(flag, value, 1, Number.MAX_SAFE_INTEGER);
+    else if (flag === '--api-token') tokenFlag = value;
+    else if (flag === '--tls-name') options.serverNames.push(value);
     else throw new Error(`Unknown option ${flag}`);
   }
-  return options;
+  return withApiToken(options, tokenFlag, env[API_TOKEN_ENV]);
+}
+
+/**
+ * The flag wins over the environment. An empty `--api-token` asks for no token: refused, the only
+ * way to an open API off loopback is --unsafe-open-api. An empty environment variable counts as unset.
+ */
+function withApiToken(options: CliOptions, flag: string | undefined, env: string | undefined): CliOptions {
+  if (flag === '') {
+    throw new Error(
+      '--api-token needs a token; to run the cloud API without one (anyone who reaches it controls every device), pass --unsafe-open-api instead',
+    );
+  }
+  if (flag !== undefined && options.unsafeOpenApi) {
+    throw new Error('--api-token and --unsafe-open-api contradict each other: give one of them');
+  }
+  if (options.unsafeOpenApi) return options;
+  const token = flag ?? (env === '' ? undefined : env);
+  if (token !== undefined) {
+    const problem = apiTokenProblem(token);
+    if (problem) throw new Error(`${flag === undefined ? API_TOKEN_ENV : '--api-token'}: ${problem}`);
+  }
+  return { ...options, apiToken: token };
 }

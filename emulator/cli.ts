@@ -1,10 +1,17 @@
 #!/usr/bin/env node
 // `aliyun-iot-emulator`: runs the local platform until Ctrl-C and prints how to connect to it.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { homedir, hostname } from 'node:os';
 import { join } from 'node:path';
-import { CLI_DEFAULT_PORTS, parseCliArgs, USAGE, type CliOptions } from './cli-args';
-import { createCertificateAuthority, startEmulator, type CertificateAuthority, type Emulator } from './index';
+import { isWildcardHost } from './access';
+import { API_TOKEN_ENV, CLI_DEFAULT_PORTS, parseCliArgs, USAGE, type CliOptions } from './cli-args';
+import {
+  createCertificateAuthority,
+  isLoopbackHost,
+  startEmulator,
+  type CertificateAuthority,
+  type Emulator,
+} from './index';
 
 /** The CA is kept so a user trusts it once, not on every start. */
 function loadOrCreateCa(dir: string): { ca: CertificateAuthority; caPath: string } {
@@ -29,31 +36,80 @@ function describe(emulator: Emulator, options: CliOptions, caPath: string): stri
     `  MQTT over WS    ws://${host}:${ports.ws}/mqtt     (transport ws, securemode 3)`,
     `  MQTT over WSS   wss://${host}:${ports.wss}/mqtt    (transport wss, securemode 2)`,
     `  HTTPS           https://${host}:${ports.https}       (/auth/devicename, /auth/register/device, /api/devices)`,
-    `  CA certificate  ${caPath}`,
+    `  CA certificate  ${caPath}   (hand out this file, never ca-key.pem beside it)`,
+    ...(emulator.statePath ? [`  State           ${emulator.statePath}`] : []),
+    ...apiAccess(emulator, options),
     '',
-    'Devices: in the aliyun-iot-device config node set Endpoint = custom, Host = ' + host + ',',
+    // Nobody connects to 0.0.0.0: on every interface, teammates use this machine's name or address.
+    'Devices: in the aliyun-iot-device config node set Endpoint = custom, Host = ' +
+      (isWildcardHost(host) ? `${hostname()} (or this machine's address)` : host) +
+      ',',
     '  the Port of the transport you pick (above), CA = the contents of the CA certificate file,',
     '  and the ProductKey, DeviceName and DeviceSecret you gave here:',
   ];
-  for (const d of options.devices) {
-    lines.push(
-      `  - ${d.productKey} / ${d.deviceName}${d.deviceSecret ? '' : '  (not activated: register it with the product secret)'}`,
-    );
+  const given = new Set(options.devices.map((d) => `${d.productKey}&${d.deviceName}`));
+  const devices = emulator.registry.list();
+  for (const d of devices) {
+    const notes = [
+      ...(given.has(`${d.productKey}&${d.deviceName}`) ? [] : ['kept from an earlier run']),
+      ...(d.deviceSecret || d.registrationFree ? [] : ['not activated: register it with the product secret']),
+    ];
+    lines.push(`  - ${d.productKey} / ${d.deviceName}${notes.length ? `  (${notes.join('; ')})` : ''}`);
   }
-  if (options.devices.length === 0) lines.push('  (none: add some with --device pk:dn:secret)');
+  if (devices.length === 0) lines.push('  (none: add some with --device pk:dn:secret)');
   for (const p of options.products) lines.push(`Product ${p.productKey}: dynamic registration enabled`);
   lines.push('', 'Press Ctrl-C to stop.');
   return lines.join('\n');
 }
 
+/**
+ * How to reach the cloud API. A generated token is the one secret this command prints, once; a
+ * token the user chose is never echoed.
+ */
+function apiAccess(emulator: Emulator, options: CliOptions): string[] {
+  if (emulator.apiToken === undefined) return [];
+  if (options.apiToken !== undefined) {
+    return ['  Cloud API       needs the header "Authorization: Bearer <the token you gave>"'];
+  }
+  return [
+    `  API token       ${emulator.apiToken}`,
+    `                  generated for this run, shown only here: send it as "Authorization: Bearer <token>";`,
+    `                  keep one across runs with --api-token or ${API_TOKEN_ENV}`,
+  ];
+}
+
+function openApiWarning(emulator: Emulator): string {
+  return [
+    '',
+    '!!! WARNING: --unsafe-open-api: the cloud API',
+    `!!! https://${emulator.host}:${emulator.ports.https}/api/ has no token. Anyone who can reach this port can`,
+    '!!! list every device, send it messages and commands, and disconnect it. Do not use this on a',
+    '!!! network you do not control; drop --unsafe-open-api to get a token instead.',
+    '',
+  ].join('\n');
+}
+
 async function main(): Promise<void> {
-  const options = parseCliArgs(process.argv.slice(2));
+  const options = parseCliArgs(process.argv.slice(2), process.env);
   if (options.help) {
     process.stdout.write(USAGE);
     return;
   }
-  const { ca, caPath } = loadOrCreateCa(options.dataDir ?? join(homedir(), '.aliyun-iot-emulator'));
-  const emulator = await startEmulator({ ...options, ca }).catch((err: unknown) => {
+  const dataDir = options.dataDir ?? join(homedir(), '.aliyun-iot-emulator');
+  const { ca, caPath } = loadOrCreateCa(dataDir);
+  const emulator = await startEmulator({
+    host: options.host,
+    ports: options.ports,
+    devices: options.devices,
+    products: options.products,
+    rateLimit: options.rateLimit,
+    tokenLifetimeMs: options.tokenLifetimeMs,
+    apiToken: options.apiToken,
+    openApi: options.unsafeOpenApi,
+    serverNames: options.serverNames,
+    dataDir,
+    ca,
+  }).catch((err: unknown) => {
     const code = (err as { code?: string }).code;
     if (code === 'EADDRINUSE') {
       throw new Error(
@@ -63,6 +119,9 @@ async function main(): Promise<void> {
     throw err;
   });
   process.stdout.write(`${describe(emulator, options, caPath)}\n`);
+  if (emulator.apiToken === undefined && !isLoopbackHost(emulator.host)) {
+    process.stderr.write(`${openApiWarning(emulator)}\n`);
+  }
   const stop = (): void => {
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);

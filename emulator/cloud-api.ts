@@ -1,6 +1,6 @@
 // The cloud side over HTTP (JSON): what a server application does with the platform's OpenAPI,
 // reduced to what flows need to be tested: devices, recent uplink, downlink, property set,
-// services, RRPC, and a forced disconnect.
+// services, RRPC, a forced disconnect, and the emulator's own counters. No answer carries a secret.
 import type { EmulatorBroker } from './broker';
 import type { Platform } from './platform';
 import { describeDevice, type DeviceRecord, type Registry } from './registry';
@@ -15,6 +15,8 @@ export interface CloudContext {
   registry: Registry;
   platform: Platform;
   broker: EmulatorBroker;
+  /** What `GET /api/stats` answers. */
+  stats: () => unknown;
 }
 
 type Body = Record<string, unknown>;
@@ -81,8 +83,13 @@ async function deviceAction(
   }
 }
 
-/** Routes `/api/devices[/pk/dn[/action[/arg]]]`. */
+/** Routes `/api/stats` and `/api/devices[/pk/dn[/action[/arg]]]`. */
 export async function cloudApi(ctx: CloudContext, method: string, path: string[], body: Body): Promise<ApiAnswer> {
+  if (path[0] === 'stats' && path.length === 1) {
+    return method === 'GET'
+      ? { status: 200, body: ctx.stats() }
+      : { status: 405, body: { code: 'METHOD_NOT_ALLOWED' } };
+  }
   if (path[0] !== 'devices') return { status: 404, body: { code: 'NOT_FOUND' } };
   if (path.length === 1 && method === 'GET') return { status: 200, body: ctx.registry.list().map(describeDevice) };
   const [, productKey = '', deviceName = '', ...action] = path;

@@ -1,8 +1,11 @@
-// One HTTPS port: device auth and registration under /auth, the cloud API under /api.
+// One HTTPS port: device auth and registration under /auth (open, as on the platform: devices sign
+// their calls), the cloud API under /api (behind the API token when there is one).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
-import { authDevice, registerDevice } from './auth-routes';
+import { peerAddress, type ApiGate } from './access';
+import { authDevice, registerDevice, type PlatformAnswer } from './auth-routes';
 import { cloudApi, type CloudContext } from './cloud-api';
+import type { GuessGuard } from './guard';
 
 const BODY_LIMIT = 1024 * 1024;
 
@@ -21,7 +24,12 @@ export interface AuthRequest {
 const AUTH_LOG_SIZE = 1000;
 
 export interface HttpContext extends CloudContext {
-  mqtt: () => { host: string; port: number };
+  /** The MQTT endpoint an HTTPS-auth answer names; `requestHost` is the Host the device used. */
+  mqtt: (requestHost: string | undefined) => { host: string; port: number };
+  /** Undefined: the API is open. */
+  apiGate: ApiGate | undefined;
+  guard: GuessGuard;
+  log: (line: string) => void;
   /** Consumed in order by matching device calls. */
   faults: HttpFault[];
   /** Every device call, newest last (bounded). */
@@ -85,27 +93,71 @@ function parseJson(text: string): Record<string, unknown> | undefined {
   }
 }
 
-async function route(ctx: HttpContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+/** The host name in the request's Host header (brackets of an IPv6 address removed), if sane. */
+function requestHost(req: IncomingMessage): string | undefined {
+  const header = req.headers.host;
+  if (!header) return undefined;
+  try {
+    const host = new URL(`https://${header}`).hostname.replace(/^\[(.*)\]$/, '$1');
+    return /^[\w.:-]+$/.test(host) ? host : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Device calls: answered as the platform answers, failures counted against the caller's address. */
+function authRoute(ctx: HttpContext, req: IncomingMessage, res: ServerResponse, text: string, address: string): void {
+  const url = new URL(req.url ?? '/', 'https://emulator');
+  if (injectFault(ctx, url.pathname, res)) return;
+  const method = req.method ?? 'GET';
+  let answer: PlatformAnswer | undefined;
+  if (url.pathname === '/auth/devicename' && method === 'POST') {
+    answer = authDevice(ctx.registry, new URLSearchParams(text), ctx.mqtt(requestHost(req)));
+  } else if (url.pathname === '/auth/register/device' && method === 'POST') {
+    answer = registerDevice(ctx.registry, new URLSearchParams(text));
+  }
+  if (answer?.code !== 200) ctx.guard.fail('https', address);
+  if (answer) send(res, 200, answer);
+  else send(res, 404, { code: 'NOT_FOUND' });
+}
+
+async function apiRoute(ctx: HttpContext, req: IncomingMessage, res: ServerResponse, text: string, address: string) {
   const url = new URL(req.url ?? '/', 'https://emulator');
   const method = req.method ?? 'GET';
-  const text = await readBody(req);
-  if (url.pathname.startsWith('/auth/') && injectFault(ctx, url.pathname, res)) return;
-  if (url.pathname === '/auth/devicename' && method === 'POST') {
-    send(res, 200, authDevice(ctx.registry, new URLSearchParams(text), ctx.mqtt()));
-  } else if (url.pathname === '/auth/register/device' && method === 'POST') {
-    send(res, 200, registerDevice(ctx.registry, new URLSearchParams(text)));
-  } else if (url.pathname.startsWith('/api/')) {
-    const body = parseJson(text);
-    if (!body) {
-      send(res, 400, { code: 'BAD_REQUEST', message: 'body must be a JSON object' });
-      return;
-    }
-    const path = url.pathname.slice('/api/'.length).split('/').filter(Boolean).map(decodeURIComponent);
-    const answer = await cloudApi(ctx, method, path, body);
-    send(res, answer.status, answer.body);
-  } else {
-    send(res, 404, { code: 'NOT_FOUND' });
+  if (ctx.apiGate && !ctx.apiGate.allows(req.headers.authorization)) {
+    ctx.guard.fail('api', address);
+    // The peer and what it asked for; never what it presented.
+    ctx.log(`aliyun-iot-emulator: refused ${method} ${url.pathname} from ${address}: no valid API token`);
+    res.setHeader('www-authenticate', 'Bearer realm="aliyun-iot-emulator"');
+    send(res, 401, { code: 'UNAUTHORIZED', message: 'the cloud API needs the header Authorization: Bearer <token>' });
+    return;
   }
+  const body = parseJson(text);
+  if (!body) {
+    send(res, 400, { code: 'BAD_REQUEST', message: 'body must be a JSON object' });
+    return;
+  }
+  const path = url.pathname.slice('/api/'.length).split('/').filter(Boolean).map(decodeURIComponent);
+  const answer = await cloudApi(ctx, method, path, body);
+  send(res, answer.status, answer.body);
+}
+
+async function route(ctx: HttpContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const { pathname } = new URL(req.url ?? '/', 'https://emulator');
+  const address = peerAddress(req.socket.remoteAddress);
+  const text = await readBody(req);
+  const kind = pathname.startsWith('/auth/') ? 'https' : pathname.startsWith('/api/') ? 'api' : undefined;
+  if (kind === undefined) {
+    send(res, 404, { code: 'NOT_FOUND' });
+    return;
+  }
+  // Over the guessing limit an address waits before it hears anything, right or wrong.
+  if (!(await ctx.guard.admitted(kind, address))) {
+    res.destroy();
+    return;
+  }
+  if (kind === 'https') authRoute(ctx, req, res, text, address);
+  else await apiRoute(ctx, req, res, text, address);
 }
 
 export function createHttpsServer(ctx: HttpContext, tls: { cert: string; key: string }): Server {

@@ -1,15 +1,26 @@
 // A local IoT Platform: MQTT over TCP/TLS/WS/WSS, HTTPS auth and registration, and a cloud API.
 // `require('@iotflow/node-red-aliyun-iot/emulator')`; aedes and the certificate code load only here.
 import type { AddressInfo } from 'node:net';
+import { ApiGate, effectiveApiToken, isLoopbackHost, isWildcardHost } from './access';
 import { EmulatorBroker } from './broker';
-import { createCertificateAuthority, issueServerCertificate, type CertificateAuthority } from './certs';
+import {
+  createCertificateAuthority,
+  issueServerCertificate,
+  serverCertificateNames,
+  type CertificateAuthority,
+} from './certs';
+import { GuessGuard, guessingLimits, type GuessingLimits, type GuessingStats } from './guard';
 import { createHttpsServer, type AuthRequest, type HttpFault } from './http';
 import { Platform } from './platform';
 import { Registry, type DeviceSpec, type ProductSpec } from './registry';
+import { StateStore } from './state-store';
 
 export type { DeviceSpec, ProductSpec, DeviceRecord, DeviceCounters, UplinkMessage } from './registry';
 export type { CertificateAuthority } from './certs';
 export type { AuthRequest, HttpFault } from './http';
+export type { GuessingLimits, GuessingStats, GuessKind } from './guard';
+export type { StoredState } from './state-store';
+export { isLoopbackHost } from './access';
 export { createCertificateAuthority } from './certs';
 export { Registry, describeDevice } from './registry';
 
@@ -34,6 +45,32 @@ export interface EmulatorOptions {
   rateLimit?: number;
   /** HTTPS-auth token lifetime; 7 days, as the platform. */
   tokenLifetimeMs?: number;
+  /**
+   * When set, `/api/*` needs `Authorization: Bearer <apiToken>` whatever the host. Without it, a
+   * host other than loopback gets a generated token (see `Emulator.apiToken`) unless `openApi`.
+   */
+  apiToken?: string;
+  /** Leaves the cloud API open on a host other than loopback: anyone who reaches it controls every device. */
+  openApi?: boolean;
+  /**
+   * Keeps the state (registered devices and their secrets, activation, tokens) in
+   * `<dataDir>/state.json` across restarts. Devices given here with a secret keep that secret;
+   * devices given without one take what they obtained before; stored devices not given are kept.
+   */
+  dataDir?: string;
+  /**
+   * Slowing down of failed logins, device calls and API tokens per remote address. On by default
+   * for a host other than loopback; given limits switch it on anywhere; false switches it off.
+   */
+  guessing?: GuessingLimits | false;
+  /** Extra names or addresses for the server certificate, for clients that reach the emulator by them. */
+  serverNames?: readonly string[];
+  /** Warnings and refusals, one line each; stderr by default. Never given a secret. */
+  log?: (line: string) => void;
+}
+
+export interface EmulatorStats {
+  guessing: GuessingStats;
 }
 
 export interface Emulator {
@@ -49,20 +86,49 @@ export interface Emulator {
   injectHttpFault(fault: HttpFault): void;
   /** HTTPS device calls received, newest last. */
   authRequests: readonly AuthRequest[];
+  /** What `/api/*` needs as `Authorization: Bearer <apiToken>`; undefined when the API is open. */
+  apiToken: string | undefined;
+  /** The state file when `dataDir` was given. */
+  statePath: string | undefined;
+  /** Counters of the guessing limits, as `GET /api/stats` answers them. */
+  stats(): EmulatorStats;
   close(): Promise<void>;
+}
+
+function defaultLog(line: string): void {
+  process.stderr.write(`${line}\n`);
 }
 
 export async function startEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
   const host = options.host ?? '127.0.0.1';
+  const log = options.log ?? defaultLog;
+  const apiToken = effectiveApiToken(host, options.apiToken, options.openApi === true);
+  const guard = new GuessGuard(
+    guessingLimits(options.guessing || {}),
+    options.guessing === undefined ? !isLoopbackHost(host) : options.guessing !== false,
+    log,
+  );
   const ca = options.ca ?? createCertificateAuthority();
-  const tls = issueServerCertificate(ca, [...new Set([host, 'localhost', '127.0.0.1', '::1'])]);
+  const tls = issueServerCertificate(ca, serverCertificateNames(host, options.serverNames ?? []));
   const registry = new Registry(options.devices, options.products, options.tokenLifetimeMs);
+  const store = options.dataDir === undefined ? undefined : new StateStore(options.dataDir, log);
+  if (store) {
+    const state = store.load();
+    if (state) registry.restore(state);
+    const save = () => {
+      store.schedule(() => registry.snapshot());
+    };
+    registry.onChange = save;
+    // The merged state is what this run starts from: saved even if nothing changes.
+    save();
+  }
   // The broker reports uplink to the platform, which publishes its replies through the broker.
   const uplink: { platform?: Platform } = {};
   const broker = await EmulatorBroker.create({
     registry,
     rateLimit: options.rateLimit ?? 30,
     onUplink: (device, topic, payload) => uplink.platform?.onUplink(device, topic, payload),
+    guard,
   });
   const platform = new Platform(broker);
   uplink.platform = platform;
@@ -70,8 +136,22 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   let mqttTlsPort = 0;
   const faults: HttpFault[] = [];
   const authRequests: AuthRequest[] = [];
+  const stats = (): EmulatorStats => ({ guessing: guard.stats() });
+  // On every interface, a device is told the name it reached the emulator by, not 0.0.0.0.
+  const wildcard = isWildcardHost(host);
   const https = createHttpsServer(
-    { registry, platform, broker, mqtt: () => ({ host, port: mqttTlsPort }), faults, authRequests },
+    {
+      registry,
+      platform,
+      broker,
+      mqtt: (requestHost) => ({ host: (wildcard && requestHost) || host, port: mqttTlsPort }),
+      faults,
+      authRequests,
+      apiGate: apiToken === undefined ? undefined : new ApiGate(apiToken),
+      guard,
+      log,
+      stats,
+    },
     tls,
   );
   try {
@@ -82,8 +162,10 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       https.listen(wanted.https, host, resolve);
     });
   } catch (err) {
+    guard.close();
     https.close();
     await broker.close();
+    store?.close();
     throw err;
   }
   const ports: EmulatorPorts = { ...broker.ports(), https: (https.address() as AddressInfo).port };
@@ -96,11 +178,16 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     broker,
     injectHttpFault: (fault) => faults.push(fault),
     authRequests,
+    apiToken,
+    statePath: store?.path,
+    stats,
     async close() {
+      guard.close();
       platform.close();
       https.close();
       https.closeAllConnections();
       await broker.close();
+      store?.close();
     },
   };
 }

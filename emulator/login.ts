@@ -124,6 +124,7 @@ function checkRegistration(
     if (device.activated) return refuse(5, 'already-activated', device);
     device.deviceSecret = randomBytes(16).toString('hex');
     device.counters.registrations++;
+    registry.changed();
     const payload = { productKey, deviceName, deviceSecret: device.deviceSecret };
     return { ok: true, device, via: 'register', push: { topic: '/ext/register', payload } };
   }
@@ -131,6 +132,7 @@ function checkRegistration(
   device ??= registry.addDevice({ productKey, deviceName });
   device.registrationFree = { clientId: randomBytes(8).toString('hex'), deviceToken: randomBytes(16).toString('hex') };
   device.counters.registrations++;
+  registry.changed();
   const payload = { productKey, deviceName, ...device.registrationFree };
   return { ok: true, device, via: 'regnwl', push: { topic: '/ext/regnwl', payload } };
 }

@@ -1,6 +1,7 @@
 // What the emulated platform knows: products, devices, HTTPS-auth tokens, online state, counters
 // and a bounded log of recent uplink messages per device.
 import { randomBytes } from 'node:crypto';
+import type { StoredState } from './state-store';
 
 export interface DeviceSpec {
   productKey: string;
@@ -84,6 +85,8 @@ export class Registry {
   private readonly tokens = new Map<string, IssuedToken>();
   /** Refusals of logins whose username names no known device. */
   readonly unknownLogins: Record<string, number> = {};
+  /** Called after a change worth keeping across restarts (a registration, an activation, a token). */
+  onChange: (() => void) | undefined;
 
   constructor(
     devices: readonly DeviceSpec[] = [],
@@ -157,7 +160,12 @@ export class Registry {
     };
     this.tokens.set(token.iotId, token);
     device.counters.tokens++;
+    this.changed();
     return token;
+  }
+
+  changed(): void {
+    this.onChange?.();
   }
 
   token(iotId: string): IssuedToken | undefined {
@@ -174,6 +182,69 @@ export class Registry {
     for (const p of this.products.values()) if (p.productSecret) out.push(p.productSecret);
     for (const t of this.tokens.values()) out.push(t.iotToken);
     return out;
+  }
+
+  /** What a restart must keep; tokens that have expired are left out. */
+  snapshot(now = Date.now()): StoredState {
+    return {
+      version: 1,
+      devices: this.list().map((d) => ({
+        productKey: d.productKey,
+        deviceName: d.deviceName,
+        ...(d.deviceSecret !== undefined && { deviceSecret: d.deviceSecret }),
+        activated: d.activated,
+        ...(d.registrationFree && { registrationFree: { ...d.registrationFree } }),
+      })),
+      products: [...this.products.values()].map((p) => ({ ...p })),
+      tokens: [...this.tokens.values()]
+        .filter((t) => t.expiresAt > now)
+        .map((t) => ({
+          iotId: t.iotId,
+          iotToken: t.iotToken,
+          expiresAt: t.expiresAt,
+          productKey: t.device.productKey,
+          deviceName: t.device.deviceName,
+        })),
+    };
+  }
+
+  /**
+   * Merges a stored state into the devices and products given at start (call it before anything
+   * logs in). A device given with a secret keeps that secret: the user changed it on purpose, so
+   * its stored tokens go too. A device given without one (pre-registered) takes what it obtained
+   * before: registered secret, activation, registration-free token. Stored devices and products
+   * not given are kept; a given product without a secret takes the stored one.
+   */
+  restore(state: StoredState, now = Date.now()): void {
+    const rotated = new Set<DeviceRecord>();
+    for (const stored of state.products) {
+      const given = this.products.get(stored.productKey);
+      if (!given) this.products.set(stored.productKey, { ...stored });
+      else if (given.productSecret === undefined && stored.productSecret !== undefined)
+        given.productSecret = stored.productSecret;
+    }
+    for (const stored of state.devices) {
+      let device = this.device(stored.productKey, stored.deviceName);
+      if (device?.deviceSecret !== undefined) {
+        if (device.deviceSecret !== stored.deviceSecret) rotated.add(device);
+        device.registrationFree ??= stored.registrationFree && { ...stored.registrationFree };
+        continue;
+      }
+      device ??= this.addDevice({ productKey: stored.productKey, deviceName: stored.deviceName });
+      device.deviceSecret = stored.deviceSecret;
+      device.activated = stored.activated;
+      if (stored.registrationFree) device.registrationFree = { ...stored.registrationFree };
+    }
+    for (const stored of state.tokens) {
+      const device = this.device(stored.productKey, stored.deviceName);
+      if (!device || rotated.has(device) || stored.expiresAt <= now || this.tokens.has(stored.iotId)) continue;
+      this.tokens.set(stored.iotId, {
+        iotId: stored.iotId,
+        iotToken: stored.iotToken,
+        expiresAt: stored.expiresAt,
+        device,
+      });
+    }
   }
 }
 

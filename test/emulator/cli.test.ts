@@ -7,23 +7,52 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import mqtt from 'mqtt';
-import { signMqtt } from '../../nodes/lib/index';
+import type { Emulator } from '../../emulator/index';
+import { signAuth, signMqtt, signRegister } from '../../nodes/lib/index';
+import { httpsRaw } from '../helpers/emulator';
 
-const cli = join(__dirname, '..', '..', 'dist', 'emulator', 'cli.js');
+const root = join(__dirname, '..', '..');
+const cli = join(root, 'dist', 'emulator', 'cli.js');
 const zeroPorts = ['--mqtt-port', '0', '--mqtts-port', '0', '--ws-port', '0', '--wss-port', '0', '--https-port', '0'];
 
-function run(args: string[]): {
+interface RunOptions {
+  /** Run emulator/cli.ts through tsx: the code as it is, whether or not dist/ was rebuilt. */
+  source?: boolean;
+  env?: Record<string, string>;
+}
+
+function run(
+  args: string[],
+  options: RunOptions = {},
+): {
   child: ChildProcessWithoutNullStreams;
   output: () => string;
+  stdout: () => string;
   exited: Promise<number | null>;
 } {
-  const child = spawn(process.execPath, [cli, ...args]);
+  const entry = options.source ? ['--import', 'tsx', join(root, 'emulator', 'cli.ts')] : [cli];
+  const env = { ...process.env, ALIYUN_IOT_EMULATOR_API_TOKEN: '', ...options.env };
+  const child = spawn(process.execPath, [...entry, ...args], { cwd: root, env });
   let out = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  let stdout = '';
+  child.stdout.on('data', (d: Buffer) => {
+    out += d.toString();
+    stdout += d.toString();
+  });
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { child, output: () => out, exited };
+  return { child, output: () => out, stdout: () => stdout, exited };
 }
+
+/** The CLI's HTTPS port, reached over loopback whatever it listens on, for httpsRaw. */
+function httpsTarget(output: string, dataDir: string): Emulator {
+  const port = Number(/HTTPS\s+https:\/\/[^:]+:(\d+)/.exec(output)?.[1]);
+  assert.ok(port > 0, output);
+  const ca = readFileSync(join(dataDir, 'ca.pem'), 'utf8');
+  return { host: '127.0.0.1', ports: { https: port }, ca } as unknown as Emulator;
+}
+
+const occurrences = (text: string, part: string) => text.split(part).length - 1;
 
 async function waitFor(output: () => string, text: string, ms = 10_000): Promise<void> {
   const until = Date.now() + ms;
@@ -114,5 +143,104 @@ describe('aliyun-iot-emulator CLI', () => {
     const bad = run(['--bogus', '1']);
     assert.equal(await bad.exited, 1);
     assert.match(bad.output(), /Unknown option --bogus/);
+  });
+
+  it('off loopback prints a generated API token once, the API needs it, and no other secret is printed', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'emu-cli-'));
+    const { child, output, stdout, exited } = run(
+      [
+        '--host',
+        '0.0.0.0',
+        '--device',
+        'pkTeamCli:cli-dev:cli-secret-123',
+        '--device',
+        'pkTeamCli:cli-pre',
+        '--product',
+        'pkTeamCli:cli-product-secret',
+        '--data-dir',
+        dataDir,
+        ...zeroPorts,
+      ],
+      { source: true },
+    );
+    await waitFor(output, 'Press Ctrl-C');
+    const token = /API token\s+([0-9a-f]{32})/.exec(stdout())?.[1] ?? '';
+    assert.match(token, /^[0-9a-f]{32}$/, stdout());
+    const target = httpsTarget(output(), dataDir);
+    assert.equal((await httpsRaw(target, 'GET', '/api/devices')).status, 401);
+    const headers = { authorization: `Bearer ${token}` };
+    assert.equal((await httpsRaw(target, 'GET', '/api/devices', { headers })).status, 200);
+    await waitFor(output, 'refused GET /api/devices from 127.0.0.1');
+
+    // Secrets obtained while it runs: a registered secret and an HTTPS token.
+    const product = { productKey: 'pkTeamCli', productSecret: 'cli-product-secret' };
+    const registered = await httpsRaw(target, 'POST', '/auth/register/device', {
+      body: new URLSearchParams({ ...signRegister({ ...product, deviceName: 'cli-pre' }) }).toString(),
+    });
+    const deviceSecret = (JSON.parse(registered.text) as { data: { deviceSecret: string } }).data.deviceSecret;
+    const authed = await httpsRaw(target, 'POST', '/auth/devicename', {
+      body: new URLSearchParams({
+        ...signAuth({ productKey: 'pkTeamCli', deviceName: 'cli-dev', deviceSecret: 'cli-secret-123' }),
+      }).toString(),
+    });
+    const iotToken = (JSON.parse(authed.text) as { data: { iotToken: string } }).data.iotToken;
+    assert.match(iotToken, /^[0-9a-f]+$/);
+    assert.match(output(), /pkTeamCli \/ cli-pre {2}\(not activated/);
+
+    child.kill('SIGINT');
+    assert.equal(await exited, 0);
+    const text = output();
+    assert.equal(occurrences(text, token), 1, 'the generated token is printed once');
+    for (const secret of ['cli-secret-123', 'cli-product-secret', deviceSecret, iotToken]) {
+      assert.equal(occurrences(text, secret), 0, `a secret in the output:\n${text}`);
+    }
+    // --data-dir keeps the state beside the CA.
+    assert.ok(readFileSync(join(dataDir, 'state.json'), 'utf8').includes(deviceSecret));
+  });
+
+  it('refuses an empty --api-token and names --unsafe-open-api; that flag opens the API with a warning', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'emu-cli-'));
+    const refused = run(['--host', '0.0.0.0', '--api-token', '', '--data-dir', dataDir, ...zeroPorts], {
+      source: true,
+    });
+    assert.equal(await refused.exited, 1);
+    assert.match(refused.output(), /--api-token needs a token.*--unsafe-open-api/);
+    assert.doesNotMatch(refused.output(), /listening/);
+
+    const open = run(['--host', '0.0.0.0', '--unsafe-open-api', '--data-dir', dataDir, ...zeroPorts], {
+      source: true,
+    });
+    await waitFor(open.output, 'drop --unsafe-open-api');
+    assert.match(open.output(), /WARNING: --unsafe-open-api/);
+    assert.doesNotMatch(open.output(), /API token/);
+    assert.equal((await httpsRaw(httpsTarget(open.output(), dataDir), 'GET', '/api/devices')).status, 200);
+    open.child.kill('SIGTERM');
+    assert.equal(await open.exited, 0);
+
+    const help = run(['--help'], { source: true });
+    assert.equal(await help.exited, 0);
+    assert.match(help.output(), /--unsafe-open-api\s+DANGER/);
+  });
+
+  it('a token given with --api-token or in the environment is required and never echoed', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'emu-cli-'));
+    for (const given of [
+      { args: ['--api-token', 'flag-token-5e1b9c'], token: 'flag-token-5e1b9c' },
+      { args: [], env: { ALIYUN_IOT_EMULATOR_API_TOKEN: 'env-token-77aa10' }, token: 'env-token-77aa10' },
+    ]) {
+      const { child, output, exited } = run(['--host', '0.0.0.0', ...given.args, '--data-dir', dataDir, ...zeroPorts], {
+        source: true,
+        env: given.env ?? {},
+      });
+      await waitFor(output, 'Press Ctrl-C');
+      const target = httpsTarget(output(), dataDir);
+      assert.equal((await httpsRaw(target, 'GET', '/api/devices')).status, 401);
+      const headers = { authorization: `Bearer ${given.token}` };
+      assert.equal((await httpsRaw(target, 'GET', '/api/devices', { headers })).status, 200);
+      assert.match(output(), /Cloud API\s+needs the header/);
+      child.kill('SIGINT');
+      assert.equal(await exited, 0);
+      assert.equal(occurrences(output(), given.token), 0, output());
+    }
   });
 });

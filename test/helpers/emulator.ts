@@ -1,5 +1,6 @@
 // Shared pieces for tests that talk to the emulator with plain mqtt.js and node:https.
 import { request } from 'node:https';
+import { createConnection } from 'node:net';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { createCertificateAuthority, startEmulator, type Emulator, type EmulatorOptions } from '../../emulator/index';
 import { signMqtt, type SignMethod } from '../../nodes/lib/index';
@@ -160,4 +161,82 @@ export async function eventually(check: () => boolean, ms = 5000, what = 'condit
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
     await sleep(20);
   }
+}
+
+/** The same emulator reached at another address: one listening on 0.0.0.0 is reached over loopback. */
+export function reachedAt(emu: Emulator, host: string): Emulator {
+  return { ...emu, host };
+}
+
+export interface RawAnswer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  /** The body as sent, for checks that must see every byte. */
+  text: string;
+}
+
+/** An HTTPS call with headers of its own, optionally from a given local address (127.0.0.2...). */
+export function httpsRaw(
+  emu: Emulator,
+  method: string,
+  path: string,
+  options: { body?: string | object; headers?: Record<string, string>; localAddress?: string } = {},
+): Promise<RawAnswer> {
+  const { body } = options;
+  const form = typeof body === 'string';
+  const text = body === undefined ? '' : form ? body : JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        host: emu.host,
+        port: emu.ports.https,
+        method,
+        path,
+        ca: emu.ca,
+        localAddress: options.localAddress,
+        headers: {
+          'content-type': form ? 'application/x-www-form-urlencoded' : 'application/json',
+          'content-length': Buffer.byteLength(text),
+          ...options.headers,
+        },
+        timeout: 60_000,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') });
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end(text);
+  });
+}
+
+/** An MQTT connection over TCP from a given local address, resolving like connectRaw. */
+export function connectTcpFrom(emu: Emulator, localAddress: string, options: IClientOptions): Promise<MqttClient> {
+  const client = new mqtt.MqttClient(() => createConnection({ host: emu.host, port: emu.ports.mqtt, localAddress }), {
+    keepalive: 60,
+    protocolVersion: 4,
+    reconnectPeriod: 0,
+    connectTimeout: 60_000,
+    ...options,
+  });
+  return new Promise((resolve, reject) => {
+    const fail = (err: Error) => {
+      client.end(true);
+      reject(err);
+    };
+    const closed = () => {
+      fail(new Error('closed before CONNACK'));
+    };
+    client.once('connect', () => {
+      client.off('error', fail);
+      client.off('close', closed);
+      resolve(client);
+    });
+    client.once('error', fail);
+    client.once('close', closed);
+  });
 }
