@@ -69,19 +69,12 @@ export class DeviceConnection extends EventEmitter<ConnectionEvents> {
     const journal = storage.queuePath ? new QueueJournal(storage.queuePath) : undefined;
     const closed = () => this.phase.kind === 'closed';
     const ending = () => this.phase.kind === 'closing' || closed();
-    this.uplink = new Uplink(
-      options.queueSize,
-      options.rateLimit,
-      journal,
-      this.tuning.now,
-      () => this.writableSession(),
-      closed,
-    );
+    this.uplink = new Uplink(options.queueSize, options.rateLimit, journal, this.tuning.now, closed);
     this.uplink.outbox.onCallbackError = (err) =>
       this.emit('warning', 'CALLBACK_FAILED', { reason: err instanceof Error ? err.message : String(err) });
     this.subscriptions = new SubscriptionTable(
       this.tuning.unsubscribeGraceMs,
-      () => this.writableSession()?.client,
+      () => this.uplink.writable()?.client,
       ending,
     );
     this.login = createLogin(options, {
@@ -183,12 +176,6 @@ export class DeviceConnection extends EventEmitter<ConnectionEvents> {
     return this.subscriptions.add(filter, qos, deliver, refused);
   }
 
-  /** The online session requests can go out on now. */
-  private writableSession(): MqttSession | undefined {
-    const phase = this.phase;
-    return phase.kind === 'online' && phase.session.writable ? phase.session : undefined;
-  }
-
   private describe(state: ConnectionState, extra: Partial<ConnectionStatus>): ConnectionStatus {
     const { clientId } = this.options;
     return describeStatus(state, extra, { attempt: this.attempt, clientId, endpoint: this.endpoint.url }, this.uplink);
@@ -203,6 +190,7 @@ export class DeviceConnection extends EventEmitter<ConnectionEvents> {
   private enter(next: Phase, ending?: MqttSession): void {
     const old = this.phase;
     this.phase = next;
+    this.uplink.online = next.kind === 'online' ? next.session : undefined;
     if (old.kind === 'backoff') clearTimeout(old.timer);
     if (old.kind === 'online') this.uplink.pause();
     const session = sessionOf(old);

@@ -18,15 +18,17 @@ export class Uplink {
   private journalRestored = false;
 
   /**
-   * @param session the session publishes can go out on now, if any
-   * @param closed true once the connection has ended for good
+   * The online session, set by the connection as it enters and leaves `online`: a field, not a
+   * callback, because every publish reads it.
    */
+  online: MqttSession | undefined;
+
+  /** @param closed true once the connection has ended for good */
   constructor(
     private readonly queueSize: number,
     rateLimit: number,
     private readonly journal: QueueJournal | undefined,
     now: () => number,
-    private readonly session: () => MqttSession | undefined,
     private readonly closed: () => boolean,
   ) {
     this.outbox = new Outbox(queueSize, journal);
@@ -38,7 +40,7 @@ export class Uplink {
    * bookkeeping and no callback. False when the message must take `publish` instead.
    */
   publishNow(topic: string, payload: Buffer | string): boolean {
-    const session = this.session();
+    const session = this.writable();
     if (!session || this.outbox.queued > 0 || !this.pacer.take()) return false;
     session.client.publish(topic, payload, QOS0);
     return true;
@@ -48,7 +50,7 @@ export class Uplink {
     if (qos === 0 && this.publishNow(topic, payload)) return done();
     const message = this.outbox.create(topic, payload, qos, done);
     if (this.closed()) return this.outbox.settle(message, new AliyunIotError('CONNECTION_CLOSED'));
-    const session = this.session();
+    const session = this.writable();
     if (!session) return this.outbox.enqueue(message);
     if (this.outbox.queued === 0 && this.pacer.take()) return this.send(session, message);
     // Connected but over the pace: wait in the queue, or fail now when there is none.
@@ -58,14 +60,20 @@ export class Uplink {
     this.schedule();
   }
 
+  /** The online session while requests can go out on it. */
+  writable(): MqttSession | undefined {
+    const online = this.online;
+    return online?.writable ? online : undefined;
+  }
+
   /** Sends queued messages as fast as the pace allows, oldest first. */
   flush(): void {
     this.paceTimer = undefined;
-    let session = this.session();
+    let session = this.writable();
     while (session && this.outbox.queued > 0 && this.pacer.take()) {
       const message = this.outbox.shift();
       if (message) this.send(session, message);
-      session = this.session();
+      session = this.writable();
     }
     if (session) this.schedule();
   }
