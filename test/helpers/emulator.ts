@@ -94,41 +94,9 @@ export interface HttpsAnswer {
   body: Record<string, unknown> & { code?: unknown; data?: Record<string, unknown> };
 }
 
-export function https(emu: Emulator, method: string, path: string, body?: string | object): Promise<HttpsAnswer> {
-  const form = typeof body === 'string';
-  const text = body === undefined ? '' : form ? body : JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: emu.host,
-        port: emu.ports.https,
-        method,
-        path,
-        ca: emu.ca,
-        headers: {
-          'content-type': form ? 'application/x-www-form-urlencoded' : 'application/json',
-          'content-length': Buffer.byteLength(text),
-        },
-        timeout: 10_000,
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          try {
-            resolve({
-              status: res.statusCode ?? 0,
-              body: JSON.parse(Buffer.concat(chunks).toString('utf8')) as HttpsAnswer['body'],
-            });
-          } catch (err) {
-            reject(err instanceof Error ? err : new Error(String(err)));
-          }
-        });
-      },
-    );
-    req.on('error', reject);
-    req.end(text);
-  });
+export async function https(emu: Emulator, method: string, path: string, body?: string | object): Promise<HttpsAnswer> {
+  const answer = await httpsRaw(emu, method, path, { body, timeoutMs: 10_000 });
+  return { status: answer.status, body: JSON.parse(answer.text) as HttpsAnswer['body'] };
 }
 
 /** The next message on `topic`, or a rejection after `ms`. */
@@ -180,7 +148,7 @@ export function httpsRaw(
   emu: Emulator,
   method: string,
   path: string,
-  options: { body?: string | object; headers?: Record<string, string>; localAddress?: string } = {},
+  options: { body?: string | object; headers?: Record<string, string>; localAddress?: string; timeoutMs?: number } = {},
 ): Promise<RawAnswer> {
   const { body } = options;
   const form = typeof body === 'string';
@@ -199,7 +167,7 @@ export function httpsRaw(
           'content-length': Buffer.byteLength(text),
           ...options.headers,
         },
-        timeout: 60_000,
+        timeout: options.timeoutMs ?? 60_000,
       },
       (res) => {
         const chunks: Buffer[] = [];
