@@ -18,7 +18,7 @@ import { sharedPool } from '../../nodes/lib/pool';
 import { after, afterEach, before } from 'node:test';
 import type { EmulatorOptions } from '../../emulator/index';
 import { eventually, start } from './emulator';
-import { onComplete, rememberCredentialsOnLoad, stopFlowsKeepingContext } from './red-internals';
+import { onComplete, rememberCredentialsOnLoad, stopFlowsKeepingContext, unloadFlows } from './red-internals';
 import { leakedSecrets, rememberCredentials } from './secrets';
 
 export { helper };
@@ -169,7 +169,7 @@ export function nodeRedHooks(
   });
   afterEach(async () => {
     const leaked = leakedSecrets(emulatorOf());
-    await helper.unload();
+    await unloadFlows();
     await eventually(() => sharedPool.size === 0, 5000, 'pool empty');
     await cleanUp();
     if (leaked.length > 0) throw new Error(`secrets visible in logs, statuses, errors or flows: ${leaked.length}`);

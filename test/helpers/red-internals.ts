@@ -8,7 +8,10 @@
 //   stores the helper leaves out;
 // - the helper's `_NodePrototype`, `_sandbox` and `_logSpy`: the sinon spies on every node's methods
 //   and on the log, read by the secret scan, emptied by the soak run, restored by a restart-like stop;
-// - helper.load / helper.setFlows wrapped: the helper has no hook for the credentials it loads.
+// - helper.load / helper.setFlows wrapped: the helper has no hook for the credentials it loads;
+// - the helper's `_context`: helper.unload() starts the context clean without waiting for it, so a
+//   slow clean (a busy machine) ran into the next test and rejected unhandled (ENOENT on a context
+//   directory); `unloadFlows()` waits for it.
 import type { NodeMessage } from 'node-red';
 import helper from 'node-red-node-test-helper';
 
@@ -33,6 +36,7 @@ interface HelperInternals {
   _NodePrototype: Record<SpiedMethod, Partial<Spy> | undefined>;
   _sandbox: { restore(): void; resetHistory(): void };
   _logSpy?: { restore(): void };
+  _context: { clean(flowConfig: { allNodes: unknown[] }): Promise<void> };
 }
 
 type Completable = { _complete(msg: NodeMessage, err?: Error): void };
@@ -49,6 +53,16 @@ export function onComplete(node: object, listener: (msg: NodeMessage, err: Error
     listener(msg, err);
     original(msg, err);
   };
+}
+
+/** helper.unload(), but the context clean is finished before the flows stop and before it returns. */
+export async function unloadFlows(): Promise<void> {
+  const { _redNodes, _logSpy, _sandbox, _context } = internals();
+  _redNodes.clearRegistry();
+  _logSpy?.restore();
+  _sandbox.restore();
+  await _context.clean({ allNodes: [] });
+  await _redNodes.stopFlows();
 }
 
 /** helper.unload() minus its context clean: stops the flows as a Node-RED restart does. */

@@ -7,6 +7,7 @@ import type { Emulator } from '../../emulator/index';
 import { signMqtt } from '../../nodes/lib/index';
 import { connectRaw, eventually } from '../helpers/emulator';
 import { collect, deviceConfig, helper, inject, NODES, nodeRedSuite } from '../helpers/flows';
+import { unloadFlows } from '../helpers/red-internals';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const coreMqtt = require('@node-red/nodes/core/network/10-mqtt.js') as (red: unknown) => void;
@@ -63,7 +64,7 @@ describe('aliyun-iot-auth node', () => {
     const emu = emulator();
     const { out } = await issue(emu, 'sign', { payload: null });
     const p = out!.payload as Record<string, string | number>;
-    await helper.unload();
+    await unloadFlows();
     const flow = [
       {
         id: 'broker',
@@ -163,11 +164,11 @@ describe('aliyun-iot-auth node', () => {
     assert.match(result.err.message, /check ProductSecret/);
     assert.equal(result.out, undefined);
     assert.ok(!everything().includes('not-the-product-secret'));
-    await helper.unload();
+    await unloadFlows();
 
     result = await issue(emu, 'https', { payload: null }, { transport: 'tcp' });
     assert.equal(result.err?.code, 'CONFIG_INVALID');
-    await helper.unload();
+    await unloadFlows();
 
     result = await issue(emu, 'sign', { payload: null, device: 'pkX/dnX' });
     assert.equal(result.err?.code, 'DEVICE_INVALID');

@@ -19,6 +19,7 @@ import {
 } from '../helpers/flows';
 import { FaultProxy } from '../helpers/proxy';
 import { leakedSecrets } from '../helpers/secrets';
+import { unloadFlows } from '../helpers/red-internals';
 
 const device = { productKey: 'pkSec', deviceName: 'sec-dev', deviceSecret: 'sec-device-secret' };
 const statuses = (id: string) => (helper.getNode(id) as unknown as { status: { args: unknown[][] } }).status.args;
@@ -117,7 +118,7 @@ describe('security and robustness', () => {
       const err = await inject('pub', { payload: 'x' });
       assert.equal(err?.code, 'CONFIG_INVALID', `case ${i}: ${JSON.stringify(extra)}`);
       assert.ok(err.message.length > 'Device settings are invalid: '.length, err.message);
-      await helper.unload();
+      await unloadFlows();
     }
     // A config node as saved before authentication modes, pacing and the auth host existed: none of those keys.
     const old = deviceConfig(emu, device);
@@ -149,7 +150,7 @@ describe('security and robustness', () => {
       await sleep(100);
       assert.deepEqual(leakedSecrets(emu), []);
       const started = Date.now();
-      await helper.unload();
+      await unloadFlows();
       const took = Date.now() - started;
       assert.ok(took < 15_000, `closed in ${took} ms`);
       // The connection itself ends after the pool's handover grace, giving PUBACKs 2 s first.
