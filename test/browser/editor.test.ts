@@ -233,19 +233,32 @@ describe('editor in Chromium', () => {
     await page.screenshot({ path: join(ARTIFACTS, 'demo-flow.png') });
   });
 
-  async function helpText(p: Page, type: string): Promise<string> {
-    await p.evaluate((t) => {
-      (window as unknown as { RED: { sidebar: { help: { show(t: string): void } } } }).RED.sidebar.help.show(t);
-    }, type);
-    const help = p.locator('.red-ui-help:visible').first();
-    await help.waitFor({ timeout: 10_000 });
-    return (await help.innerText()).trim();
+  /**
+   * The help sidebar's text for a node type once it shows that help: a page still loading its flow
+   * first shows the flow's own description there, so this asks again until `expected` appears or the
+   * deadline passes, and returns what it last saw.
+   */
+  async function helpText(p: Page, type: string, expected: RegExp): Promise<string> {
+    const until = Date.now() + 20_000;
+    let text = '';
+    while (!expected.test(text) && Date.now() < until) {
+      await p.evaluate((t) => {
+        (window as unknown as { RED: { sidebar: { help: { show(t: string): void } } } }).RED.sidebar.help.show(t);
+      }, type);
+      const help = p.locator('.red-ui-help:visible').first();
+      await help.waitFor({ timeout: 10_000 });
+      text = (await help.innerText()).trim();
+      if (!expected.test(text)) await p.waitForTimeout(200);
+    }
+    return text;
   }
 
   it('help panel in en-US, and in Chinese when the editor language is zh-CN', async () => {
-    assert.match(await helpText(page, 'aliyun-iot-publish'), /Publishes msg\.payload as the device/);
+    const english = /Publishes msg\.payload as the device/;
+    assert.match(await helpText(page, 'aliyun-iot-publish', english), english);
     const zh = await openEditor(browser, red.url, 'zh-CN');
-    assert.match(await helpText(zh, 'aliyun-iot-publish'), /以设备身份在设备自己的 Topic 上发布/);
+    const chinese = /以设备身份在设备自己的 Topic 上发布/;
+    assert.match(await helpText(zh, 'aliyun-iot-publish', chinese), chinese);
     assert.equal((await zh.locator('#red-ui-palette-header-Aliyun_IoT').textContent())?.trim(), '阿里云 IoT');
     // The config dialog in Chinese: tabs, labels and option texts from the catalogue.
     await openConfigDialog(zh, 'pubZh');
