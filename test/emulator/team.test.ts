@@ -1,9 +1,10 @@
 // The emulator run for a team (issue #20): off loopback, the cloud API needs a bearer token, while
 // device calls stay open as on the platform; on loopback nothing changes.
 import assert from 'node:assert/strict';
+import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { after, before, describe, it } from 'node:test';
-import { connect } from 'node:tls';
+import { checkServerIdentity, connect, type PeerCertificate } from 'node:tls';
 import type { Emulator } from '../../emulator/index';
 import { signAuth } from '../../nodes/lib/index';
 import { httpsRaw, reachedAt, start } from '../helpers/emulator';
@@ -14,7 +15,15 @@ const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 /** Whether a TLS client trusting only the emulator's CA accepts its certificate for `name`. */
 function certificateAccepted(emu: Emulator, host: string, name: string): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = connect({ host, port: emu.ports.mqtts, ca: emu.ca, servername: name }, () => {
+    // SNI carries host names only (RFC 6066): an address is checked against the certificate instead.
+    const options = {
+      host,
+      port: emu.ports.mqtts,
+      ca: emu.ca,
+      servername: isIP(name) ? undefined : name,
+      checkServerIdentity: (_: string, cert: PeerCertificate) => checkServerIdentity(name, cert),
+    };
+    const socket = connect(options, () => {
       socket.end();
       resolve(true);
     });
