@@ -3,7 +3,6 @@
 // Its phases and their transitions are in ./phase.ts; `enter()` below is the one place that releases
 // what the old phase held and reports the new state.
 import { EventEmitter } from 'node:events';
-import type { MqttClient } from 'mqtt';
 import { retryDelay } from '../backoff';
 import { resolveEndpoint, type ResolvedEndpoint } from '../endpoint';
 import { AliyunIotError } from '../errors';
@@ -183,7 +182,7 @@ export class DeviceConnection extends EventEmitter<ConnectionEvents> {
 
   /**
    * Leaves the old phase and reports the new one. What the old phase held is released here and
-   * nowhere else: its retry timer stopped, the pace paused, its session's unacknowledged messages
+   * nowhere else: its retry timer stopped, the pace paused (by the uplink, when it loses its session), its session's unacknowledged messages
    * requeued and the session dropped, unless the new phase keeps it or the caller ends it
    * gracefully itself (`ending`).
    */
@@ -192,7 +191,6 @@ export class DeviceConnection extends EventEmitter<ConnectionEvents> {
     this.phase = next;
     this.uplink.online = next.kind === 'online' ? next.session : undefined;
     if (old.kind === 'backoff') clearTimeout(old.timer);
-    if (old.kind === 'online') this.uplink.pause();
     const session = sessionOf(old);
     if (session && session !== sessionOf(next)) {
       this.outbox.requeueInflight();
@@ -269,8 +267,7 @@ export class DeviceConnection extends EventEmitter<ConnectionEvents> {
     if (this.phase.kind !== 'dialing' || this.phase.session !== session) return;
     this.everConnected = true;
     this.enter({ kind: 'online', session, since: this.tuning.now() });
-    const client: MqttClient = session.client;
-    this.subscriptions.resume(client, this.options.cleanSession);
+    this.subscriptions.resume(session.client, this.options.cleanSession);
     this.uplink.flush();
   }
 

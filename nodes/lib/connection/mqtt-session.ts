@@ -16,7 +16,7 @@ export interface SessionHandlers {
 }
 
 /** Options every session of the package shares: MQTT 3.1.1, no retry, no resubscribe, no QoS 0 queue. */
-export function sessionOptions(options: IClientOptions): IClientOptions {
+function sessionOptions(options: IClientOptions): IClientOptions {
   return {
     protocolVersion: 4,
     reconnectPeriod: 0,

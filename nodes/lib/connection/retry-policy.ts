@@ -38,7 +38,7 @@ export type CloseVerdict =
       shortSessions: number;
     };
 
-export function isRefusedLogin(sessionMs: number | undefined, code: unknown): code is 3 | 4 | 5 {
+function isRefusedLogin(sessionMs: number | undefined, code: unknown): code is 3 | 4 | 5 {
   return sessionMs === undefined && REFUSED_LOGIN.has(code);
 }
 

@@ -17,11 +17,7 @@ export class Uplink {
   private paceTimer: NodeJS.Timeout | undefined;
   private journalRestored = false;
 
-  /**
-   * The online session, set by the connection as it enters and leaves `online`: a field, not a
-   * callback, because every publish reads it.
-   */
-  online: MqttSession | undefined;
+  private session: MqttSession | undefined;
 
   /** @param closed true once the connection has ended for good */
   constructor(
@@ -60,10 +56,21 @@ export class Uplink {
     this.schedule();
   }
 
+  /**
+   * The online session, set by the connection as it enters and leaves `online`: a field, not a
+   * callback, because every publish reads it. Without one nothing waits for the pace.
+   */
+  set online(session: MqttSession | undefined) {
+    this.session = session;
+    if (session) return;
+    clearTimeout(this.paceTimer);
+    this.paceTimer = undefined;
+  }
+
   /** The online session while requests can go out on it. */
   writable(): MqttSession | undefined {
-    const online = this.online;
-    return online?.writable ? online : undefined;
+    const session = this.session;
+    return session?.writable ? session : undefined;
   }
 
   /** Sends queued messages as fast as the pace allows, oldest first. */
@@ -108,12 +115,6 @@ export class Uplink {
     ]);
     clearTimeout(timer);
     if (closed) session.client.off('close', closed);
-  }
-
-  /** The session is gone: nothing waits for the pace any more. */
-  pause(): void {
-    clearTimeout(this.paceTimer);
-    this.paceTimer = undefined;
   }
 
   private schedule(): void {
