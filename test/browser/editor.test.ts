@@ -26,8 +26,10 @@ const ARTIFACTS = join(nr.root, '.test-output', 'screenshots');
 async function openEditor(browser: Browser, url: string, locale: string): Promise<Page> {
   const context = await browser.newContext({ locale, viewport: { width: 1400, height: 900 } });
   const page = await context.newPage();
-  await page.goto(url);
-  await page.waitForSelector('#red-ui-palette-header-Aliyun_IoT', { timeout: 30_000 });
+  // The first editor load starts Chromium's caches while other test files run: on a busy 2-core
+  // machine it took over 30 s once, so the deadlines are generous (an event is waited for, not a time).
+  await page.goto(url, { timeout: 60_000 });
+  await page.waitForSelector('#red-ui-palette-header-Aliyun_IoT', { timeout: 60_000 });
   return page;
 }
 
