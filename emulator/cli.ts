@@ -118,10 +118,7 @@ async function main(): Promise<void> {
     }
     throw err;
   });
-  process.stdout.write(`${describe(emulator, options, caPath)}\n`);
-  if (emulator.apiToken === undefined && !isLoopbackHost(emulator.host)) {
-    process.stderr.write(`${openApiWarning(emulator)}\n`);
-  }
+  // Before anything is printed: whoever waits for the output may signal at once.
   const stop = (): void => {
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
@@ -136,6 +133,10 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  process.stdout.write(`${describe(emulator, options, caPath)}\n`);
+  if (emulator.apiToken === undefined && !isLoopbackHost(emulator.host)) {
+    process.stderr.write(`${openApiWarning(emulator)}\n`);
+  }
 }
 
 main().catch((err: unknown) => {
