@@ -115,12 +115,11 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   if (store) {
     const state = store.load();
     if (state) registry.restore(state);
-    const save = () => {
-      store.schedule(() => registry.snapshot());
-    };
-    registry.onChange = save;
-    // The merged state is what this run starts from: saved even if nothing changes.
-    save();
+    const snapshot = () => registry.snapshot();
+    registry.onChange = () => store.schedule(snapshot);
+    // The merged state is what this run starts from: on disk before anyone can log in, so a crash
+    // right after the start cannot bring back what the merge dropped (expired tokens, old secrets).
+    store.saveNow(snapshot);
   }
   // The broker reports uplink to the platform, which publishes its replies through the broker.
   const uplink: { platform?: Platform } = {};

@@ -162,6 +162,14 @@ export class StateStore {
     }
   }
 
+  /** Saves `snapshot()` now, replacing any write still pending. */
+  saveNow(snapshot: () => StoredState): void {
+    this.snapshot = snapshot;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    if (!this.closed) this.write();
+  }
+
   /** Saves `snapshot()` soon: every change within WRITE_DELAY_MS shares one write. */
   schedule(snapshot: () => StoredState): void {
     this.snapshot = snapshot;
