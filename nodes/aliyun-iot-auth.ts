@@ -2,7 +2,7 @@
 // node's device or for msg.device, e.g. for the core mqtt nodes or a gateway's sub-devices.
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { AUTH_MODES, deviceCredentials, type AuthMode } from './lib/device-credentials';
-import { validateDeviceOptions, type DeviceOptions } from './lib/options';
+import { DEFAULTS, validateDeviceOptions, type DeviceOptions } from './lib/options';
 import type { DeviceConfigNode } from './support/device-link';
 import { codedError, describeValue, localize, localizedError } from './support/i18n';
 import { problemStatus } from './support/status';
@@ -24,7 +24,7 @@ export = function register(RED: NodeAPI): void {
   function AliyunIotAuth(this: Node, def: AuthDef): void {
     RED.nodes.createNode(this, def);
     const node = this;
-    const mode = (def.mode || 'sign') as AuthMode;
+    const mode = (def.mode || DEFAULTS.authMode) as AuthMode;
     const config = def.device ? (RED.nodes.getNode(def.device) as DeviceConfigNode | null) : null;
 
     /** The device's settings for this message, or the localized reason why there are none. */

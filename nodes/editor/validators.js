@@ -1,5 +1,6 @@
-// Editor side of the settings rules: validators for the config dialog that run the same checks as
-// the runtime (rules.ts, bundled beside this file as AliyunIot.rules) and show the same messages.
+// Editor side of the settings rules: the config dialog's defaults, option lists, shown rows and
+// validators, all from the field table and checks the runtime uses (fields.ts and rules.ts, bundled
+// beside this file as AliyunIot.fields and AliyunIot.rules), with the runtime's messages.
 /* global RED, $, AliyunIot */
 (function () {
   'use strict';
@@ -39,6 +40,20 @@
     };
   };
 
+  /** A flow node's setting that picks one option of a device field (the auth node's mode). */
+  AliyunIot.choiceValidator = function (field) {
+    return function (value) {
+      return AliyunIot.fields.FIELDS[field].options.indexOf(value) >= 0;
+    };
+  };
+
+  /** Flow nodes' event and service identifiers, by the rule the runtime checks them with. */
+  AliyunIot.identifierValidator = function () {
+    return function (value) {
+      return value === '' || value === undefined || AliyunIot.rules.IDENTIFIER.test(value);
+    };
+  };
+
   AliyunIot.topicValidator = function (kind) {
     return function (value, opt) {
       if (value === '' || value === undefined) return true;
@@ -47,5 +62,63 @@
         kind === 'filter' ? AliyunIot.topic.checkFilter(expanded) : AliyunIot.topic.checkPublishTopic(expanded);
       return code ? (opt ? RED._(NS + ':errors.' + code, { topic: value }) : false) : true;
     };
+  };
+
+  /** `defaults` and `credentials` of the device config node, from the field table. */
+  AliyunIot.deviceDefaults = function () {
+    var checked = AliyunIot.rules.CHECKED_FIELDS;
+    var out = { defaults: {}, credentials: {} };
+    Object.keys(AliyunIot.fields.FIELDS).forEach(function (name) {
+      var field = AliyunIot.fields.FIELDS[name];
+      var entry = field.credential ? { type: 'password' } : { value: field.default };
+      if (field.required) entry.required = true;
+      if (checked.indexOf(name) >= 0) entry.validate = AliyunIot.validator(name);
+      out[field.credential ? 'credentials' : 'defaults'][name] = entry;
+    });
+    return out;
+  };
+
+  /** Fills the device dialog's option lists and shows the rows that apply, as the settings change. */
+  AliyunIot.prepareDeviceDialog = function (node) {
+    var fields = AliyunIot.fields;
+    var names = Object.keys(fields.FIELDS);
+    var input = function (name) {
+      return $('#node-config-input-' + name);
+    };
+    names.forEach(function (name) {
+      var field = fields.FIELDS[name];
+      if (field.kind !== 'choice') return;
+      var select = input(name).empty();
+      field.options.forEach(function (option) {
+        var label = field.labelled ? node._('aliyun-iot-device.' + name + '.' + option) : option;
+        select.append($('<option></option>').val(option).text(label));
+      });
+      select.val(node[name] || field.default);
+    });
+    function current() {
+      var settings = {};
+      names.forEach(function (name) {
+        settings[name] = input(name).val();
+      });
+      return settings;
+    }
+    function refresh() {
+      var settings = current();
+      names.forEach(function (name) {
+        var applies = fields.FIELDS[name].applies;
+        input(name)
+          .closest('.form-row')
+          .toggle(!applies || applies(settings));
+      });
+      $('.aliyun-iot-no-tls').toggle(!fields.usesTls(settings));
+      input('port').attr('placeholder', String(fields.DEFAULT_PORTS[fields.choiceOf(settings, 'transport')] || ''));
+      var pk = settings.productKey || '${productKey}';
+      var dn = settings.deviceName || '${deviceName}';
+      input('clientId').attr('placeholder', pk + '.' + dn);
+    }
+    names.forEach(function (name) {
+      input(name).on('change keyup', refresh);
+    });
+    refresh();
   };
 })();

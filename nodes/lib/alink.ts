@@ -2,6 +2,7 @@
 // builders, reply parsing and the table that matches replies to requests by id.
 import { AliyunIotError, type Problem } from './errors';
 import { parseJsonObject } from './payload';
+import { IDENTIFIER } from './rules';
 
 export const ALINK_VERSION = '1.0';
 /** Ids are decimal strings in 0..4294967295 (the official Node SDK's `1|exp-topic|…` ids are not). */
@@ -74,9 +75,6 @@ export function checkProperties(params: unknown): Problem | undefined {
   if (count > MAX_PROPERTIES) return { code: 'PROPERTIES_TOO_MANY', params: { count, max: MAX_PROPERTIES } };
   return undefined;
 }
-
-/** Identifiers (events, services) as the console allows them: letters, digits and underscores, at most 50. */
-export const IDENTIFIER = /^[A-Za-z0-9_]{1,50}$/;
 
 /** Why an event cannot be posted, or undefined when it can. */
 export function checkEvent(eventId: string, value: unknown, time: unknown): Problem | undefined {

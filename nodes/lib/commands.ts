@@ -1,6 +1,7 @@
 // What the cloud asks of a device (PLATFORM.md §6-7): property set, service calls and RRPC, parsed
 // from their topics; the replies they need; and the book that says whether one was answered.
-import { IDENTIFIER, type DeviceRef } from './alink';
+import type { DeviceRef } from './alink';
+import { IDENTIFIER } from './rules';
 import { parseJsonObject, toJson } from './payload';
 import { perConnection } from './shared-subscription';
 

@@ -4,10 +4,10 @@ import { resolveEndpoint } from './endpoint';
 import type { FormPostOptions } from './https-form';
 import { registerOverMqtt } from './mqtt-register';
 import type { DeviceOptions } from './options';
-import type { AuthMode } from './rules';
+import type { AuthMode } from './fields';
 import { signMqtt } from './sign';
 
-export { AUTH_MODES, type AuthMode } from './rules';
+export { AUTH_MODES, type AuthMode } from './fields';
 
 /** Direct login: everything an MQTT client (the core mqtt-broker node, say) needs to connect. */
 export function signedCredentials(options: DeviceOptions, now = Date.now()) {

@@ -1,17 +1,12 @@
 // Where a device connects: from endpoint kind and transport to the mqtt.js URL, port, securemode
 // and the CAs to trust (PLATFORM.md §2).
 import { defaultCAs, splitPem } from './ca';
-import { isEndpointKind, isTransport, type EndpointKind, type Transport } from './rules';
+import { DEFAULT_PORTS, FIELDS, type EndpointKind, type Transport } from './fields';
+import { isEndpointKind, isTransport } from './rules';
 
-export { ENDPOINT_KINDS, TRANSPORTS, REGIONS, isEndpointKind, isTransport, isRegion } from './rules';
-export type { EndpointKind, Transport, RegionId } from './rules';
-
-export const DEFAULT_PORTS: Readonly<Record<Transport, number>> = Object.freeze({
-  tcp: 1883,
-  tls: 8883,
-  ws: 443,
-  wss: 443,
-});
+export { isEndpointKind, isTransport, isRegion } from './rules';
+export { DEFAULT_PORTS, ENDPOINT_KINDS, TRANSPORTS, REGIONS } from './fields';
+export type { EndpointKind, Transport, RegionId } from './fields';
 
 const PROTOCOL: Readonly<Record<Transport, 'mqtt' | 'mqtts' | 'ws' | 'wss'>> = {
   tcp: 'mqtt',
@@ -55,7 +50,7 @@ export function mqttHost(
 ): string {
   switch (input.endpoint) {
     case 'public':
-      return `${input.productKey ?? ''}.iot-as-mqtt.${input.regionId ?? 'cn-shanghai'}.aliyuncs.com`;
+      return `${input.productKey ?? ''}.iot-as-mqtt.${input.regionId ?? FIELDS.regionId.default}.aliyuncs.com`;
     case 'instance':
       return `${input.instanceId ?? ''}.mqtt.iothub.aliyuncs.com`;
     case 'custom':
@@ -105,7 +100,7 @@ export function authHostOf(input: Pick<EndpointInput, 'endpoint' | 'regionId' | 
     return { host, port: match?.[2] ? Number(match[2]) : HTTPS_PORT };
   }
   if (input.endpoint === 'public')
-    return { host: `iot-auth.${input.regionId ?? 'cn-shanghai'}.aliyuncs.com`, port: HTTPS_PORT };
+    return { host: `iot-auth.${input.regionId ?? FIELDS.regionId.default}.aliyuncs.com`, port: HTTPS_PORT };
   // Custom hosts (proxies, the emulator) answer HTTPS on the same name; instances need authHost.
   return { host: (input.host ?? '').trim(), port: HTTPS_PORT };
 }

@@ -29,6 +29,7 @@ export {
 } from './endpoint';
 export type { EndpointInput, ResolvedEndpoint, EndpointKind, Transport, RegionId } from './endpoint';
 export { validateDeviceOptions, validateQos, LIMITS, DEFAULTS, OPTION_ERROR_CODES } from './options';
+export { FIELDS, FIELD_NAMES, TABS, type FieldName, type Field } from './fields';
 export type { DeviceOptions, OptionError, OptionErrorCode, ValidationResult, RawDeviceOptions } from './options';
 export { bundledRootCAs, defaultCAs } from './ca';
 export { AliyunIotError } from './errors';

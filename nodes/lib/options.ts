@@ -2,52 +2,27 @@
 // same rules (rules.ts) the editor shows as red fields.
 import { messageFor } from './messages';
 import {
-  CHECKED_FIELDS,
-  checkField,
-  checkQos,
-  integer,
-  resolvedClientId,
+  FIELDS,
+  choiceOf,
   text,
-  authModeOf,
-  registerKindOf,
-  registerViaOf,
   type AuthMode,
   type EndpointKind,
+  type RawSettings,
   type RegisterKind,
   type RegisterVia,
-  type OptionErrorCode,
-  type RawSettings,
   type SignMethod,
   type Transport,
-} from './rules';
+} from './fields';
+import { CHECKED_FIELDS, checkField, checkQos, integer, resolvedClientId, type OptionErrorCode } from './rules';
 
 export { LIMITS, OPTION_ERROR_CODES, type OptionErrorCode } from './rules';
 
-export const DEFAULTS: Readonly<{
-  endpoint: EndpointKind;
-  regionId: string;
-  transport: Transport;
-  signmethod: SignMethod;
-  keepalive: number;
-  cleanSession: boolean;
-  autoConnect: boolean;
-  queueSize: number;
-  rateLimit: number;
-  persistQueue: boolean;
-  rejectUnauthorized: boolean;
-}> = Object.freeze({
-  endpoint: 'public',
-  regionId: 'cn-shanghai',
-  transport: 'tls',
-  signmethod: 'hmacsha256',
-  keepalive: 300,
-  cleanSession: true,
-  autoConnect: true,
-  queueSize: 1000,
-  rateLimit: 30,
-  persistQueue: false,
-  rejectUnauthorized: true,
-});
+type Defaults = { readonly [K in keyof typeof FIELDS]: (typeof FIELDS)[K]['default'] };
+
+/** Every field's default, from the one table (fields.ts) the editor reads too. */
+export const DEFAULTS = Object.freeze(
+  Object.fromEntries(Object.entries(FIELDS).map(([name, field]) => [name, field.default])),
+) as Defaults;
 
 export interface DeviceOptions {
   readonly name: string;
@@ -122,18 +97,18 @@ export function validateDeviceOptions(raw: RawDeviceOptions): ValidationResult {
     productKey: text(raw.productKey),
     deviceName: text(raw.deviceName),
     deviceSecret: text(raw.deviceSecret),
-    authMode: authModeOf(raw) as AuthMode,
-    registerVia: registerViaOf(raw) as RegisterVia,
-    registerKind: registerKindOf(raw) as RegisterKind,
+    authMode: choiceOf(raw, 'authMode') as AuthMode,
+    registerVia: choiceOf(raw, 'registerVia') as RegisterVia,
+    registerKind: choiceOf(raw, 'registerKind') as RegisterKind,
     productSecret: text(raw.productSecret),
     authHost: text(raw.authHost),
-    endpoint: (text(raw.endpoint) || DEFAULTS.endpoint) as EndpointKind,
-    regionId: text(raw.regionId) || DEFAULTS.regionId,
+    endpoint: choiceOf(raw, 'endpoint') as EndpointKind,
+    regionId: choiceOf(raw, 'regionId'),
     instanceId: text(raw.instanceId),
     host: text(raw.host),
     port: text(raw.port) === '' ? undefined : integer(raw.port),
-    transport: (text(raw.transport) || DEFAULTS.transport) as Transport,
-    signmethod: (text(raw.signmethod) || DEFAULTS.signmethod) as SignMethod,
+    transport: choiceOf(raw, 'transport') as Transport,
+    signmethod: choiceOf(raw, 'signmethod') as SignMethod,
     clientId: resolvedClientId(raw),
     keepalive: orDefault(raw.keepalive, DEFAULTS.keepalive),
     cleanSession: flag(raw.cleanSession, DEFAULTS.cleanSession),

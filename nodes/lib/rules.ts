@@ -1,35 +1,27 @@
 // The rules a device's settings must follow, shared by the runtime (options.ts) and the editor
-// (the build wraps this file into resources/ for the config dialog). No imports: it runs in browsers.
+// (the build wraps this file into resources/ for the config dialog). It imports only fields.ts,
+// which the editor loads before it: it runs in browsers.
+import {
+  AUTH_MODES,
+  ENDPOINT_KINDS,
+  REGIONS,
+  REGISTER_KINDS,
+  REGISTER_VIA,
+  SIGN_METHODS,
+  TRANSPORTS,
+  choiceOf,
+  needsTls,
+  text,
+  usesHttps,
+  type AuthMode,
+  type EndpointKind,
+  type RawSettings,
+  type RegionId,
+  type SignMethod,
+  type Transport,
+} from './fields';
 
-export const SIGN_METHODS = ['hmacsha256', 'hmacsha1', 'hmacmd5'] as const;
-export type SignMethod = (typeof SIGN_METHODS)[number];
-
-export const TRANSPORTS = ['tls', 'tcp', 'wss', 'ws'] as const;
-export type Transport = (typeof TRANSPORTS)[number];
-
-export const ENDPOINT_KINDS = ['public', 'instance', 'custom'] as const;
-export type EndpointKind = (typeof ENDPOINT_KINDS)[number];
-
-/** How a device logs in: direct signature, HTTPS token (PLATFORM.md §4), dynamic registration (§5). */
-export const AUTH_MODES = ['sign', 'https', 'register'] as const;
-export type AuthMode = (typeof AUTH_MODES)[number];
-export const REGISTER_VIA = ['https', 'mqtt'] as const;
-export type RegisterVia = (typeof REGISTER_VIA)[number];
-export const REGISTER_KINDS = ['preregistered', 'registration-free'] as const;
-export type RegisterKind = (typeof REGISTER_KINDS)[number];
-
-/** Regions of the legacy public instance named by the platform's SDKs and docs. */
-export const REGIONS = [
-  'cn-shanghai',
-  'cn-beijing',
-  'cn-shenzhen',
-  'ap-southeast-1',
-  'ap-northeast-1',
-  'us-west-1',
-  'us-east-1',
-  'eu-central-1',
-] as const;
-export type RegionId = (typeof REGIONS)[number];
+export { text, usesHttps, type RawSettings } from './fields';
 
 export const LIMITS = Object.freeze({
   keepaliveMin: 30,
@@ -85,9 +77,6 @@ export interface Problem {
   readonly params: Readonly<Record<string, unknown>>;
 }
 
-/** Settings as a flow or the editor holds them: strings and numbers alike. */
-export type RawSettings = Readonly<Record<string, unknown>>;
-
 /** The fields checked, in the order errors are reported. */
 export const CHECKED_FIELDS = [
   'productKey',
@@ -132,13 +121,9 @@ const INSTANCE_ID = /^iot-[a-z0-9][a-z0-9-]{2,62}$/i;
 const HOST_FORBIDDEN = /[\s/]|:\/\//;
 // host or host:port, as the HTTPS auth and registration calls reach it.
 const AUTH_HOST = /^(\[[0-9a-f:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/i;
+/** Identifiers (events, services) as the console allows them: letters, digits and underscores, at most 50. */
+export const IDENTIFIER = /^[A-Za-z0-9_]{1,50}$/;
 export const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
-
-/** Strings and numbers as trimmed text; anything else (objects, null) counts as blank. */
-export function text(value: unknown): string {
-  if (typeof value === 'string') return value.trim();
-  return typeof value === 'number' || typeof value === 'boolean' ? String(value) : '';
-}
 
 /** An integer from a number or a decimal string; NaN for anything else. */
 export function integer(value: unknown): number {
@@ -161,24 +146,8 @@ function bounded(
   return n < min || n > max ? [{ code: `${prefix}_RANGE`, params: { min, max } }] : [];
 }
 
-const endpointOf = (s: RawSettings): string => text(s.endpoint) || 'public';
-export const authModeOf = (s: RawSettings): string => text(s.authMode) || 'sign';
-export const registerViaOf = (s: RawSettings): string => text(s.registerVia) || 'https';
-export const registerKindOf = (s: RawSettings): string => text(s.registerKind) || 'preregistered';
-
-/** Whether the login goes through an HTTPS call (token or registration) that needs the auth host. */
-export function usesHttps(s: RawSettings): boolean {
-  const mode = authModeOf(s);
-  return (
-    mode === 'https' || (mode === 'register' && registerKindOf(s) === 'preregistered' && registerViaOf(s) === 'https')
-  );
-}
-
-/** Token logins and MQTT registration happen over TLS only (PLATFORM.md §4, §5). */
-function needsTls(s: RawSettings): boolean {
-  const mode = authModeOf(s);
-  return mode === 'https' || (mode === 'register' && !usesHttps(s));
-}
+const endpointOf = (s: RawSettings): string => choiceOf(s, 'endpoint');
+const authModeOf = (s: RawSettings): string => choiceOf(s, 'authMode');
 
 const CHECKS: Readonly<Record<CheckedField, (s: RawSettings) => Problem[]>> = {
   productKey: (s) => {
@@ -195,13 +164,13 @@ const CHECKS: Readonly<Record<CheckedField, (s: RawSettings) => Problem[]>> = {
   },
   authMode: (s) => (isAuthMode(authModeOf(s)) ? [] : [{ code: 'AUTH_MODE_UNKNOWN', params: { value: authModeOf(s) } }]),
   registerVia: (s) =>
-    authModeOf(s) !== 'register' || includes(REGISTER_VIA, registerViaOf(s))
+    authModeOf(s) !== 'register' || includes(REGISTER_VIA, choiceOf(s, 'registerVia'))
       ? []
-      : [{ code: 'REGISTER_VIA_UNKNOWN', params: { value: registerViaOf(s) } }],
+      : [{ code: 'REGISTER_VIA_UNKNOWN', params: { value: choiceOf(s, 'registerVia') } }],
   registerKind: (s) =>
-    authModeOf(s) !== 'register' || includes(REGISTER_KINDS, registerKindOf(s))
+    authModeOf(s) !== 'register' || includes(REGISTER_KINDS, choiceOf(s, 'registerKind'))
       ? []
-      : [{ code: 'REGISTER_KIND_UNKNOWN', params: { value: registerKindOf(s) } }],
+      : [{ code: 'REGISTER_KIND_UNKNOWN', params: { value: choiceOf(s, 'registerKind') } }],
   // Registration obtains the device secret; the other modes need it.
   deviceSecret: (s) =>
     authModeOf(s) === 'register' || text(s.deviceSecret) ? [] : [{ code: 'DEVICE_SECRET_MISSING', params: {} }],
@@ -210,7 +179,7 @@ const CHECKS: Readonly<Record<CheckedField, (s: RawSettings) => Problem[]>> = {
   endpoint: (s) =>
     isEndpointKind(endpointOf(s)) ? [] : [{ code: 'ENDPOINT_UNKNOWN', params: { value: endpointOf(s) } }],
   regionId: (s) => {
-    const v = text(s.regionId) || 'cn-shanghai';
+    const v = choiceOf(s, 'regionId');
     return endpointOf(s) !== 'public' || isRegion(v) ? [] : [{ code: 'REGION_UNKNOWN', params: { value: v } }];
   },
   instanceId: (s) =>
@@ -224,7 +193,7 @@ const CHECKS: Readonly<Record<CheckedField, (s: RawSettings) => Problem[]>> = {
     return HOST_FORBIDDEN.test(v) ? [{ code: 'HOST_INVALID', params: {} }] : [];
   },
   transport: (s) => {
-    const v = text(s.transport) || 'tls';
+    const v = choiceOf(s, 'transport');
     if (!isTransport(v)) return [{ code: 'TRANSPORT_UNKNOWN', params: { value: v } }];
     return v !== 'tls' && needsTls(s) ? [{ code: 'AUTH_NEEDS_TLS', params: {} }] : [];
   },
@@ -236,7 +205,7 @@ const CHECKS: Readonly<Record<CheckedField, (s: RawSettings) => Problem[]>> = {
   },
   port: (s) => bounded(s.port, LIMITS.portMin, LIMITS.portMax, 'PORT'),
   signmethod: (s) => {
-    const v = text(s.signmethod) || 'hmacsha256';
+    const v = choiceOf(s, 'signmethod');
     return isSignMethod(v) ? [] : [{ code: 'SIGN_METHOD_UNKNOWN', params: { value: v } }];
   },
   clientId: (s) => {

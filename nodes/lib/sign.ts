@@ -1,10 +1,12 @@
 // Signing for the IoT Platform: MQTT CONNECT credentials (PLATFORM.md §3), the HTTPS device-auth
 // sign (§4) and the dynamic-registration sign (§5). Pure functions over node:crypto.
 import { createHmac, randomBytes } from 'node:crypto';
-import { isSignMethod, type SignMethod } from './rules';
+import { isSignMethod } from './rules';
+import { FIELDS, type SignMethod } from './fields';
 
-export { SIGN_METHODS, isSignMethod, type SignMethod } from './rules';
-export const DEFAULT_SIGN_METHOD: SignMethod = 'hmacsha256';
+export { isSignMethod } from './rules';
+export { SIGN_METHODS, type SignMethod } from './fields';
+export const DEFAULT_SIGN_METHOD: SignMethod = FIELDS.signmethod.default;
 
 const DIGEST: Record<SignMethod, string> = {
   hmacsha256: 'sha256',

@@ -153,6 +153,9 @@ describe('editor in Chromium', () => {
     await page.selectOption('#node-config-input-endpoint', 'custom');
     await page.fill('#node-config-input-host', emu.host);
     await page.selectOption('#node-config-input-transport', 'tcp');
+    // Rows and placeholders follow the field table: a custom host has no region, TCP's port is 1883.
+    assert.ok(!(await page.locator('#node-config-input-regionId').isVisible()));
+    assert.equal(await page.locator('#node-config-input-port').getAttribute('placeholder'), '1883');
     await page.fill('#node-config-input-port', String(emu.ports.mqtt));
     await page.screenshot({ path: join(ARTIFACTS, 'config-connection.png') });
     await showTab(page, 'delivery');
