@@ -3,7 +3,7 @@ import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { checkEvent, thingTopics } from './lib/alink';
 import { linkDevice } from './support/device-link';
 import { codedError } from './support/i18n';
-import { attachThing, postOptionsOf, settlePost, type ThingPostDef } from './support/thing-post';
+import { attachThing, postDataReader, postOptionsOf, settlePost, type ThingPostDef } from './support/thing-post';
 
 interface EventDef extends NodeDef, ThingPostDef {
   device?: string;
@@ -17,17 +17,22 @@ export = function register(RED: NodeAPI): void {
     const link = linkDevice(RED, node, def.device);
     const channel = attachThing(node, link);
     const options = postOptionsOf(def);
+    const readData = postDataReader(RED, node, def);
     const nodeEvent = typeof def.event === 'string' ? def.event.trim() : '';
 
     node.on('input', (msg, send, done) => {
       if (!link.ok || !channel) return done(link.ok ? undefined : link.error);
       const m = msg as typeof msg & { event?: unknown; time?: unknown };
       const eventId = nodeEvent || (typeof m.event === 'string' ? m.event : '');
-      const problem = checkEvent(eventId, msg.payload, m.time);
-      if (problem) return done(codedError(RED, problem.code, { ...problem.params, value: eventId }));
-      const params = m.time === undefined ? { value: msg.payload } : { value: msg.payload, time: m.time };
-      const topic = thingTopics.eventPost(link.options, eventId);
-      settlePost(RED, channel.post(topic, `thing.event.${eventId}.post`, params, options), msg, send, done);
+      const post = (value: unknown): void => {
+        const problem = checkEvent(eventId, value, m.time);
+        if (problem) return done(codedError(RED, problem.code, { ...problem.params, value: eventId }));
+        const params = m.time === undefined ? { value } : { value, time: m.time };
+        const topic = thingTopics.eventPost(link.options, eventId);
+        settlePost(RED, channel.post(topic, `thing.event.${eventId}.post`, params, options), msg, send, done);
+      };
+      if (!readData) return post(msg.payload);
+      readData(msg, (err, value) => (err ? done(err) : post(value)));
     });
 
     node.on('close', (done: () => void) => {

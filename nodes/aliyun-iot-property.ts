@@ -3,7 +3,7 @@ import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { checkProperties, thingTopics } from './lib/alink';
 import { linkDevice } from './support/device-link';
 import { codedError } from './support/i18n';
-import { attachThing, postOptionsOf, settlePost, type ThingPostDef } from './support/thing-post';
+import { attachThing, postDataReader, postOptionsOf, settlePost, type ThingPostDef } from './support/thing-post';
 
 interface PropertyDef extends NodeDef, ThingPostDef {
   device?: string;
@@ -15,14 +15,19 @@ export = function register(RED: NodeAPI): void {
     const node = this;
     const link = linkDevice(RED, node, def.device);
     const channel = attachThing(node, link);
-    const options = postOptionsOf(def);
+    const readData = postDataReader(RED, node, def);
+    const postOptions = postOptionsOf(def);
 
     node.on('input', (msg, send, done) => {
       if (!link.ok || !channel) return done(link.ok ? undefined : link.error);
-      const problem = checkProperties(msg.payload);
-      if (problem) return done(codedError(RED, problem.code, problem.params));
-      const topic = thingTopics.propertyPost(link.options);
-      settlePost(RED, channel.post(topic, 'thing.event.property.post', msg.payload, options), msg, send, done);
+      const post = (properties: unknown): void => {
+        const problem = checkProperties(properties);
+        if (problem) return done(codedError(RED, problem.code, problem.params));
+        const topic = thingTopics.propertyPost(link.options);
+        settlePost(RED, channel.post(topic, 'thing.event.property.post', properties, postOptions), msg, send, done);
+      };
+      if (!readData) return post(msg.payload);
+      readData(msg, (err, value) => (err ? done(err) : post(value)));
     });
 
     node.on('close', (done: () => void) => {

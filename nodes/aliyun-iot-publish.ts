@@ -1,15 +1,22 @@
-// Publishes msg.payload on a device topic; done() after PUBACK (QoS 1) or the write (QoS 0).
-import type { Node, NodeAPI, NodeDef } from 'node-red';
+// Publishes a payload (msg.payload unless the node names another source) on a device topic (the
+// node's, else msg.topic); done() after PUBACK (QoS 1) or the write (QoS 0).
+import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import { validateQos } from './lib/options';
 import { encodePayload, exceedsPayloadLimit, MAX_PAYLOAD_BYTES } from './lib/payload';
 import { checkPublishTopic, expandTopic } from './lib/topic';
 import { codedError, localizedError } from './support/i18n';
 import { linkDevice } from './support/device-link';
+import { typedReader } from './support/typed-value';
 
 interface PublishDef extends NodeDef {
   device?: string;
   topic?: string;
+  /** TypedInput type of `topic`; absent in flows from before it existed: a plain string. */
+  topicType?: string;
   qos?: string | number;
+  /** TypedInput of the payload; absent: msg.payload. */
+  payload?: string;
+  payloadType?: string;
 }
 
 export = function register(RED: NodeAPI): void {
@@ -17,22 +24,37 @@ export = function register(RED: NodeAPI): void {
     RED.nodes.createNode(this, def);
     const node = this;
     const link = linkDevice(RED, node, def.device);
-    const nodeTopic = typeof def.topic === 'string' ? def.topic.trim() : '';
+    // A str topic (blank: msg.topic) and msg.payload, the defaults, are read inline: the hot path.
+    const topicType = def.topicType || 'str';
+    const nodeTopic = topicType === 'str' && typeof def.topic === 'string' ? def.topic.trim() : '';
     const nodeQos = def.qos === undefined || def.qos === '' ? undefined : def.qos;
     const nodeQosProblem = nodeQos === undefined ? undefined : validateQos(nodeQos);
     // A topic set on the node is expanded and checked once, not per message.
     const fixedTopic = link.ok && nodeTopic ? expandTopic(nodeTopic, link.options) : undefined;
     const fixedProblem = fixedTopic === undefined ? undefined : checkPublishTopic(fixedTopic);
 
-    node.on('input', (msg, _send, done) => {
+    const topicReader = topicType === 'str' ? undefined : typedReader(RED, node, 'topic', def.topic ?? '', topicType);
+    const payloadType = def.payloadType || 'msg';
+    const payloadPath = def.payload || 'payload';
+    const payloadReader =
+      payloadType === 'msg' && payloadPath === 'payload'
+        ? undefined
+        : typedReader(RED, node, 'payload', payloadPath, payloadType);
+
+    function publish(
+      topic: string,
+      checked: boolean,
+      value: unknown,
+      msg: NodeMessage,
+      done: (err?: Error) => void,
+    ): void {
       if (!link.ok) return done(link.error);
-      const topic = fixedTopic ?? expandTopic(typeof msg.topic === 'string' ? msg.topic : '', link.options);
-      const topicProblem = fixedTopic === undefined ? checkPublishTopic(topic) : fixedProblem;
+      const topicProblem = checked ? fixedProblem : checkPublishTopic(topic);
       if (topicProblem) return done(codedError(RED, topicProblem, { topic }));
       const qosValue = nodeQos ?? msg.qos ?? 0;
       const qosProblem = nodeQos === undefined ? validateQos(qosValue) : nodeQosProblem;
       if (qosProblem) return done(codedError(RED, qosProblem.code, qosProblem.params));
-      const payload = encodePayload(msg.payload);
+      const payload = encodePayload(value);
       if (payload === undefined) return done(codedError(RED, 'PAYLOAD_INVALID'));
       const size = exceedsPayloadLimit(payload);
       if (size !== undefined) return done(codedError(RED, 'PAYLOAD_TOO_LARGE', { size, max: MAX_PAYLOAD_BYTES }));
@@ -42,6 +64,22 @@ export = function register(RED: NodeAPI): void {
         if (err) done(localizedError(RED, err));
         else done();
       });
+    }
+
+    const device = link.ok ? link.options : undefined;
+    const topicOf = (template: unknown): string =>
+      fixedTopic ?? (device ? expandTopic(typeof template === 'string' ? template : '', device) : '');
+
+    node.on('input', (msg, _send, done) => {
+      if (!link.ok) return done(link.error);
+      const checked = fixedTopic !== undefined;
+      if (!topicReader && !payloadReader) return publish(topicOf(msg.topic), checked, msg.payload, msg, done);
+      const withPayload = (topic: string): void => {
+        if (!payloadReader) return publish(topic, checked, msg.payload, msg, done);
+        payloadReader(msg, (err, value) => (err ? done(err) : publish(topic, checked, value, msg, done)));
+      };
+      if (!topicReader) return withPayload(topicOf(msg.topic));
+      topicReader(msg, (err, template) => (err ? done(err) : withPayload(topicOf(template))));
     });
 
     node.on('close', (done: () => void) => {

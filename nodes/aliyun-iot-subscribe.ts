@@ -15,6 +15,8 @@ interface SubscribeDef extends NodeDef {
   topic?: string;
   qos?: string | number;
   format?: string;
+  /** The msg property the message's data goes to; absent (older flows): payload. */
+  property?: string;
 }
 
 export = function register(RED: NodeAPI): void {
@@ -25,16 +27,19 @@ export = function register(RED: NodeAPI): void {
     const format: OutputFormat = isOutputFormat(def.format) ? def.format : 'auto';
     const defaultQos: 0 | 1 = Number(def.qos) === 1 ? 1 : 0;
     const handles = new Map<string, SubscriptionHandle>();
+    const property = typeof def.property === 'string' && def.property.trim() ? def.property.trim() : 'payload';
 
     function deliver(delivery: Delivery): void {
       const decoded = decodePayload(delivery.payload, format);
+      const data = decoded.ok ? decoded.value : delivery.payload.toString('utf8');
       const msg: NodeMessage = {
         topic: delivery.topic,
-        payload: decoded.ok ? decoded.value : delivery.payload.toString('utf8'),
         qos: delivery.qos,
         retain: delivery.retain,
         aliyun: link.ok ? { productKey: link.options.productKey, deviceName: link.options.deviceName } : {},
       };
+      if (property === 'payload') msg.payload = data;
+      else RED.util.setMessageProperty(msg, property, data, true);
       // Reported with the message, so a Catch node sees it; nothing is sent on.
       if (!decoded.ok) return node.error(codedError(RED, 'PAYLOAD_NOT_JSON', { topic: delivery.topic }).message, msg);
       node.send(msg);

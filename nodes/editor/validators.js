@@ -54,14 +54,42 @@
     };
   };
 
-  AliyunIot.topicValidator = function (kind) {
+  /** A topic or filter setting; with `typeField`, a TypedInput checked only when it holds a string. */
+  AliyunIot.topicValidator = function (kind, typeField) {
     return function (value, opt) {
       if (value === '' || value === undefined) return true;
+      if (typeField) {
+        var typeInput = $('#node-input-' + typeField);
+        var type = typeInput.length ? typeInput.val() : this[typeField];
+        if (type && type !== 'str') return true;
+      }
       var expanded = AliyunIot.topic.expandTopic(value, { productKey: 'pk', deviceName: 'dn' });
       var code =
         kind === 'filter' ? AliyunIot.topic.checkFilter(expanded) : AliyunIot.topic.checkPublishTopic(expanded);
       return code ? (opt ? RED._(NS + ':errors.' + code, { topic: value }) : false) : true;
     };
+  };
+
+  /** What a message's data may be taken from, as the core nodes offer it. */
+  AliyunIot.SOURCE_TYPES = ['msg', 'flow', 'global', 'env', 'str', 'num', 'bool', 'json', 'bin', 'date', 'jsonata'];
+
+  /**
+   * Turns `#node-input-<name>` into a TypedInput whose type is kept in `<name>Type`. A node from a
+   * flow older than the setting has neither: it gets `fallback` (msg.payload for a data source),
+   * which the editor would otherwise mark invalid as an empty msg property.
+   */
+  AliyunIot.typedInput = function (name, types, fallback) {
+    var input = $('#node-input-' + name);
+    var typeField = $('#node-input-' + name + 'Type');
+    if (fallback && !input.val() && !typeField.val()) {
+      input.val(fallback.value);
+      typeField.val(fallback.type);
+    }
+    input.typedInput({
+      default: types[0],
+      typeField: '#node-input-' + name + 'Type',
+      types: types,
+    });
   };
 
   /** `defaults` and `credentials` of the device config node, from the field table. */

@@ -7,12 +7,23 @@ import { thingChannelOf } from '../lib/thing';
 import type { DeviceLink } from './device-link';
 import { millisecondsOf } from './durations';
 import { localizedError } from './i18n';
+import { typedReader, type TypedReader } from './typed-value';
 
 export const DEFAULT_REPLY_TIMEOUT_S = 10;
 
 export interface ThingPostDef {
   timeout?: string | number;
   ack?: boolean | string;
+  /** TypedInput of the data posted; absent (flows from before it existed): msg.payload. */
+  payload?: string;
+  payloadType?: string;
+}
+
+/** Reads the data a property or event node posts: msg.payload inline, else through RED.util. */
+export function postDataReader(RED: NodeAPI, node: Node, def: ThingPostDef): TypedReader | undefined {
+  const type = def.payloadType || 'msg';
+  const path = def.payload || 'payload';
+  return type === 'msg' && path === 'payload' ? undefined : typedReader(RED, node, 'payload', path, type);
 }
 
 /** The node's reply settings; a blank or invalid timeout falls back to the default. */

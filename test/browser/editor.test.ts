@@ -191,6 +191,11 @@ describe('editor in Chromium', () => {
     await showTab(page, 'tls');
     await page.screenshot({ path: join(ARTIFACTS, 'config-tls.png') });
     await page.click('#node-config-dialog-ok');
+    // The publish node's topic and payload are TypedInputs; a node from an older flow gets msg.payload.
+    await page.waitForSelector('#node-input-device');
+    assert.equal(await page.locator('.red-ui-typedInput-container:visible').count(), 2);
+    assert.equal(await page.locator('#node-input-payload').inputValue(), 'payload');
+    assert.equal(await page.locator('#node-input-payloadType').inputValue(), 'msg');
     await page.click('#node-dialog-ok');
     await page.click('#red-ui-header-button-deploy');
     await page.waitForFunction(

@@ -48,6 +48,30 @@ describe('locales', () => {
     });
   }
 
+  it('labels every port of every flow node, as core nodes do, from the catalogue', () => {
+    for (const type of types) {
+      const editor = readFileSync(join(root, 'nodes', `${type}.html`), 'utf8');
+      const messages = JSON.parse(readFileSync(join(root, 'locales', 'en-US', `${type}.json`), 'utf8')) as Record<
+        string,
+        { port?: Record<string, string> }
+      >;
+      for (const [side, labels] of [
+        ['inputs', 'inputLabels'],
+        ['outputs', 'outputLabels'],
+      ] as const) {
+        const count = Number(/\b(inputs|outputs): (\d+)/.exec(editor.slice(editor.indexOf(`${side}:`)))?.[2] ?? 0);
+        if (count === 0) continue;
+        const key = side === 'inputs' ? 'input' : 'output';
+        assert.match(
+          editor,
+          new RegExp(`${labels}: function \\(\\) \\{\\s+return this\\._\\('${type}\\.port\\.${key}'\\)`),
+          `${type} ${labels}`,
+        );
+        assert.ok(messages[type]?.port?.[key], `${type} port.${key}`);
+      }
+    }
+  });
+
   it('every error code the runtime raises has a message in both languages', () => {
     const code = sources(join(root, 'nodes')).join('\n');
     const raised = new Set(
