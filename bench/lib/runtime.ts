@@ -14,7 +14,15 @@ interface EmbeddedRed {
   stop(): Promise<void>;
   nodes: { getNode(id: string): unknown };
   events: { once(event: string, listener: () => void): void };
+  hooks: { add(name: string, hook: (event: CompleteEvent) => void): void; remove(name: string): void };
   runtime: { flows: { setFlows(opts: Record<string, unknown>): Promise<unknown> } };
+}
+
+/** What Node-RED's `onComplete` messaging hook is given when a node calls done(). */
+interface CompleteEvent {
+  msg: Record<string, unknown>;
+  node: { id: string };
+  error?: Error;
 }
 
 export interface InputNode {
@@ -55,6 +63,20 @@ export async function stopRuntime(): Promise<void> {
 export async function deploy(flows: Record<string, unknown>[]): Promise<void> {
   if (!red) throw new Error('runtime not started');
   await red.runtime.flows.setFlows({ flows: { flows }, deploymentType: 'full' });
+}
+
+/**
+ * Calls `listener` whenever node `id` completes a message (its done() ran), through Node-RED's public
+ * `onComplete` messaging hook; returns the function that removes it.
+ */
+export function onComplete(id: string, listener: (error?: Error) => void): () => void {
+  if (!red) throw new Error('runtime not started');
+  const runtime = red;
+  const name = `onComplete.bench-${id}`;
+  runtime.hooks.add(name, (event) => {
+    if (event.node.id === id) listener(event.error);
+  });
+  return () => runtime.hooks.remove(name);
 }
 
 export function findNode<T = InputNode>(id: string): T | undefined {

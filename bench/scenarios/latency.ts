@@ -4,7 +4,7 @@ import mqtt from 'mqtt';
 import type { BenchBroker } from '../lib/brokers';
 import { signMqtt } from '../../nodes/lib/sign';
 import { percentile, until } from '../lib/stats';
-import { benchDevice, deploy, node, ourDevice, probe } from '../lib/runtime';
+import { benchDevice, deploy, node, onComplete, ourDevice, probe } from '../lib/runtime';
 
 export interface LatencySide {
   pubackP50: number;
@@ -51,11 +51,6 @@ async function bare(emu: BenchBroker, samples: number): Promise<LatencySide> {
   return side(puback, delivery);
 }
 
-type Completing = {
-  _complete(msg: Record<string, unknown>, err?: Error): void;
-  receive(msg: Record<string, unknown>): void;
-};
-
 async function ours(emu: BenchBroker, samples: number): Promise<LatencySide> {
   const device = benchDevice('lat-ours');
   await deploy([
@@ -73,14 +68,10 @@ async function ours(emu: BenchBroker, samples: number): Promise<LatencySide> {
     },
   ]);
   await emu.ready(device, 1);
-  const pub = node<Completing>('pub');
-  // Node-RED routes done() through _complete: that is the moment the PUBACK settled the message.
-  const original = pub._complete.bind(pub);
+  const pub = node('pub');
+  // The publish node's done() is the moment the PUBACK settled the message.
   let completed: (() => void) | undefined;
-  pub._complete = (msg, err) => {
-    completed?.();
-    original(msg, err);
-  };
+  const stop = onComplete('pub', () => completed?.());
   const seen = probe();
   const puback: number[] = [];
   const delivery: number[] = [];
@@ -93,6 +84,7 @@ async function ours(emu: BenchBroker, samples: number): Promise<LatencySide> {
     await until(() => seen.arrivals.has(i), 10_000, 'delivery');
     delivery.push(seen.arrivals.get(i)! - t0);
   }
+  stop();
   seen.arrivals.clear();
   await deploy([]);
   return side(puback, delivery);

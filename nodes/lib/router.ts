@@ -68,9 +68,25 @@ export class Router {
   }
 
   /** Hands a message to every matching subscriber once; returns how many got it. */
-  dispatch(topic: string, payload: Buffer, packet: { qos: number; retain: boolean }): number {
+  /**
+   * Delivers to every matching subscriber. With `failed`, a subscriber that throws is reported
+   * there and the others still get the message; without it, the first throw propagates.
+   */
+  dispatch(
+    topic: string,
+    payload: Buffer,
+    packet: { qos: number; retain: boolean },
+    failed?: (err: unknown) => void,
+  ): number {
     const matched = this.trie.match(topic);
-    for (const subscriber of matched) subscriber.deliver(topic, payload, packet);
+    for (const subscriber of matched) {
+      try {
+        subscriber.deliver(topic, payload, packet);
+      } catch (err) {
+        if (!failed) throw err;
+        failed(err);
+      }
+    }
     return matched.length;
   }
 }

@@ -67,6 +67,24 @@ describe('connection phases (fake client, mock timers)', () => {
     assert.deepEqual(results, [undefined]);
   });
 
+  it('a subscriber that throws is a DISPATCH_FAILED warning; the other subscribers still get the message', (t) => {
+    const { connection, latest } = setup(t);
+    const filter = `/${device.productKey}/${device.deviceName}/user/get`;
+    const warnings: [string, unknown][] = [];
+    connection.on('warning', (code, params) => warnings.push([code, params]));
+    connection.subscribe(filter, 0, () => {
+      throw new Error('flow broke');
+    });
+    const got: string[] = [];
+    connection.subscribe(filter, 0, (d) => got.push(d.payload.toString()));
+    connection.connect();
+    latest().accept();
+    latest().emit('message', filter, Buffer.from('hi'), { qos: 0, retain: false });
+    assert.deepEqual(got, ['hi']);
+    assert.deepEqual(warnings, [['DISPATCH_FAILED', { reason: 'flow broke' }]]);
+    assert.equal(connection.state, 'connected');
+  });
+
   it('a forced teardown fails callbacks before close: messages are requeued in order, never failed', (t) => {
     const { connection, clients, latest, tick } = setup(t);
     connection.connect();

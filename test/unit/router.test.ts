@@ -25,6 +25,27 @@ describe('router', () => {
     assert.equal(got.length, 5);
   });
 
+  it('reports a subscriber that throws and still delivers to the others', () => {
+    const router = new Router();
+    const got: string[] = [];
+    router.add({
+      filter: '/pk/dn/user/#',
+      qos: 0,
+      deliver: () => {
+        throw new Error('flow broke');
+      },
+    });
+    router.add(sub('/pk/dn/user/+', 0, got));
+    const failures: unknown[] = [];
+    assert.equal(
+      router.dispatch('/pk/dn/user/a', Buffer.alloc(0), { qos: 0, retain: false }, (e) => failures.push(e)),
+      2,
+    );
+    assert.deepEqual(got, ['/pk/dn/user/+ <- /pk/dn/user/a']);
+    assert.equal((failures[0] as Error).message, 'flow broke');
+    assert.throws(() => router.dispatch('/pk/dn/user/b', Buffer.alloc(0), { qos: 0, retain: false }), /flow broke/);
+  });
+
   it('keeps one subscription per filter at the highest QoS, and knows when a filter is unwanted', () => {
     const router = new Router();
     const a = sub('/x', 0, []);

@@ -12,7 +12,7 @@ import type { DeviceOptions } from '../options';
 import type { Outbox } from '../outbox';
 import type { Router } from '../router';
 import { loginOptions, MqttSession } from './mqtt-session';
-import { reportOf, sessionOf, unreachable, type Backoff, type Phase } from './phase';
+import { onReconnect, reportOf, sessionOf, type Backoff, type Phase } from './phase';
 import { classifyClose } from './retry-policy';
 import {
   describeStatus,
@@ -75,6 +75,7 @@ export class DeviceConnection extends EventEmitter<ConnectionEvents> {
       this.tuning.unsubscribeGraceMs,
       () => this.uplink.writable()?.client,
       ending,
+      (err) => this.emit('warning', 'DISPATCH_FAILED', { reason: err instanceof Error ? err.message : String(err) }),
     );
     this.login = createLogin(options, {
       endpoint: this.endpoint,
@@ -111,22 +112,9 @@ export class DeviceConnection extends EventEmitter<ConnectionEvents> {
 
   /** Drops the current session (if any) and logs in again now. */
   reconnect(): void {
-    switch (this.phase.kind) {
-      case 'idle':
-        return this.leaveIdle();
-      case 'waiting':
-      case 'closing':
-      case 'closed':
-        return;
-      case 'authorizing':
-      case 'dialing':
-      case 'online':
-      case 'backoff':
-      case 'stopped':
-        return this.start();
-      default:
-        return unreachable(this.phase);
-    }
+    const action = onReconnect(this.phase);
+    if (action === 'leave-idle') this.leaveIdle();
+    else if (action === 'start') this.start();
   }
 
   /** Disconnects and stays disconnected until `connect()`; queued publishes wait. */
@@ -182,9 +170,9 @@ export class DeviceConnection extends EventEmitter<ConnectionEvents> {
 
   /**
    * Leaves the old phase and reports the new one. What the old phase held is released here and
-   * nowhere else: its retry timer stopped, the pace paused (by the uplink, when it loses its session), its session's unacknowledged messages
-   * requeued and the session dropped, unless the new phase keeps it or the caller ends it
-   * gracefully itself (`ending`).
+   * nowhere else: its retry timer stopped, the pace paused (by the uplink, when it loses its
+   * session), its session's unacknowledged messages requeued and the session dropped, unless the
+   * new phase keeps it or the caller ends it gracefully itself (`ending`).
    */
   private enter(next: Phase, ending?: MqttSession): void {
     const old = this.phase;
@@ -254,7 +242,7 @@ export class DeviceConnection extends EventEmitter<ConnectionEvents> {
     const clientOptions = loginOptions(login, options, endpoint, this.tuning.connectTimeoutMs);
     const session: MqttSession = new MqttSession(this.tuning.connect, login.url, clientOptions, {
       connect: () => this.onConnect(session),
-      message: (topic, payload, packet) => this.onMessage(topic, payload, packet),
+      message: (topic, payload, packet) => this.subscriptions.dispatch(topic, payload, packet),
       error: (err) => {
         if (sessionOf(this.phase) === session) this.lastError = { code: err.code, message: err.message };
       },
@@ -269,14 +257,6 @@ export class DeviceConnection extends EventEmitter<ConnectionEvents> {
     this.enter({ kind: 'online', session, since: this.tuning.now() });
     this.subscriptions.resume(session.client, this.options.cleanSession);
     this.uplink.flush();
-  }
-
-  private onMessage(topic: string, payload: Buffer, packet: { qos: number; retain: boolean }): void {
-    try {
-      this.router.dispatch(topic, payload, packet);
-    } catch (err) {
-      this.emit('warning', 'DISPATCH_FAILED', { reason: err instanceof Error ? err.message : String(err) });
-    }
   }
 
   private onClose(session: MqttSession): void {

@@ -45,6 +45,26 @@ export function unreachable(phase: never): never {
   throw new Error(`unhandled connection phase ${JSON.stringify(phase)}`);
 }
 
+/** What `reconnect()` does in a phase: start over now, wait as before (idle), or nothing. */
+export function onReconnect(phase: Phase): 'start' | 'leave-idle' | 'ignore' {
+  switch (phase.kind) {
+    case 'idle':
+      return 'leave-idle';
+    case 'waiting':
+    case 'closing':
+    case 'closed':
+      return 'ignore';
+    case 'authorizing':
+    case 'dialing':
+    case 'online':
+    case 'backoff':
+    case 'stopped':
+      return 'start';
+    default:
+      return unreachable(phase);
+  }
+}
+
 /** The state a phase reports, and why; undefined where the last report still holds. */
 export function reportOf(phase: Phase): { state: ConnectionState; extra: Partial<ConnectionStatus> } | undefined {
   switch (phase.kind) {

@@ -36,7 +36,14 @@ export class SubscriptionTable {
     private readonly graceMs: number,
     private readonly session: () => MqttClient | undefined,
     private readonly closed: () => boolean,
+    /** A subscriber that threw: reported, and the other subscribers still get the message. */
+    private readonly failed: (err: unknown) => void = () => undefined,
   ) {}
+
+  /** Hands a downlink message to every matching subscriber; nothing a subscriber throws escapes. */
+  dispatch(topic: string, payload: Buffer, packet: { qos: number; retain: boolean }): void {
+    this.router.dispatch(topic, payload, packet, this.failed);
+  }
 
   add(
     filter: string,
