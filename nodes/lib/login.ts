@@ -42,8 +42,19 @@ export interface CredentialStore {
   save(value: StoredCredentials): Promise<void>;
 }
 
+/** The calls to the platform a login may make before MQTT; a seam for unit tests. */
+export interface PlatformCalls {
+  requestToken: typeof requestToken;
+  registerOverHttps: typeof registerOverHttps;
+  registerOverMqtt: typeof registerOverMqtt;
+}
+
+const PLATFORM_CALLS: PlatformCalls = { requestToken, registerOverHttps, registerOverMqtt };
+
 export interface LoginContext {
   endpoint: ResolvedEndpoint;
+  /** The real HTTPS and MQTT calls unless given. */
+  platform?: PlatformCalls;
   /** Where registration results are kept; a process-memory store when absent. */
   store?: CredentialStore;
   http?: FormPostOptions;
@@ -108,7 +119,8 @@ class TokenLogin implements LoginStrategy {
 
   private async fetch(): Promise<DeviceToken> {
     this.token = undefined;
-    this.token = await requestToken(this.options, this.context.http);
+    const platform = this.context.platform ?? PLATFORM_CALLS;
+    this.token = await platform.requestToken(this.options, this.context.http);
     return this.token;
   }
 
@@ -166,10 +178,11 @@ class RegisterLogin implements LoginStrategy {
   private async register(): Promise<StoredCredentials> {
     const { options, context } = this;
     const timeout = context.http?.timeoutMs;
+    const platform = context.platform ?? PLATFORM_CALLS;
     let creds: StoredCredentials;
-    if (this.registrationFree) creds = await registerOverMqtt(options, 'regnwl', timeout);
-    else if (options.registerVia === 'mqtt') creds = await registerOverMqtt(options, 'register', timeout);
-    else creds = await registerOverHttps(options, context.http);
+    if (this.registrationFree) creds = await platform.registerOverMqtt(options, 'regnwl', timeout);
+    else if (options.registerVia === 'mqtt') creds = await platform.registerOverMqtt(options, 'register', timeout);
+    else creds = await platform.registerOverHttps(options, context.http);
     // A registered device cannot register again: keeping the result matters more than this login.
     await this.store.save(creds).catch((err: unknown) => {
       context.warn?.('SECRET_NOT_SAVED', { reason: err instanceof Error ? err.message : String(err) });
