@@ -14,7 +14,7 @@ import {
   topoAddRequests,
   topoDeleteRequests,
   verdictOf,
-} from '../../nodes/lib/gateway-protocol';
+} from '../../nodes/lib/gateway/protocol';
 
 const gw = { productKey: 'gwPK', deviceName: 'gw1' };
 const subs = (n: number) =>

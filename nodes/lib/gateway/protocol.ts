@@ -1,9 +1,9 @@
 // The gateway's side of the platform's sub-device protocol (PLATFORM.md §11): topics, the
 // sub-device signature, requests split to the platform's per-request limits, and what each answer
 // or `/ext/error` code means for a sub-device. Pure: the gateway session (issue 15) drives it.
-import { request, type AlinkRequest, type DeviceRef } from './alink';
-import { hmacHex, type SignMethod } from './sign';
-import { parseJsonObject } from './payload';
+import { request, type AlinkRequest, type DeviceRef } from '../alink';
+import { hmacHex, type SignMethod } from '../sign';
+import { parseJsonObject } from '../payload';
 
 /** Per request: topo/add, topo/delete and sub/register take 30, batch login and logout 50 (PLATFORM.md §11). */
 export const TOPO_BATCH = 30;
