@@ -1,0 +1,273 @@
+// The gateway session over a fake gateway connection, with mock timers: topology, batch logins at the
+// platform's pace, refusals and /ext/error codes, and what a gateway drop does to its sub-devices.
+import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
+import { describe, it, type TestContext } from 'node:test';
+import { DEFAULT_BACKOFF } from '../../nodes/lib/backoff';
+import type { ConnectionState, Delivery } from '../../nodes/lib/connection';
+import { GatewaySession, type GatewayLink } from '../../nodes/lib/gateway/session';
+
+const gw = { productKey: 'gwPK', deviceName: 'gw1', signmethod: 'hmacsha256' as const };
+
+interface Sent {
+  topic: string;
+  body: { id: string; params: unknown };
+  at: number;
+}
+
+/** The gateway's connection as the session uses it: records publishes, routes deliveries by filter. */
+class FakeGateway extends EventEmitter implements GatewayLink {
+  readonly options = gw;
+  state: ConnectionState = 'connecting';
+  readonly sent: Sent[] = [];
+  private readonly handlers = new Map<string, (d: Delivery) => void>();
+
+  publish(topic: string, payload: string, _qos: 0 | 1, done: (err?: Error) => void): void {
+    this.sent.push({ topic, body: JSON.parse(payload) as Sent['body'], at: Date.now() });
+    done();
+  }
+
+  subscribe(filter: string, _qos: 0 | 1, deliver: (d: Delivery) => void) {
+    this.handlers.set(filter, deliver);
+    return { close: () => this.handlers.delete(filter) };
+  }
+
+  go(state: ConnectionState): void {
+    this.state = state;
+    this.emit('state', { state });
+  }
+
+  /** The platform answers the last request sent on `topic`. */
+  reply(topic: string, code: number, data: unknown = {}): void {
+    const request = [...this.sent].reverse().find((s) => s.topic === topic);
+    assert.ok(request, `a request on ${topic}`);
+    this.deliver(`${topic}_reply`, { id: request.body.id, code, data, message: code === 200 ? 'success' : 'x' });
+  }
+
+  deliver(topic: string, body: unknown): void {
+    const handler = this.handlers.get(topic);
+    assert.ok(handler, `subscribed to ${topic}`);
+    handler({ topic, payload: Buffer.from(JSON.stringify(body)), qos: 0, retain: false });
+  }
+
+  count(topic: string): number {
+    return this.sent.filter((s) => s.topic === topic).length;
+  }
+}
+
+const T = {
+  topoGet: '/sys/gwPK/gw1/thing/topo/get',
+  topoAdd: '/sys/gwPK/gw1/thing/topo/add',
+  login: '/ext/session/gwPK/gw1/combine/batch_login',
+  logout: '/ext/session/gwPK/gw1/combine/batch_logout',
+  error: '/ext/error/gwPK/gw1',
+};
+
+function setup(t: TestContext, count: number) {
+  t.mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1_000_000 });
+  const gateway = new FakeGateway();
+  const session = new GatewaySession(gateway, {
+    replyTimeoutMs: 5000,
+    backoff: { ...DEFAULT_BACKOFF, jitter: 0 },
+    random: () => 0,
+  });
+  const states = new Map<string, string[]>();
+  const detach = Array.from({ length: count }, (_, i) => {
+    const device = { productKey: 'subPK', deviceName: `meter-${i}`, deviceSecret: `s${i}` };
+    states.set(device.deviceName, []);
+    return session.attach({
+      device,
+      cleanSession: false,
+      changed: (state, code) => states.get(device.deviceName)!.push(code === undefined ? state : `${state}:${code}`),
+    });
+  });
+  // A timer that fires may arm the next login batch at once, which Node clamps to 1 ms: every
+  // step lets that run too, so it moves the clock by `ms` + 1.
+  const tick = (ms: number) => {
+    t.mock.timers.tick(ms);
+    t.mock.timers.tick(1);
+  };
+  /** Lets the session's awaits run after a reply (mock timers do not drive promises). */
+  const settle = async () => {
+    for (let i = 0; i < 5; i++) await Promise.resolve();
+  };
+  const last = (name: string) => states.get(name)!.at(-1);
+  return { gateway, session, states, detach, tick, settle, last };
+}
+
+/** Brings the gateway online and answers topology and login so that every sub-device is online. */
+async function online(ctx: ReturnType<typeof setup>, topology: string[] = []): Promise<void> {
+  ctx.gateway.go('connected');
+  ctx.tick(250);
+  ctx.gateway.reply(
+    T.topoGet,
+    200,
+    topology.map((deviceName) => ({ productKey: 'subPK', deviceName })),
+  );
+  await ctx.settle();
+  if (ctx.gateway.count(T.topoAdd) > 0) {
+    ctx.gateway.reply(T.topoAdd, 200);
+    await ctx.settle();
+  }
+  ctx.gateway.reply(T.login, 200);
+  await ctx.settle();
+}
+
+describe('gateway session (fake gateway, mock timers)', () => {
+  it('reads the topology, adds what is missing, logs every sub-device in', async (t) => {
+    const ctx = setup(t, 3);
+    assert.equal(ctx.last('meter-0'), 'gateway-offline');
+    await online(ctx, ['meter-0']);
+    const add = ctx.gateway.sent.find((s) => s.topic === T.topoAdd)!;
+    assert.deepEqual(
+      (add.body.params as { deviceName: string }[]).map((p) => p.deviceName),
+      ['meter-1', 'meter-2'],
+    );
+    const login = ctx.gateway.sent.find((s) => s.topic === T.login)!;
+    const list = (login.body.params as { deviceList: { deviceName: string; cleanSession: string }[] }).deviceList;
+    assert.deepEqual(
+      list.map((d) => d.deviceName),
+      ['meter-0', 'meter-1', 'meter-2'],
+    );
+    assert.equal(list[0]!.cleanSession, 'false');
+    assert.deepEqual(ctx.states.get('meter-1'), ['gateway-offline', 'logging-in', 'online']);
+    assert.equal(ctx.session.stateOf({ productKey: 'subPK', deviceName: 'meter-2' }), 'online');
+  });
+
+  it('logs 120 sub-devices in as 50 + 50 + 20, one batch every 250 ms at most, one topology read', async (t) => {
+    const ctx = setup(t, 120);
+    const names = Array.from({ length: 120 }, (_, i) => `meter-${i}`);
+    ctx.gateway.go('connected');
+    ctx.tick(0);
+    ctx.gateway.reply(
+      T.topoGet,
+      200,
+      names.map((deviceName) => ({ productKey: 'subPK', deviceName })),
+    );
+    await ctx.settle();
+    ctx.gateway.reply(T.login, 200);
+    await ctx.settle();
+    for (let i = 0; i < 2; i++) {
+      ctx.tick(250);
+      await ctx.settle();
+      ctx.gateway.reply(T.login, 200);
+      await ctx.settle();
+    }
+    const logins = ctx.gateway.sent.filter((s) => s.topic === T.login);
+    assert.deepEqual(
+      logins.map((s) => (s.body.params as { deviceList: unknown[] }).deviceList.length),
+      [50, 50, 20],
+    );
+    assert.ok(logins[1]!.at - logins[0]!.at >= 250 && logins[2]!.at - logins[1]!.at >= 250, 'at most 200 logins/s');
+    assert.equal(ctx.gateway.count(T.topoGet), 1);
+    assert.ok(names.every((n) => ctx.last(n) === 'online'));
+  });
+
+  it('stops on a wrong secret (6287) until the user acts', async (t) => {
+    const ctx = setup(t, 1);
+    ctx.gateway.go('connected');
+    ctx.tick(0);
+    ctx.gateway.reply(T.topoGet, 200, [{ productKey: 'subPK', deviceName: 'meter-0' }]);
+    await ctx.settle();
+    ctx.gateway.reply(T.login, 6287);
+    await ctx.settle();
+    assert.equal(ctx.last('meter-0'), 'login-failed:6287');
+    ctx.tick(3600_000);
+    assert.equal(ctx.gateway.count(T.login), 1, 'no retry');
+  });
+
+  it('retries a rate limit (429) after the backoff', async (t) => {
+    const ctx = setup(t, 1);
+    ctx.gateway.go('connected');
+    ctx.tick(0);
+    ctx.gateway.reply(T.topoGet, 200, [{ productKey: 'subPK', deviceName: 'meter-0' }]);
+    await ctx.settle();
+    ctx.gateway.reply(T.login, 429);
+    await ctx.settle();
+    assert.equal(ctx.last('meter-0'), 'login-failed:429');
+    ctx.tick(997);
+    assert.equal(ctx.gateway.count(T.login), 1, 'not before 1 s');
+    ctx.tick(1);
+    await ctx.settle();
+    assert.equal(ctx.gateway.count(T.login), 2, 'retried after 1 s');
+  });
+
+  it('a topology refusal (401) fails that sub-device; the others still log in', async (t) => {
+    const ctx = setup(t, 2);
+    ctx.gateway.go('connected');
+    ctx.tick(0);
+    ctx.gateway.reply(T.topoGet, 200, [{ productKey: 'subPK', deviceName: 'meter-0' }]);
+    await ctx.settle();
+    ctx.gateway.reply(T.topoAdd, 401);
+    await ctx.settle();
+    ctx.gateway.reply(T.login, 200);
+    await ctx.settle();
+    assert.equal(ctx.last('meter-0'), 'online');
+    assert.equal(ctx.last('meter-1'), 'login-failed:401');
+  });
+
+  it('/ext/error: 520 logs in again at once, 427 is kicked and waits, 6401 stops', async (t) => {
+    const ctx = setup(t, 3);
+    await online(ctx, ['meter-0', 'meter-1', 'meter-2']);
+    const err = (code: number, deviceName: string) =>
+      ctx.gateway.deliver(T.error, { id: '9', code, data: { productKey: 'subPK', deviceName }, message: 'x' });
+    err(520, 'meter-0');
+    assert.equal(ctx.last('meter-0'), 'logging-in');
+    ctx.tick(250);
+    await ctx.settle();
+    ctx.gateway.reply(T.login, 200);
+    await ctx.settle();
+    assert.equal(ctx.last('meter-0'), 'online');
+    err(427, 'meter-1');
+    assert.equal(ctx.last('meter-1'), 'kicked:427');
+    err(6401, 'meter-2');
+    assert.equal(ctx.last('meter-2'), 'login-failed:6401');
+    const logins = ctx.gateway.count(T.login);
+    ctx.tick(DEFAULT_BACKOFF.authBaseMs - 3);
+    assert.equal(ctx.gateway.count(T.login), logins, 'kicked waits like a refused login');
+    ctx.tick(1);
+    await ctx.settle();
+    assert.equal(ctx.gateway.count(T.login), logins + 1);
+    const retried = ctx.gateway.sent.filter((s) => s.topic === T.login).at(-1)!;
+    assert.deepEqual(
+      (retried.body.params as { deviceList: { deviceName: string }[] }).deviceList.map((d) => d.deviceName),
+      ['meter-1'],
+      'the stopped one is not in it',
+    );
+  });
+
+  it('a gateway drop takes every sub-device offline; the reconnect logs them in again', async (t) => {
+    const ctx = setup(t, 2);
+    await online(ctx, ['meter-0', 'meter-1']);
+    ctx.gateway.go('disconnected');
+    assert.equal(ctx.last('meter-0'), 'gateway-offline');
+    assert.equal(ctx.last('meter-1'), 'gateway-offline');
+    await online(ctx, ['meter-0', 'meter-1']);
+    assert.equal(ctx.gateway.count(T.topoGet), 2, 'the topology is read again');
+    assert.equal(ctx.gateway.count(T.login), 2);
+    assert.equal(ctx.last('meter-1'), 'online');
+  });
+
+  it('a reply that never comes fails the batch with REPLY_TIMEOUT and retries it', async (t) => {
+    const ctx = setup(t, 1);
+    ctx.gateway.go('connected');
+    ctx.tick(0);
+    ctx.tick(5000);
+    await ctx.settle();
+    assert.equal(ctx.last('meter-0'), 'login-failed:REPLY_TIMEOUT');
+    ctx.tick(999);
+    await ctx.settle();
+    assert.equal(ctx.gateway.count(T.topoGet), 2);
+  });
+
+  it('removing an online sub-device logs it out', async (t) => {
+    const ctx = setup(t, 2);
+    await online(ctx, ['meter-0', 'meter-1']);
+    ctx.detach[1]!();
+    ctx.detach[1]!();
+    const logouts = ctx.gateway.sent.filter((s) => s.topic === T.logout);
+    assert.equal(logouts.length, 1);
+    assert.deepEqual(logouts[0]!.body.params, [{ productKey: 'subPK', deviceName: 'meter-1' }]);
+    ctx.session.close();
+  });
+});
