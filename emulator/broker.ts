@@ -12,7 +12,7 @@ import { peerAddress } from './access';
 import type { GuessGuard } from './guard';
 import { checkLogin, parseMqttClientId, type EmulatorTransport, type RegistrationPush } from './login';
 import { deviceKey, type DeviceRecord, type Registry } from './registry';
-import { deviceOwnsTopic, filterMatches, systemTopicDevice } from './topics';
+import { deviceOwnsTopic, filterMatches, systemTopicDevice, topicOwner } from './topics';
 
 export const KEEPALIVE_MAX = 1200;
 export const MAX_PAYLOAD_BYTES = 256 * 1024;
@@ -26,6 +26,20 @@ export interface BrokerOptions {
   onUplink: (device: DeviceRecord, topic: string, payload: Buffer, qos: number) => void;
   /** Slows down logins from an address that keeps failing them. */
   guard: GuessGuard;
+  /** Gateways speaking for their logged-in sub-devices; none: every device speaks for itself. */
+  subDevices?: SubDeviceHooks;
+}
+
+/** How a gateway's connection carries its sub-devices' traffic (PLATFORM-ADVANCED §1.13). */
+export interface SubDeviceHooks {
+  isGateway(device: DeviceRecord): boolean;
+  /** The gateway whose connection carries this sub-device's session, if any. */
+  sessionOf(sub: DeviceRecord): DeviceRecord | undefined;
+  /** A gateway sent on the topic of a sub-device not logged in through it: the message is dropped. */
+  refused(gateway: DeviceRecord, sub: { productKey: string; deviceName: string }, payload: Buffer): void;
+  /** A device's own MQTT session starts (before its CONNACK) or ends. */
+  started(device: DeviceRecord): void;
+  ended(device: DeviceRecord): void;
 }
 
 export interface ListenOptions {
@@ -121,6 +135,9 @@ export class EmulatorBroker {
       },
       authorizeForward: (client, packet) => {
         const device = broker.devices.get(client);
+        // A gateway's subscription to a sub-device's topic delivers only while that sub-device is
+        // logged in through it: the platform sends nothing for a sub-device that is offline.
+        if (device && !broker.mayForward(device, packet.topic)) return null;
         if (device) device.counters.messagesOut++;
         return packet;
       },
@@ -138,7 +155,12 @@ export class EmulatorBroker {
   ): void {
     const pending = this.pending.get(client) ?? { mqttClientId: client.id, keepalive: 0 };
     const transport = this.transports.get(client.conn) ?? 'tcp';
-    const result = checkLogin(this.opts.registry, { ...pending, username, password, transport });
+    const checked = checkLogin(this.opts.registry, { ...pending, username, password, transport });
+    // A device disabled from the cloud is refused as not authorized.
+    const result =
+      checked.ok && checked.device.disabled
+        ? { ok: false as const, device: checked.device, reason: 'disabled', returnCode: 5 }
+        : checked;
     if (!result.ok) {
       this.opts.registry.refuse(result.device, result.reason);
       // 4 and 5 answer a wrong secret, token or name: what a guesser gets.
@@ -170,6 +192,7 @@ export class EmulatorBroker {
     }
     // One session per device, whatever the clientId: aedes then closes the older connection itself.
     (client as { id: string }).id = key;
+    this.opts.subDevices?.started(device);
     device.keepalive = Math.min(pending.keepalive, KEEPALIVE_MAX);
     device.serverSubscribed = parseMqttClientId(pending.mqttClientId)?.ext?.get('_ss') === '1';
     if (device.serverSubscribed) this.serverSubscribed.add(client);
@@ -204,15 +227,50 @@ export class EmulatorBroker {
   }
 
   private dropReason(device: DeviceRecord, packet: { topic: string; payload: Buffer | string }): string | undefined {
-    if (!deviceOwnsTopic(device.productKey, device.deviceName, packet.topic)) return 'forbidden-topic';
+    const actor = this.actorOf(device, packet.topic);
+    if (!actor) {
+      const owner = this.opts.subDevices?.isGateway(device) ? topicOwner(packet.topic) : undefined;
+      if (!owner) return 'forbidden-topic';
+      this.opts.subDevices?.refused(device, owner, Buffer.from(packet.payload));
+      return 'sub-device-offline';
+    }
     if (Buffer.byteLength(packet.payload) > MAX_PAYLOAD_BYTES) return 'payload-too-large';
     if (this.opts.rateLimit > 0) {
+      // A sub-device's messages count against the sub-device, as if it were connected itself.
       const now = Date.now();
-      const window = this.rates.get(device);
-      if (!window || now - window.start >= 1000) this.rates.set(device, { start: now, count: 1 });
+      const window = this.rates.get(actor);
+      if (!window || now - window.start >= 1000) this.rates.set(actor, { start: now, count: 1 });
       else if (++window.count > this.opts.rateLimit) return 'rate-limit';
     }
     return undefined;
+  }
+
+  /** The device a topic speaks for on this connection: its own, or a sub-device logged in through it. */
+  private actorOf(device: DeviceRecord, topic: string): DeviceRecord | undefined {
+    if (deviceOwnsTopic(device.productKey, device.deviceName, topic)) return device;
+    const sub = this.ownerRecord(topic);
+    return sub && this.opts.subDevices?.sessionOf(sub) === device ? sub : undefined;
+  }
+
+  /** A known device whose topic (or filter) this is, literal pk/dn levels only. */
+  private ownerRecord(topic: string): DeviceRecord | undefined {
+    const owner = topicOwner(topic);
+    const device = owner && this.opts.registry.device(owner.productKey, owner.deviceName);
+    return device && deviceOwnsTopic(device.productKey, device.deviceName, topic) ? device : undefined;
+  }
+
+  private mayForward(device: DeviceRecord, topic: string): boolean {
+    return !this.opts.subDevices?.isGateway(device) || this.actorOf(device, topic) !== undefined;
+  }
+
+  /**
+   * A gateway may SUBSCRIBE to any known device's topics, before that device logs in through it
+   * too (the forgiving choice: the rules do not say; the SDKs subscribe after the login reply):
+   * the subscription is kept and delivers only while the sub-device is logged in (mayForward).
+   */
+  private maySubscribe(device: DeviceRecord, filter: string): boolean {
+    if (deviceOwnsTopic(device.productKey, device.deviceName, filter)) return true;
+    return this.opts.subDevices?.isGateway(device) === true && this.ownerRecord(filter) !== undefined;
   }
 
   private authorizeSubscribe(
@@ -228,7 +286,7 @@ export class EmulatorBroker {
     // A session restored before the CONNACK is not a SUBSCRIBE of this connection.
     if ((client as unknown as { connackSent?: boolean }).connackSent) this.orderOf(client).subscribing++;
     device.counters.subscribeRequests++;
-    if (sub.qos > 1 || !deviceOwnsTopic(device.productKey, device.deviceName, sub.topic)) {
+    if (sub.qos > 1 || !this.maySubscribe(device, sub.topic)) {
       this.opts.registry.drop(device, 'subscribe-refused');
       cb(null, null);
       return;
@@ -312,14 +370,16 @@ export class EmulatorBroker {
       device.lastDisconnectReason =
         this.closeReasons.get(client) ?? (graceful ? 'client-disconnect' : 'connection-lost');
       if (client.clean) device.subscriptions.clear();
+      this.opts.subDevices?.ended(device);
     });
     aedes.on('unsubscribe', (topics, client) => {
       const device = this.devices.get(client);
       for (const topic of topics) device?.subscriptions.delete(topic);
     });
     aedes.on('publish', (packet, client) => {
-      const device = client ? this.devices.get(client) : undefined;
-      if (!device || packet.topic.startsWith('$')) return;
+      const connected = client ? this.devices.get(client) : undefined;
+      if (!connected || packet.topic.startsWith('$')) return;
+      const device = this.actorOf(connected, packet.topic) ?? connected;
       const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
       this.opts.registry.recordUplink(device, {
         topic: packet.topic,
@@ -366,7 +426,8 @@ export class EmulatorBroker {
   private serverSideTarget(topic: string): Client | undefined {
     const owner = systemTopicDevice(topic);
     const device = owner && this.opts.registry.device(owner.productKey, owner.deviceName);
-    const client = device && this.online.get(device);
+    const gateway = device && this.opts.subDevices?.sessionOf(device);
+    const client = device && this.online.get(gateway ?? device);
     if (!client || client.closed || !this.serverSubscribed.has(client)) return undefined;
     const filters = Object.keys((client as unknown as { subscriptions: Record<string, unknown> }).subscriptions);
     return filters.some((filter) => filterMatches(filter, topic)) ? undefined : client;
@@ -379,6 +440,17 @@ export class EmulatorBroker {
     this.closeReasons.set(client, reason);
     client.close();
     return true;
+  }
+
+  /** Ends a device's direct session at once (it logs in through a gateway now), no DISCONNECT. */
+  endSession(device: DeviceRecord, reason: string): void {
+    const client = this.online.get(device);
+    if (!client) return;
+    this.online.delete(device);
+    device.lastDisconnectAt = Date.now();
+    device.lastDisconnectReason = reason;
+    this.closeReasons.set(client, reason);
+    client.close();
   }
 
   private handle(stream: Duplex, transport: EmulatorTransport, req?: IncomingMessage): void {

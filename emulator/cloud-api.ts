@@ -2,6 +2,8 @@
 // reduced to what flows need to be tested: devices, recent uplink, downlink, property set,
 // services, RRPC, a forced disconnect, and the emulator's own counters. No answer carries a secret.
 import type { EmulatorBroker } from './broker';
+import type { Gateways } from './gateway';
+import { gatewayAction } from './gateway-api';
 import type { Platform } from './platform';
 import { describeDevice, type DeviceRecord, type Registry } from './registry';
 import { deviceOwnsTopic } from './topics';
@@ -15,6 +17,7 @@ export interface CloudContext {
   registry: Registry;
   platform: Platform;
   broker: EmulatorBroker;
+  gateways: Gateways;
   /** What `GET /api/stats` answers. */
   stats: () => unknown;
 }
@@ -45,6 +48,8 @@ async function deviceAction(
   const [verb, arg] = action;
   if (method === 'GET' && verb === undefined) return { status: 200, body: describeDevice(device) };
   if (method === 'GET' && verb === 'messages') return { status: 200, body: device.uplink };
+  const gateway = gatewayAction(ctx, device, action, method, body);
+  if (gateway) return gateway;
   if (method !== 'POST') return { status: 405, body: { code: 'METHOD_NOT_ALLOWED' } };
   switch (verb) {
     case 'publish': {

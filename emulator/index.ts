@@ -9,13 +9,17 @@ import {
   serverCertificateNames,
   type CertificateAuthority,
 } from './certs';
+import { Gateways, GATEWAY_LIMITS, type GatewayCounters, type GatewayLimits } from './gateway';
+import { GatewayRoutes } from './gateway-routes';
 import { GuessGuard, guessingLimits, type GuessingLimits, type GuessingStats } from './guard';
 import { createHttpsServer, type AuthRequest, type HttpFault } from './http';
 import { Platform } from './platform';
 import { Registry, type DeviceSpec, type ProductSpec } from './registry';
 import { StateStore } from './state-store';
 
-export type { DeviceSpec, ProductSpec, DeviceRecord, DeviceCounters, UplinkMessage } from './registry';
+export type { GatewayCounters, GatewayLimits } from './gateway';
+export { Gateways, GATEWAY_LIMITS } from './gateway';
+export type { DeviceSpec, NodeType, ProductSpec, DeviceRecord, DeviceCounters, UplinkMessage } from './registry';
 export type { CertificateAuthority } from './certs';
 export type { AuthRequest, HttpFault } from './http';
 export type { GuessingLimits, GuessingStats, GuessKind } from './guard';
@@ -65,12 +69,15 @@ export interface EmulatorOptions {
   guessing?: GuessingLimits | false;
   /** Extra names or addresses for the server certificate, for clients that reach the emulator by them. */
   serverNames?: readonly string[];
+  /** Gateway limits (2,000 sub-devices, 2,000 online, 200 logins/s); smaller ones make tests quick. */
+  gatewayLimits?: Partial<GatewayLimits>;
   /** Warnings and refusals, one line each; stderr by default. Never given a secret. */
   log?: (line: string) => void;
 }
 
 export interface EmulatorStats {
   guessing: GuessingStats;
+  gateways: GatewayCounters;
 }
 
 export interface Emulator {
@@ -82,6 +89,8 @@ export interface Emulator {
   /** Cloud-side calls, the same the HTTP API makes. */
   platform: Platform;
   broker: EmulatorBroker;
+  /** Gateways' topology and sub-device sessions. */
+  gateways: Gateways;
   /** Makes the next matching HTTPS device call fail this way (500, a non-JSON body, no answer). */
   injectHttpFault(fault: HttpFault): void;
   /** HTTPS device calls received, newest last. */
@@ -121,21 +130,44 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     // right after the start cannot bring back what the merge dropped (expired tokens, old secrets).
     store.saveNow(snapshot);
   }
+  const gateways = new Gateways(registry, { ...GATEWAY_LIMITS, ...options.gatewayLimits });
   // The broker reports uplink to the platform, which publishes its replies through the broker.
-  const uplink: { platform?: Platform } = {};
+  const uplink: { platform?: Platform; routes?: GatewayRoutes } = {};
   const broker = await EmulatorBroker.create({
     registry,
     rateLimit: options.rateLimit ?? 30,
-    onUplink: (device, topic, payload) => uplink.platform?.onUplink(device, topic, payload),
+    onUplink: (device, topic, payload) => {
+      if (!uplink.routes?.handle(device, topic, payload)) uplink.platform?.onUplink(device, topic, payload);
+    },
     guard,
+    subDevices: {
+      isGateway: (device) => registry.isGateway(device),
+      sessionOf: (sub) => gateways.sessionOf(sub),
+      refused: (gateway, sub, payload) => uplink.routes?.refused(gateway, sub, payload),
+      started: (device) => {
+        gateways.directLogin(device);
+      },
+      ended: (device) => {
+        // The gateway went offline: so did every sub-device it carried (§1.1.7).
+        if (registry.isGateway(device)) gateways.endAll(device, 'gateway-offline');
+      },
+    },
   });
   const platform = new Platform(broker);
   uplink.platform = platform;
+  const routes = new GatewayRoutes(gateways, (topic, payload) => {
+    broker.publish(topic, payload, 0).catch(() => undefined);
+  });
+  routes.endDirect = (sub) => {
+    broker.endSession(sub, 'kicked');
+  };
+  gateways.notices = routes;
+  uplink.routes = routes;
   const wanted = { mqtt: 0, mqtts: 0, ws: 0, wss: 0, https: 0, ...options.ports };
   let mqttTlsPort = 0;
   const faults: HttpFault[] = [];
   const authRequests: AuthRequest[] = [];
-  const stats = (): EmulatorStats => ({ guessing: guard.stats() });
+  const stats = (): EmulatorStats => ({ guessing: guard.stats(), gateways: { ...gateways.counters } });
   // On every interface, a device is told the name it reached the emulator by, not 0.0.0.0.
   const wildcard = isWildcardHost(host);
   const https = createHttpsServer(
@@ -143,6 +175,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       registry,
       platform,
       broker,
+      gateways,
       mqtt: (requestHost) => ({ host: (wildcard && requestHost) || host, port: mqttTlsPort }),
       faults,
       authRequests,
@@ -175,6 +208,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     registry,
     platform,
     broker,
+    gateways,
     injectHttpFault: (fault) => faults.push(fault),
     authRequests,
     apiToken,

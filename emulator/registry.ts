@@ -8,12 +8,19 @@ export interface DeviceSpec {
   deviceName: string;
   /** Absent: a pre-registered device that is not activated yet (dynamic registration). */
   deviceSecret?: string;
+  /** 'gateway': the device may manage sub-devices; its product's node type otherwise. */
+  nodeType?: NodeType;
 }
+
+/** A product's node type (节点类型): a direct device, or a gateway that proxies sub-devices. */
+export type NodeType = 'device' | 'gateway';
 
 export interface ProductSpec {
   productKey: string;
   /** Present: dynamic registration is enabled for this product. */
   productSecret?: string;
+  /** 'gateway': every device of the product is a gateway. Direct devices by default. */
+  nodeType?: NodeType;
 }
 
 export interface DeviceCounters {
@@ -54,6 +61,12 @@ export interface DeviceRecord {
   lastDisconnectReason?: string;
   /** The current or last session logged in with `_ss=1` (system topics without SUBSCRIBE). */
   serverSubscribed?: boolean;
+  /** Given as a gateway (or its product is one). */
+  gateway?: boolean;
+  /** Disabled from the cloud: refused at login (CONNACK 5, or 522 through a gateway). */
+  disabled?: boolean;
+  /** A sub-device online through a gateway: that gateway's `pk&dn`. */
+  via?: string;
   /** Filters the current session holds. */
   readonly subscriptions: Set<string>;
   /** Last value of every property the device posted. */
@@ -103,6 +116,7 @@ export class Registry {
       productKey: spec.productKey,
       deviceName: spec.deviceName,
       deviceSecret: spec.deviceSecret,
+      ...((spec.nodeType ?? this.products.get(spec.productKey)?.nodeType) === 'gateway' && { gateway: true }),
       activated: spec.deviceSecret !== undefined,
       online: false,
       subscriptions: new Set(),
@@ -127,6 +141,11 @@ export class Registry {
 
   device(productKey: string, deviceName: string): DeviceRecord | undefined {
     return this.devices.get(deviceKey(productKey, deviceName));
+  }
+
+  /** A gateway by its own spec or by its product's node type. */
+  isGateway(device: DeviceRecord): boolean {
+    return device.gateway === true || this.products.get(device.productKey)?.nodeType === 'gateway';
   }
 
   product(productKey: string): ProductSpec | undefined {
@@ -256,6 +275,9 @@ export function describeDevice(d: DeviceRecord): Record<string, unknown> {
     activated: d.activated,
     registrationFree: d.registrationFree !== undefined,
     online: d.online,
+    ...(d.gateway && { nodeType: 'gateway' }),
+    ...(d.via !== undefined && { via: d.via }),
+    ...(d.disabled && { disabled: true }),
     keepalive: d.keepalive,
     lastConnectAt: d.lastConnectAt,
     lastDisconnectAt: d.lastDisconnectAt,

@@ -64,6 +64,17 @@ export function systemTopicDevice(topic: string): { productKey: string; deviceNa
   }
 }
 
+/**
+ * The pk/dn a topic or filter names: a system topic's, or a custom topic's (`/pk/dn/user/...`).
+ * A gateway's connection uses its sub-devices' topics (PLATFORM-ADVANCED §1.13).
+ */
+export function topicOwner(topic: string): { productKey: string; deviceName: string } | undefined {
+  const system = systemTopicDevice(topic);
+  if (system) return system;
+  const [root, productKey, deviceName, kind] = topic.split('/');
+  return root === '' && productKey && deviceName && kind === 'user' ? { productKey, deviceName } : undefined;
+}
+
 /** MQTT filter matching (`+` one level, `#` the rest), for topics that never start with `$`. */
 export function filterMatches(filter: string, topic: string): boolean {
   const want = filter.split('/');
