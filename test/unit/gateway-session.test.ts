@@ -1,67 +1,10 @@
 // The gateway session over a fake gateway connection, with mock timers: topology, batch logins at the
 // platform's pace, refusals and /ext/error codes, and what a gateway drop does to its sub-devices.
 import assert from 'node:assert/strict';
-import { EventEmitter } from 'node:events';
 import { describe, it, type TestContext } from 'node:test';
 import { DEFAULT_BACKOFF } from '../../nodes/lib/backoff';
-import type { ConnectionState, Delivery } from '../../nodes/lib/connection';
-import { GatewaySession, type GatewayLink } from '../../nodes/lib/gateway/session';
-
-const gw = { productKey: 'gwPK', deviceName: 'gw1', signmethod: 'hmacsha256' as const };
-
-interface Sent {
-  topic: string;
-  body: { id: string; params: unknown };
-  at: number;
-}
-
-/** The gateway's connection as the session uses it: records publishes, routes deliveries by filter. */
-class FakeGateway extends EventEmitter implements GatewayLink {
-  readonly options = gw;
-  state: ConnectionState = 'connecting';
-  readonly sent: Sent[] = [];
-  private readonly handlers = new Map<string, (d: Delivery) => void>();
-
-  publish(topic: string, payload: string, _qos: 0 | 1, done: (err?: Error) => void): void {
-    this.sent.push({ topic, body: JSON.parse(payload) as Sent['body'], at: Date.now() });
-    done();
-  }
-
-  subscribe(filter: string, _qos: 0 | 1, deliver: (d: Delivery) => void) {
-    this.handlers.set(filter, deliver);
-    return { close: () => this.handlers.delete(filter) };
-  }
-
-  go(state: ConnectionState): void {
-    this.state = state;
-    this.emit('state', { state });
-  }
-
-  /** The platform answers the last request sent on `topic`. */
-  reply(topic: string, code: number, data: unknown = {}): void {
-    const request = [...this.sent].reverse().find((s) => s.topic === topic);
-    assert.ok(request, `a request on ${topic}`);
-    this.deliver(`${topic}_reply`, { id: request.body.id, code, data, message: code === 200 ? 'success' : 'x' });
-  }
-
-  deliver(topic: string, body: unknown): void {
-    const handler = this.handlers.get(topic);
-    assert.ok(handler, `subscribed to ${topic}`);
-    handler({ topic, payload: Buffer.from(JSON.stringify(body)), qos: 0, retain: false });
-  }
-
-  count(topic: string): number {
-    return this.sent.filter((s) => s.topic === topic).length;
-  }
-}
-
-const T = {
-  topoGet: '/sys/gwPK/gw1/thing/topo/get',
-  topoAdd: '/sys/gwPK/gw1/thing/topo/add',
-  login: '/ext/session/gwPK/gw1/combine/batch_login',
-  logout: '/ext/session/gwPK/gw1/combine/batch_logout',
-  error: '/ext/error/gwPK/gw1',
-};
+import { GatewaySession } from '../../nodes/lib/gateway/session';
+import { FakeGateway, T } from '../helpers/fake-gateway';
 
 function setup(t: TestContext, count: number) {
   t.mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1_000_000 });

@@ -1,0 +1,206 @@
+// A sub-device as the nodes see a device: the same calls as a DeviceConnection (publish, subscribe,
+// state, connect/disconnect), riding on its gateway's connection. It is online only while the
+// gateway session has it logged in; until then its messages wait in its own bounded queue, paced
+// to its own rate, and its filters are subscribed on the gateway's connection only after login.
+import { EventEmitter } from 'node:events';
+import type { ConnectionEvents, ConnectionState, ConnectionStatus, Delivery, SubscriptionHandle } from '../connection';
+import { describeStatus, sameReport } from '../connection/status';
+import { AliyunIotError } from '../errors';
+import type { DeviceOptions } from '../options';
+import { Outbox } from '../outbox';
+import { Pacer } from '../pacer';
+import type { GatewaySession, SubDeviceState } from './session';
+
+/** What a sub-device needs of its gateway's connection beyond what the session uses. */
+export interface GatewayCarrier {
+  readonly endpoint: { readonly url: string };
+  publish(topic: string, payload: Buffer | string, qos: 0 | 1, done: (err?: Error) => void): void;
+  subscribe(
+    filter: string,
+    qos: 0 | 1,
+    deliver: (delivery: Delivery) => void,
+    refused?: (code: number) => void,
+  ): SubscriptionHandle;
+}
+
+interface Wanted {
+  readonly filter: string;
+  readonly qos: 0 | 1;
+  readonly deliver: (delivery: Delivery) => void;
+  readonly refused?: (code: number) => void;
+  handle?: SubscriptionHandle;
+}
+
+/** The session's view of a sub-device, as the state every node already knows how to show. */
+const REPORTED: Readonly<Record<SubDeviceState, ConnectionState>> = {
+  'gateway-offline': 'disconnected',
+  'logging-in': 'connecting',
+  online: 'connected',
+  'login-failed': 'auth-failed',
+  kicked: 'kicked',
+};
+
+export class SubDeviceConnection extends EventEmitter<ConnectionEvents> {
+  readonly endpoint: { readonly url: string };
+  readonly outbox: Outbox;
+  private readonly pacer: Pacer;
+  private readonly wanted = new Set<Wanted>();
+  private detach: (() => void) | undefined;
+  private online = false;
+  private closed = false;
+  private paceTimer: NodeJS.Timeout | undefined;
+  private current: ConnectionStatus;
+
+  constructor(
+    readonly options: DeviceOptions,
+    private readonly gateway: GatewayCarrier,
+    private readonly session: GatewaySession,
+  ) {
+    super();
+    this.setMaxListeners(0);
+    this.endpoint = { url: `${gateway.endpoint.url} (gateway)` };
+    this.outbox = new Outbox(options.queueSize);
+    this.pacer = new Pacer(options.rateLimit);
+    this.current = this.describe('idle', {});
+  }
+
+  get state(): ConnectionState {
+    return this.current.state;
+  }
+
+  get status(): Readonly<ConnectionStatus> {
+    const { queued, resent, restored } = this.outbox;
+    return { ...this.current, queued, resent, restored };
+  }
+
+  /** Asks the gateway session to log the sub-device in (now, or when the gateway is online). */
+  connect(): void {
+    if (this.closed || this.detach) return;
+    this.detach = this.session.attach({
+      device: this.options,
+      cleanSession: this.options.cleanSession,
+      changed: (state, code) => this.sessionChanged(state, code),
+    });
+  }
+
+  /** Logs out and logs in again. */
+  reconnect(): void {
+    this.leave();
+    this.connect();
+  }
+
+  /** Logs out and stays out until `connect()`; queued messages wait. */
+  disconnect(): Promise<void> {
+    this.leave();
+    if (!this.closed) this.report('stopped', { reason: 'requested' });
+    return Promise.resolve();
+  }
+
+  /** Ends for good: logs out, and every queued message fails. */
+  close(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    this.leave();
+    this.closed = true;
+    for (const want of this.wanted) want.handle?.close(true);
+    this.wanted.clear();
+    this.outbox.failAll(new AliyunIotError('CONNECTION_CLOSED'));
+    this.report('closed', {});
+    return Promise.resolve();
+  }
+
+  /** QoS 0 now, when online, nothing queued and the pace allows; false: use `publish`. */
+  publishNow(topic: string, payload: Buffer | string): boolean {
+    if (!this.online || this.outbox.queued > 0 || !this.pacer.take()) return false;
+    this.gateway.publish(topic, payload, 0, () => undefined);
+    return true;
+  }
+
+  publish(topic: string, payload: Buffer | string, qos: 0 | 1, done: (err?: Error) => void): void {
+    if (this.closed) return done(new AliyunIotError('CONNECTION_CLOSED'));
+    if (this.online && this.outbox.queued === 0 && this.pacer.take()) {
+      return this.gateway.publish(topic, payload, qos, done);
+    }
+    const message = this.outbox.create(topic, payload, qos, done);
+    this.outbox.enqueue(message);
+    this.schedule();
+  }
+
+  /** Subscribed on the gateway's connection while the sub-device is logged in, kept otherwise. */
+  subscribe(
+    filter: string,
+    qos: 0 | 1,
+    deliver: (delivery: Delivery) => void,
+    refused?: (code: number) => void,
+  ): SubscriptionHandle {
+    const want: Wanted = { filter, qos, deliver, refused };
+    this.wanted.add(want);
+    if (this.online) want.handle = this.gateway.subscribe(filter, qos, deliver, refused);
+    return {
+      close: (removed) => {
+        if (!this.wanted.delete(want)) return;
+        want.handle?.close(removed);
+      },
+    };
+  }
+
+  private leave(): void {
+    this.detach?.();
+    this.detach = undefined;
+    this.goOffline();
+  }
+
+  private sessionChanged(state: SubDeviceState, code?: number | string): void {
+    if (state === 'online') {
+      this.online = true;
+      for (const want of this.wanted) {
+        want.handle ??= this.gateway.subscribe(want.filter, want.qos, want.deliver, want.refused);
+      }
+      this.report('connected', {});
+      this.flush();
+      return;
+    }
+    this.goOffline();
+    const reason = state === 'gateway-offline' ? 'gateway offline' : undefined;
+    this.report(REPORTED[state], { reason, code });
+  }
+
+  /** Its filters leave the gateway's connection until the next login: no traffic without a session. */
+  private goOffline(): void {
+    if (!this.online) return;
+    this.online = false;
+    clearTimeout(this.paceTimer);
+    this.paceTimer = undefined;
+    for (const want of this.wanted) {
+      want.handle?.close(true);
+      want.handle = undefined;
+    }
+  }
+
+  /** Sends queued messages as fast as the sub-device's pace allows, oldest first. */
+  private flush(): void {
+    this.paceTimer = undefined;
+    while (this.online && this.outbox.queued > 0 && this.pacer.take()) {
+      const message = this.outbox.shift();
+      if (!message) break;
+      this.gateway.publish(message.topic, message.payload, message.qos, message.done);
+    }
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (!this.online || this.paceTimer || this.outbox.queued === 0) return;
+    this.paceTimer = setTimeout(() => this.flush(), this.pacer.waitMs());
+  }
+
+  private describe(state: ConnectionState, extra: Partial<ConnectionStatus>): ConnectionStatus {
+    const who = { attempt: 0, clientId: this.options.clientId, endpoint: this.endpoint.url };
+    return describeStatus(state, extra, who, { outbox: this.outbox, pacer: this.pacer });
+  }
+
+  private report(state: ConnectionState, extra: Partial<ConnectionStatus>): void {
+    const status = this.describe(state, extra);
+    if (sameReport(status, this.current)) return;
+    this.current = status;
+    this.emit('state', status);
+  }
+}

@@ -1,0 +1,134 @@
+// A sub-device through its gateway (fake gateway connection, mock timers): the states every node
+// shows, messages that wait for the login, filters subscribed only while logged in, its own pace.
+import assert from 'node:assert/strict';
+import { describe, it, type TestContext } from 'node:test';
+import type { ConnectionState } from '../../nodes/lib/connection';
+import { GatewaySession } from '../../nodes/lib/gateway/session';
+import { SubDeviceConnection } from '../../nodes/lib/gateway/sub-device';
+import { validateDeviceOptions } from '../../nodes/lib/options';
+import { FakeGateway, T } from '../helpers/fake-gateway';
+
+const sub = { productKey: 'subPK', deviceName: 'meter-0', deviceSecret: 'sub-secret' };
+const TOPIC = '/subPK/meter-0/user/update';
+
+function setup(t: TestContext, settings: Record<string, unknown> = {}) {
+  t.mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1_000_000 });
+  const result = validateDeviceOptions({ ...sub, rateLimit: 0, ...settings });
+  if (!result.ok) throw new Error(JSON.stringify(result.errors));
+  const gateway = new FakeGateway();
+  const session = new GatewaySession(gateway);
+  const device = new SubDeviceConnection(result.options, gateway, session);
+  const states: ConnectionState[] = [];
+  device.on('state', (s) => states.push(s.state));
+  const settle = async () => {
+    for (let i = 0; i < 5; i++) await Promise.resolve();
+  };
+  /** The gateway comes online and the platform logs the sub-device in. */
+  const login = async () => {
+    gateway.go('connected');
+    t.mock.timers.tick(251);
+    gateway.reply(T.topoGet, 200, [{ productKey: sub.productKey, deviceName: sub.deviceName }]);
+    await settle();
+    gateway.reply(T.login, 200);
+    await settle();
+  };
+  const uplink = () => gateway.sent.filter((s) => !s.topic.startsWith('/sys/gwPK') && !s.topic.startsWith('/ext/'));
+  return { gateway, session, device, states, login, uplink, settle };
+}
+
+describe('sub-device connection (fake gateway, mock timers)', () => {
+  it('shows gateway offline, connecting, connected; messages sent before the login go out after it, in order', async (t) => {
+    const ctx = setup(t);
+    ctx.device.connect();
+    const results: (Error | undefined)[] = [];
+    ctx.device.publish(TOPIC, 'a', 1, (err) => results.push(err));
+    ctx.device.publish(TOPIC, 'b', 0, (err) => results.push(err));
+    assert.equal(ctx.device.publishNow(TOPIC, 'c'), false, 'not while logged out');
+    assert.equal(ctx.device.status.queued, 2);
+    assert.deepEqual(ctx.uplink(), []);
+    await ctx.login();
+    assert.deepEqual(ctx.states, ['disconnected', 'connecting', 'connected']);
+    assert.equal(ctx.device.status.reason, undefined);
+    assert.deepEqual(
+      ctx.uplink().map((s) => [s.topic, s.raw, s.qos]),
+      [
+        [TOPIC, 'a', 1],
+        [TOPIC, 'b', 0],
+      ],
+    );
+    assert.deepEqual(results, [undefined, undefined]);
+    assert.equal(ctx.device.publishNow(TOPIC, 'c'), true);
+    assert.equal(ctx.uplink().length, 3);
+  });
+
+  it('subscribes its filters on the gateway connection only while logged in', async (t) => {
+    const ctx = setup(t);
+    const got: string[] = [];
+    const filter = '/sys/subPK/meter-0/thing/service/property/set';
+    const handle = ctx.device.subscribe(filter, 1, (d) => got.push(d.payload.toString()));
+    ctx.device.connect();
+    assert.ok(!ctx.gateway.filters.includes(filter), 'not before the login');
+    await ctx.login();
+    assert.ok(ctx.gateway.filters.includes(filter));
+    ctx.gateway.deliver(filter, '{"id":"1"}');
+    assert.deepEqual(got, ['{"id":"1"}']);
+    // The gateway drops: the sub-device is offline and its filter leaves the gateway's connection.
+    ctx.gateway.go('disconnected');
+    assert.equal(ctx.device.state, 'disconnected');
+    assert.equal(ctx.device.status.reason, 'gateway offline');
+    assert.ok(!ctx.gateway.filters.includes(filter));
+    await ctx.login();
+    assert.ok(ctx.gateway.filters.includes(filter), 'back after the next login');
+    handle.close(true);
+    assert.ok(!ctx.gateway.filters.includes(filter));
+  });
+
+  it('a refused login shows auth failed with the platform code; kicked shows kicked', async (t) => {
+    const ctx = setup(t);
+    ctx.device.connect();
+    ctx.gateway.go('connected');
+    t.mock.timers.tick(251);
+    ctx.gateway.reply(T.topoGet, 200, [{ productKey: sub.productKey, deviceName: sub.deviceName }]);
+    await ctx.settle();
+    ctx.gateway.reply(T.login, 6287);
+    await ctx.settle();
+    assert.equal(ctx.device.state, 'auth-failed');
+    assert.equal(ctx.device.status.code, 6287);
+    ctx.gateway.deliver(T.error, { code: 427, data: { productKey: 'subPK', deviceName: 'meter-0' } });
+    assert.equal(ctx.device.state, 'kicked');
+  });
+
+  it('paces its own messages to its rate, whatever the gateway allows', async (t) => {
+    const ctx = setup(t, { rateLimit: 10 });
+    ctx.device.connect();
+    await ctx.login();
+    for (let i = 0; i < 5; i++) ctx.device.publish(TOPIC, String(i), 0, () => undefined);
+    assert.equal(ctx.uplink().length, 1, 'the first goes at once');
+    t.mock.timers.tick(100);
+    assert.equal(ctx.uplink().length, 2);
+    for (let i = 0; i < 3; i++) t.mock.timers.tick(100);
+    assert.deepEqual(
+      ctx.uplink().map((s) => s.raw),
+      ['0', '1', '2', '3', '4'],
+    );
+  });
+
+  it('disconnect logs out and stops; close fails what waits and ends in closed', async (t) => {
+    const ctx = setup(t, { queueSize: 1 });
+    ctx.device.connect();
+    await ctx.login();
+    await ctx.device.disconnect();
+    assert.equal(ctx.device.state, 'stopped');
+    assert.equal(ctx.gateway.count(T.logout), 1);
+    const results: (string | undefined)[] = [];
+    const record = (err?: Error) => results.push((err as { code?: string } | undefined)?.code);
+    ctx.device.publish(TOPIC, 'kept', 1, record);
+    ctx.device.publish(TOPIC, 'over', 1, record);
+    assert.deepEqual(results, ['QUEUE_FULL']);
+    await ctx.device.close();
+    assert.deepEqual(results, ['QUEUE_FULL', 'CONNECTION_CLOSED']);
+    assert.equal(ctx.device.state, 'closed');
+    ctx.device.publish(TOPIC, 'late', 0, record);
+    assert.equal(results.at(-1), 'CONNECTION_CLOSED');
+  });
+});
