@@ -19,6 +19,19 @@ export const DEMO_UNREGISTERED: readonly DeviceSpec[] = [
   { productKey: 'a1DemoPk', deviceName: 'demo-child-1' },
 ];
 
+/** The demo gateway (`--demo`): a gateway product, one gateway and three sub-devices. */
+export const DEMO_GATEWAY_PRODUCT: ProductSpec = { productKey: 'a1DemoGw', nodeType: 'gateway' };
+export const DEMO_GATEWAY: DeviceSpec = {
+  productKey: 'a1DemoGw',
+  deviceName: 'demo-gateway',
+  deviceSecret: 'demo-gateway-secret',
+};
+export const DEMO_SUB_DEVICES: readonly DeviceSpec[] = [1, 2, 3].map((n) => ({
+  productKey: 'a1DemoSub',
+  deviceName: `demo-sub-${n}`,
+  deviceSecret: `demo-sub-${n}-secret`,
+}));
+
 /** Where the CLI reads the cloud API token when `--api-token` is not given. */
 export const API_TOKEN_ENV = 'ALIYUN_IOT_EMULATOR_API_TOKEN';
 
@@ -42,10 +55,15 @@ export interface CliOptions {
 export const USAGE = `Usage: aliyun-iot-emulator [options]
 
   --demo                     what the examples use: device a1DemoPk:demo-device:demo-device-secret, product
-                             a1DemoPk:demo-product-secret, unregistered devices demo-register, demo-child-1
+                             a1DemoPk:demo-product-secret, unregistered devices demo-register, demo-child-1,
+                             gateway a1DemoGw:demo-gateway:demo-gateway-secret with sub-devices
+                             a1DemoSub:demo-sub-N:demo-sub-N-secret (N = 1..3), no topology yet
   --device pk:dn:secret      a device (repeatable)
   --devices file.json        devices and products: {"devices":[{productKey,deviceName,deviceSecret}],"products":[{productKey,productSecret}]}
   --product pk:secret        enable dynamic registration for a product (repeatable)
+  --gateway pk:dn:secret     a gateway device: it may add topology and log sub-devices in (repeatable)
+  --gateway-product pk       every device of product pk is a gateway (node type gateway; repeatable);
+                             in --devices files: "nodeType":"gateway" on a device or a product
   --host 127.0.0.1           address to listen on; any other (0.0.0.0 for a team) puts the cloud API
                              behind a token and slows down guessing
   --api-token token          the token /api needs (Authorization: Bearer token), also from the
@@ -81,9 +99,9 @@ function integer(flag: string, value: string, min: number, max: number): number 
   return n;
 }
 
-function triple(value: string): DeviceSpec {
+function triple(value: string, flag = '--device'): DeviceSpec {
   const [productKey, deviceName, ...secret] = value.split(':');
-  if (!productKey || !deviceName) throw new Error(`--device must be pk:dn:secret, got "${value}"`);
+  if (!productKey || !deviceName) throw new Error(`${flag} must be pk:dn:secret, got "${value}"`);
   const deviceSecret = secret.join(':');
   return deviceSecret ? { productKey, deviceName, deviceSecret } : { productKey, deviceName };
 }
@@ -93,6 +111,13 @@ function readDevicesFile(path: string): { devices: DeviceSpec[]; products: Produ
   if (Array.isArray(json)) return { devices: json as DeviceSpec[], products: [] };
   const { devices = [], products = [] } = json as { devices?: DeviceSpec[]; products?: ProductSpec[] };
   return { devices, products };
+}
+
+/** One entry per product: `--product pk:secret` and `--gateway-product pk` combine. */
+function addProduct(products: ProductSpec[], spec: ProductSpec): void {
+  const known = products.find((p) => p.productKey === spec.productKey);
+  if (known) Object.assign(known, spec);
+  else products.push(spec);
 }
 
 /** `env` is read for the API token only. */
@@ -119,7 +144,9 @@ export function parseCliArgs(argv: readonly string[], env: NodeJS.ProcessEnv = {
     }
     if (flag === '--demo') {
       options.devices.push({ ...DEMO_DEVICE }, ...DEMO_UNREGISTERED.map((d) => ({ ...d })));
-      options.products.push({ ...DEMO_PRODUCT });
+      options.devices.push({ ...DEMO_GATEWAY }, ...DEMO_SUB_DEVICES.map((d) => ({ ...d })));
+      addProduct(options.products, { ...DEMO_PRODUCT });
+      addProduct(options.products, { ...DEMO_GATEWAY_PRODUCT });
       continue;
     }
     if (flag === '--unsafe-open-api') {
@@ -131,14 +158,16 @@ export function parseCliArgs(argv: readonly string[], env: NodeJS.ProcessEnv = {
     const port = PORT_FLAGS[flag];
     if (port) options.ports[port] = integer(flag, value, 0, 65535);
     else if (flag === '--device') options.devices.push(triple(value));
+    else if (flag === '--gateway') options.devices.push({ ...triple(value, flag), nodeType: 'gateway' });
+    else if (flag === '--gateway-product') addProduct(options.products, { productKey: value, nodeType: 'gateway' });
     else if (flag === '--devices') {
       const file = readDevicesFile(value);
       options.devices.push(...file.devices);
-      options.products.push(...file.products);
+      for (const p of file.products) addProduct(options.products, { ...p });
     } else if (flag === '--product') {
       const [productKey, productSecret] = value.split(':');
       if (!productKey || !productSecret) throw new Error(`--product must be pk:productSecret, got "${value}"`);
-      options.products.push({ productKey, productSecret });
+      addProduct(options.products, { productKey, productSecret });
     } else if (flag === '--host') options.host = value;
     else if (flag === '--data-dir') options.dataDir = value;
     else if (flag === '--rate-limit') options.rateLimit = integer(flag, value, 0, 1_000_000);

@@ -51,13 +51,20 @@ function describe(emulator: Emulator, options: CliOptions, caPath: string): stri
   const devices = emulator.registry.list();
   for (const d of devices) {
     const notes = [
+      ...(emulator.registry.isGateway(d) ? ['gateway'] : []),
       ...(given.has(`${d.productKey}&${d.deviceName}`) ? [] : ['kept from an earlier run']),
       ...(d.deviceSecret || d.registrationFree ? [] : ['not activated: register it with the product secret']),
     ];
     lines.push(`  - ${d.productKey} / ${d.deviceName}${notes.length ? `  (${notes.join('; ')})` : ''}`);
   }
   if (devices.length === 0) lines.push('  (none: add some with --device pk:dn:secret)');
-  for (const p of options.products) lines.push(`Product ${p.productKey}: dynamic registration enabled`);
+  for (const p of options.products) {
+    const notes = [
+      ...(p.productSecret ? ['dynamic registration enabled'] : []),
+      ...(p.nodeType === 'gateway' ? ['gateway'] : []),
+    ];
+    if (notes.length) lines.push(`Product ${p.productKey}: ${notes.join(', ')}`);
+  }
   lines.push('', 'Press Ctrl-C to stop.');
   return lines.join('\n');
 }

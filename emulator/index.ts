@@ -120,17 +120,21 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   const ca = options.ca ?? createCertificateAuthority();
   const tls = issueServerCertificate(ca, serverCertificateNames(host, options.serverNames ?? []));
   const registry = new Registry(options.devices, options.products, options.tokenLifetimeMs);
+  const gateways = new Gateways(registry, { ...GATEWAY_LIMITS, ...options.gatewayLimits });
+  gateways.onChange = () => registry.changed();
   const store = options.dataDir === undefined ? undefined : new StateStore(options.dataDir, log);
   if (store) {
     const state = store.load();
-    if (state) registry.restore(state);
-    const snapshot = () => registry.snapshot();
+    if (state) {
+      registry.restore(state);
+      gateways.restore(state.topology ?? []);
+    }
+    const snapshot = () => ({ ...registry.snapshot(), topology: gateways.snapshot() });
     registry.onChange = () => store.schedule(snapshot);
     // The merged state is what this run starts from: on disk before anyone can log in, so a crash
     // right after the start cannot bring back what the merge dropped (expired tokens, old secrets).
     store.saveNow(snapshot);
   }
-  const gateways = new Gateways(registry, { ...GATEWAY_LIMITS, ...options.gatewayLimits });
   // The broker reports uplink to the platform, which publishes its replies through the broker.
   const uplink: { platform?: Platform; routes?: GatewayRoutes } = {};
   const broker = await EmulatorBroker.create({

@@ -213,6 +213,7 @@ export class Registry {
         ...(d.deviceSecret !== undefined && { deviceSecret: d.deviceSecret }),
         activated: d.activated,
         ...(d.registrationFree && { registrationFree: { ...d.registrationFree } }),
+        ...(d.gateway && { nodeType: 'gateway' as const }),
       })),
       products: [...this.products.values()].map((p) => ({ ...p })),
       tokens: [...this.tokens.values()]
@@ -241,6 +242,7 @@ export class Registry {
       if (!given) this.products.set(stored.productKey, { ...stored });
       else if (given.productSecret === undefined && stored.productSecret !== undefined)
         given.productSecret = stored.productSecret;
+      if (given && given.nodeType === undefined && stored.nodeType !== undefined) given.nodeType = stored.nodeType;
     }
     for (const stored of state.devices) {
       let device = this.device(stored.productKey, stored.deviceName);
@@ -249,7 +251,11 @@ export class Registry {
         device.registrationFree ??= stored.registrationFree && { ...stored.registrationFree };
         continue;
       }
-      device ??= this.addDevice({ productKey: stored.productKey, deviceName: stored.deviceName });
+      device ??= this.addDevice({
+        productKey: stored.productKey,
+        deviceName: stored.deviceName,
+        nodeType: stored.nodeType,
+      });
       device.deviceSecret = stored.deviceSecret;
       device.activated = stored.activated;
       if (stored.registrationFree) device.registrationFree = { ...stored.registrationFree };

@@ -11,11 +11,20 @@ export interface StoredDevice {
   deviceSecret?: string;
   activated: boolean;
   registrationFree?: { clientId: string; deviceToken: string };
+  /** A gateway by its own spec (its product's node type is kept with the product). */
+  nodeType?: 'gateway';
 }
 
 export interface StoredProduct {
   productKey: string;
   productSecret?: string;
+  nodeType?: 'device' | 'gateway';
+}
+
+/** A gateway's topology, devices named `pk&dn` (PLATFORM-ADVANCED §1.1: it outlives connections). */
+export interface StoredTopology {
+  gateway: string;
+  subDevices: string[];
 }
 
 export interface StoredToken {
@@ -27,14 +36,16 @@ export interface StoredToken {
 }
 
 /**
- * Version 1 holds devices, products and tokens. Topology, shadows, OTA jobs and configuration are
- * not emulated yet; they become further top-level arrays when they are.
+ * Version 1 holds devices, products, tokens and (optional, so older files still load) gateways'
+ * topology. Shadows, OTA jobs and configuration are not emulated yet; they become further
+ * top-level arrays when they are.
  */
 export interface StoredState {
   version: 1;
   devices: StoredDevice[];
   products: StoredProduct[];
   tokens: StoredToken[];
+  topology?: StoredTopology[];
 }
 
 export const STATE_FILE = 'state.json';
@@ -89,6 +100,16 @@ export function stateProblem(json: unknown): string | undefined {
     return typeof json.version === 'number' && json.version > 1
       ? `was written by a newer emulator (version ${json.version})`
       : 'has no known version';
+  }
+  const topology = json.topology ?? [];
+  if (!Array.isArray(topology)) return 'topology is not a list';
+  for (const [i, item] of topology.entries()) {
+    const ok =
+      isObject(item) &&
+      typeof item.gateway === 'string' &&
+      Array.isArray(item.subDevices) &&
+      item.subDevices.every((d) => typeof d === 'string');
+    if (!ok) return `topology[${i}] is not {gateway, subDevices: [names]}`;
   }
   for (const [list, check] of Object.entries(CHECKS)) {
     const items = json[list] ?? [];
@@ -146,7 +167,13 @@ export class StateStore {
       return undefined;
     }
     const state = json as Partial<StoredState>;
-    return { version: 1, devices: state.devices ?? [], products: state.products ?? [], tokens: state.tokens ?? [] };
+    return {
+      version: 1,
+      devices: state.devices ?? [],
+      products: state.products ?? [],
+      tokens: state.tokens ?? [],
+      topology: state.topology ?? [],
+    };
   }
 
   private setAside(reason: string): void {

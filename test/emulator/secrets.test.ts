@@ -34,6 +34,7 @@ describe('emulator: no secret in any answer or log line', () => {
       devices: [
         plain,
         other,
+        { productKey: 'pkWalkGw', deviceName: 'walk-gw', deviceSecret: 'walk-gw-secret-0b1e', nodeType: 'gateway' },
         { productKey: 'pkWalk', deviceName: 'walk-reg' },
         { productKey: 'pkWalk', deviceName: 'walk-idle' },
       ],
@@ -101,6 +102,15 @@ describe('emulator: no secret in any answer or log line', () => {
       await api('POST', `${base}/unknown`);
       await api('DELETE', base);
       await api('POST', `${base}/disconnect`);
+      // Gateways (issue 15): topology, list/found, disable and enable.
+      const subDevices = [{ productKey: other.productKey, deviceName: other.deviceName }];
+      await api('GET', `${base}/topology`);
+      await api('POST', `${base}/topology/add`, { subDevices, move: true });
+      await api('POST', `${base}/topology/add`, { subDevices: 'x' });
+      await api('POST', `${base}/topology/delete`, { subDevices });
+      await api('GET', `${base}/found`);
+      await api('POST', `${base}/disable`);
+      await api('POST', `${base}/enable`);
     }
 
     const auth = async (path: string, fields: object) => {
