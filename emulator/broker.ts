@@ -12,7 +12,8 @@ import { peerAddress } from './access';
 import type { GuessGuard } from './guard';
 import { checkLogin, parseMqttClientId, type EmulatorTransport, type RegistrationPush } from './login';
 import { deviceKey, type DeviceRecord, type Registry } from './registry';
-import { deviceOwnsTopic, filterMatches, systemTopicDevice, topicOwner } from './topics';
+import { SubDeviceRouting, type SubDeviceHooks } from './sub-device-routing';
+import { filterMatches, systemTopicDevice } from './topics';
 
 export const KEEPALIVE_MAX = 1200;
 export const MAX_PAYLOAD_BYTES = 256 * 1024;
@@ -28,18 +29,6 @@ export interface BrokerOptions {
   guard: GuessGuard;
   /** Gateways speaking for their logged-in sub-devices; none: every device speaks for itself. */
   subDevices?: SubDeviceHooks;
-}
-
-/** How a gateway's connection carries its sub-devices' traffic (PLATFORM-ADVANCED §1.13). */
-export interface SubDeviceHooks {
-  isGateway(device: DeviceRecord): boolean;
-  /** The gateway whose connection carries this sub-device's session, if any. */
-  sessionOf(sub: DeviceRecord): DeviceRecord | undefined;
-  /** A gateway sent on the topic of a sub-device not logged in through it: the message is dropped. */
-  refused(gateway: DeviceRecord, sub: { productKey: string; deviceName: string }, payload: Buffer): void;
-  /** A device's own MQTT session starts (before its CONNACK) or ends. */
-  started(device: DeviceRecord): void;
-  ended(device: DeviceRecord): void;
 }
 
 export interface ListenOptions {
@@ -104,7 +93,12 @@ export class EmulatorBroker {
   /** Set by create(): aedes needs the hooks at construction, the hooks need this object. */
   aedes!: Aedes;
 
-  private constructor(private readonly opts: BrokerOptions) {}
+  /** Which device a connection speaks for on a topic: its own, or a sub-device's. */
+  private readonly routing: SubDeviceRouting;
+
+  private constructor(private readonly opts: BrokerOptions) {
+    this.routing = new SubDeviceRouting(opts.registry, opts.subDevices);
+  }
 
   static async create(opts: BrokerOptions): Promise<EmulatorBroker> {
     const { Aedes } = await import('aedes');
@@ -137,7 +131,7 @@ export class EmulatorBroker {
         const device = broker.devices.get(client);
         // A gateway's subscription to a sub-device's topic delivers only while that sub-device is
         // logged in through it: the platform sends nothing for a sub-device that is offline.
-        if (device && !broker.mayForward(device, packet.topic)) return null;
+        if (device && !broker.routing.mayForward(device, packet.topic)) return null;
         if (device) device.counters.messagesOut++;
         return packet;
       },
@@ -227,9 +221,9 @@ export class EmulatorBroker {
   }
 
   private dropReason(device: DeviceRecord, packet: { topic: string; payload: Buffer | string }): string | undefined {
-    const actor = this.actorOf(device, packet.topic);
+    const actor = this.routing.actorOf(device, packet.topic);
     if (!actor) {
-      const owner = this.opts.subDevices?.isGateway(device) ? topicOwner(packet.topic) : undefined;
+      const owner = this.routing.refusedOwner(device, packet.topic);
       if (!owner) return 'forbidden-topic';
       this.opts.subDevices?.refused(device, owner, Buffer.from(packet.payload));
       return 'sub-device-offline';
@@ -245,34 +239,6 @@ export class EmulatorBroker {
     return undefined;
   }
 
-  /** The device a topic speaks for on this connection: its own, or a sub-device logged in through it. */
-  private actorOf(device: DeviceRecord, topic: string): DeviceRecord | undefined {
-    if (deviceOwnsTopic(device.productKey, device.deviceName, topic)) return device;
-    const sub = this.ownerRecord(topic);
-    return sub && this.opts.subDevices?.sessionOf(sub) === device ? sub : undefined;
-  }
-
-  /** A known device whose topic (or filter) this is, literal pk/dn levels only. */
-  private ownerRecord(topic: string): DeviceRecord | undefined {
-    const owner = topicOwner(topic);
-    const device = owner && this.opts.registry.device(owner.productKey, owner.deviceName);
-    return device && deviceOwnsTopic(device.productKey, device.deviceName, topic) ? device : undefined;
-  }
-
-  private mayForward(device: DeviceRecord, topic: string): boolean {
-    return !this.opts.subDevices?.isGateway(device) || this.actorOf(device, topic) !== undefined;
-  }
-
-  /**
-   * A gateway may SUBSCRIBE to any known device's topics, before that device logs in through it
-   * too (the forgiving choice: the rules do not say; the SDKs subscribe after the login reply):
-   * the subscription is kept and delivers only while the sub-device is logged in (mayForward).
-   */
-  private maySubscribe(device: DeviceRecord, filter: string): boolean {
-    if (deviceOwnsTopic(device.productKey, device.deviceName, filter)) return true;
-    return this.opts.subDevices?.isGateway(device) === true && this.ownerRecord(filter) !== undefined;
-  }
-
   private authorizeSubscribe(
     client: Client,
     sub: Subscription,
@@ -286,7 +252,7 @@ export class EmulatorBroker {
     // A session restored before the CONNACK is not a SUBSCRIBE of this connection.
     if ((client as unknown as { connackSent?: boolean }).connackSent) this.orderOf(client).subscribing++;
     device.counters.subscribeRequests++;
-    if (sub.qos > 1 || !this.maySubscribe(device, sub.topic)) {
+    if (sub.qos > 1 || !this.routing.maySubscribe(device, sub.topic)) {
       this.opts.registry.drop(device, 'subscribe-refused');
       cb(null, null);
       return;
@@ -379,7 +345,7 @@ export class EmulatorBroker {
     aedes.on('publish', (packet, client) => {
       const connected = client ? this.devices.get(client) : undefined;
       if (!connected || packet.topic.startsWith('$')) return;
-      const device = this.actorOf(connected, packet.topic) ?? connected;
+      const device = this.routing.actorOf(connected, packet.topic) ?? connected;
       const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
       this.opts.registry.recordUplink(device, {
         topic: packet.topic,

@@ -102,6 +102,26 @@ describe('emulator: sub-device traffic through a gateway', () => {
     assert.deepEqual([s2Record?.uplink.length, s2Record?.properties], [0, {}]);
   });
 
+  it("keeps a SUBSCRIBE to a sub-device's topic made before its login, delivering only once logged in", async () => {
+    const gw = open[0] as MqttClient;
+    await gw.subscribeAsync(['/pkSub/s2/user/get', '/pkSub/s1/user/get'], { qos: 0 });
+    const seen: string[] = [];
+    gw.on('message', (topic) => seen.push(topic));
+    const down = (d: Device) =>
+      https(emu, 'POST', `/api/devices/pkSub/${d.deviceName}/publish`, {
+        topic: `/pkSub/${d.deviceName}/user/get`,
+        payload: 'x',
+      });
+    // One connection delivers in order: s1's message arriving alone means s2's was not sent.
+    await down(s2);
+    await down(s1);
+    await eventually(() => seen.includes('/pkSub/s1/user/get'), 5000, "s1's downlink");
+    assert.ok(!seen.includes('/pkSub/s2/user/get'));
+    await bindAndLogin(gw, gw1, s2);
+    await down(s2);
+    await eventually(() => seen.includes('/pkSub/s2/user/get'), 5000, "s2's downlink after login");
+  });
+
   it('logs the sub-devices out when the gateway disconnects', async () => {
     const gw = open.shift() as MqttClient;
     await gw.endAsync();
