@@ -51,6 +51,8 @@ describe('emulator: sub-device traffic through a gateway', () => {
 
   before(async () => {
     emu = await start({
+      // The platform's 30 messages a second per device would drop some of this quick walk's requests.
+      rateLimit: 0,
       products: [
         { productKey: 'pkGw', nodeType: 'gateway' },
         { productKey: 'pkReg', productSecret: 'reg-secret' },
@@ -82,6 +84,13 @@ describe('emulator: sub-device traffic through a gateway', () => {
     const api = await https(emu, 'POST', '/api/devices/pkSub/s1/properties', { params: { Power: 1 } });
     assert.equal(api.status, 200);
     assert.deepEqual((json(await set) as { params: unknown }).params, { Power: 1 });
+    // RRPC to the sub-device: the gateway answers on the sub-device's response topic.
+    await gw.subscribeAsync(`${sys(s1)}/rrpc/request/+`, { qos: 0 });
+    gw.once('message', (topic) => {
+      void gw.publishAsync(topic.replace('/request/', '/response/'), 'pong');
+    });
+    const rrpc = await https(emu, 'POST', '/api/devices/pkSub/s1/rrpc', { payload: 'ping', timeoutMs: 5000 });
+    assert.deepEqual([rrpc.body.code, rrpc.body.reply], ['SUCCESS', 'pong']);
     const listed = (await https(emu, 'GET', '/api/devices')).body as unknown as Record<string, unknown>[];
     const shown = listed.find((d) => d.deviceName === 's1');
     assert.deepEqual([shown?.online, shown?.via], [true, 'pkGw&gw1']);

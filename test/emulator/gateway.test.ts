@@ -56,6 +56,8 @@ describe('emulator: gateway topology and sub-device sessions', () => {
       products: [{ productKey: 'pkGw', nodeType: 'gateway' }],
       devices: [gw, gw2, direct, ...subs],
       gatewayLimits: { topology: 8, online: 4 },
+      // The platform's 30 messages a second per device would drop this quick walk's requests.
+      rateLimit: 0,
     });
     client = await connectSigned(emu, gw);
   });
@@ -167,6 +169,13 @@ describe('emulator: gateway topology and sub-device sessions', () => {
     assert.equal(record.via, 'pkGw&gw1');
     assert.equal((await combine('login', nodeEntry(sub(9)))).code, 6401);
     assert.equal((await combine('login', nodeEntry(sub(2), { sign: '00' }))).code, 6287);
+    // The C SDK's login: its own clientId with ext pairs, uptime timestamp, `signMethod:"hmacSha1"`.
+    const c = sub(2);
+    const cId = `${c.productKey}.${c.deviceName}|_v=sdk-c-3.0.1|`;
+    const cLogin = { ...name(c), clientId: cId, timestamp: '98765', signMethod: 'hmacSha1', cleanSession: 'true' };
+    const cReply = await combine('login', { ...cLogin, sign: subDeviceSign('sha1', c, cId, '98765') });
+    assert.deepEqual([cReply.code, cReply.data], [200, name(c)]);
+    assert.equal((await combine('logout', name(sub(2)))).code, 200);
     assert.equal((await combine('logout', name(sub(2)))).code, 520);
     assert.deepEqual(await combine('logout', name(sub(1))), {
       id: '7',
