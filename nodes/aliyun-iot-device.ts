@@ -1,5 +1,6 @@
 // Config node: a device's triple and where it connects. Validates its settings and leases the
-// device's pooled connection; the connection starts when the first flow node uses it.
+// device's pooled connection, or for a sub-device rides on its gateway's; the connection starts
+// when the first flow node uses it.
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { Node, NodeAPI, NodeDef } from 'node-red';
@@ -7,6 +8,7 @@ import type { AliyunIotError, ErrorCode } from './lib/errors';
 import { validateDeviceOptions, type DeviceOptions } from './lib/options';
 import { deviceKeyOf, sharedPool, type Lease } from './lib/pool';
 import { contextCredentialStore } from './support/credential-store';
+import { linkSubDevice } from './support/gateway-link';
 import { localize, localizedError } from './support/i18n';
 import type { DeviceConfigNode } from './support/device-link';
 
@@ -19,11 +21,23 @@ export = function register(RED: NodeAPI): void {
     const node = this;
     const users = new Set<string>();
     let lease: Lease | undefined;
+    /** A sub-device's gateway, used (so connected) while the sub-device has users. */
+    let gateway: DeviceConfigNode | undefined;
 
     const result = validateDeviceOptions({ ...def, ...node.credentials });
     if (!result.ok) {
       node.problem = result.errors.map((e) => localize(RED, e.code, e.params)).join('; ');
       node.error(localize(RED, 'CONFIG_INVALID', { reason: node.problem }));
+    } else if (result.options.gateway) {
+      const sub = linkSubDevice(RED, node.id, result.options);
+      if (sub.ok) {
+        node.options = result.options;
+        node.connection = sub.connection;
+        gateway = sub.gateway;
+      } else {
+        node.problem = sub.problem;
+        node.error(localize(RED, 'CONFIG_INVALID', { reason: sub.problem }));
+      }
     } else {
       try {
         let credentials;
@@ -65,7 +79,9 @@ export = function register(RED: NodeAPI): void {
 
     node.use = (user: Node) => {
       users.add(user.id);
-      if (users.size === 1 && options?.autoConnect) connection?.connect();
+      if (users.size !== 1) return;
+      gateway?.use(node);
+      if (options?.autoConnect) connection?.connect();
     };
     node.unuse = (user: Node) => {
       users.delete(user.id);
@@ -74,6 +90,13 @@ export = function register(RED: NodeAPI): void {
     node.on('close', (removed: boolean, done: () => void) => {
       connection?.off('warning', onWarning);
       connection?.off('login-error', onLoginError);
+      if (gateway) {
+        // The sub-device logs out; the gateway's connection stays with the gateway's config node.
+        gateway.unuse(node);
+        if (connection) void connection.close().then(done, done);
+        else done();
+        return;
+      }
       if (!lease) return done();
       // A restart with unchanged settings hands the live connection over within the pool's grace.
       lease.release(removed).then(done, done);

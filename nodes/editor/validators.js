@@ -13,6 +13,7 @@
       var input = $('#node-config-input-' + name);
       out[name] = input.length ? input.val() : node[name];
     });
+    if (out.gateway === '_ADD_') out.gateway = '';
     return out;
   }
 
@@ -100,6 +101,11 @@
       var field = AliyunIot.fields.FIELDS[name];
       var entry = field.credential ? { type: 'password' } : { value: field.default };
       if (field.required) entry.required = true;
+      // A config node picker, optional: the runtime names a gateway that is missing.
+      if (field.configType) {
+        entry.type = field.configType;
+        entry.required = false;
+      }
       if (checked.indexOf(name) >= 0) entry.validate = AliyunIot.validator(name);
       out[field.credential ? 'credentials' : 'defaults'][name] = entry;
     });
@@ -128,6 +134,8 @@
       names.forEach(function (name) {
         settings[name] = input(name).val();
       });
+      // The config picker's "Add new..." entry is not a gateway.
+      if (settings.gateway === '_ADD_') settings.gateway = '';
       return settings;
     }
     function refresh() {

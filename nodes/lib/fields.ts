@@ -56,7 +56,13 @@ interface FieldBase {
   readonly applies?: (s: RawSettings) => boolean;
 }
 export type Field =
-  | (FieldBase & { readonly kind: 'text'; readonly default: ''; readonly required?: true })
+  | (FieldBase & {
+      readonly kind: 'text';
+      readonly default: '';
+      readonly required?: true;
+      /** Holds the id of a config node of this type (the editor shows a picker). */
+      readonly configType?: string;
+    })
   | (FieldBase & { readonly kind: 'integer'; readonly default: number | '' })
   | (FieldBase & { readonly kind: 'flag'; readonly default: boolean })
   | (FieldBase & {
@@ -105,12 +111,15 @@ export function needsTls(s: RawSettings): boolean {
   return mode === 'https' || (mode === 'register' && !usesHttps(s));
 }
 
+/** A sub-device: it rides on its gateway's connection, so where and how to connect do not apply. */
+export const viaGateway = (s: RawSettings): boolean => text(s.gateway) !== '';
+const direct = (s: RawSettings): boolean => !viaGateway(s);
 /** Whether the transport is TLS or WSS, where the CA and verification settings apply. */
-export const usesTls = (s: RawSettings): boolean => /^(tls|wss)$/.test(choiceOf(s, 'transport'));
+export const usesTls = (s: RawSettings): boolean => direct(s) && /^(tls|wss)$/.test(choiceOf(s, 'transport'));
 const endpointIs =
   (kind: EndpointKind) =>
   (s: RawSettings): boolean =>
-    choiceOf(s, 'endpoint') === kind;
+    direct(s) && choiceOf(s, 'endpoint') === kind;
 const registers = (s: RawSettings): boolean => choiceOf(s, 'authMode') === 'register';
 
 export const FIELDS = Object.freeze({
@@ -118,7 +127,15 @@ export const FIELDS = Object.freeze({
   productKey: { kind: 'text', default: '', required: true, tab: 'connection' },
   deviceName: { kind: 'text', default: '', required: true, tab: 'connection' },
   deviceSecret: { kind: 'text', default: '', credential: true, tab: 'connection' },
-  endpoint: { kind: 'choice', options: ENDPOINT_KINDS, default: 'public', labelled: true, tab: 'connection' },
+  gateway: { kind: 'text', default: '', configType: 'aliyun-iot-device', tab: 'connection' },
+  endpoint: {
+    kind: 'choice',
+    options: ENDPOINT_KINDS,
+    default: 'public',
+    labelled: true,
+    tab: 'connection',
+    applies: direct,
+  },
   regionId: {
     kind: 'choice',
     options: REGIONS,
@@ -129,8 +146,15 @@ export const FIELDS = Object.freeze({
   },
   instanceId: { kind: 'text', default: '', tab: 'connection', applies: endpointIs('instance') },
   host: { kind: 'text', default: '', tab: 'connection', applies: endpointIs('custom') },
-  transport: { kind: 'choice', options: TRANSPORTS, default: 'tls', labelled: true, tab: 'connection' },
-  port: { kind: 'integer', default: '', tab: 'connection' },
+  transport: {
+    kind: 'choice',
+    options: TRANSPORTS,
+    default: 'tls',
+    labelled: true,
+    tab: 'connection',
+    applies: direct,
+  },
+  port: { kind: 'integer', default: '', tab: 'connection', applies: direct },
   authMode: { kind: 'choice', options: AUTH_MODES, default: 'sign', labelled: true, tab: 'authentication' },
   productSecret: { kind: 'text', default: '', credential: true, tab: 'authentication', applies: registers },
   registerKind: {
@@ -150,19 +174,24 @@ export const FIELDS = Object.freeze({
     applies: (s: RawSettings) => registers(s) && choiceOf(s, 'registerKind') === 'preregistered',
   },
   secretStore: { kind: 'text', default: '', tab: 'authentication', applies: registers },
-  authHost: { kind: 'text', default: '', tab: 'authentication', applies: usesHttps },
+  authHost: {
+    kind: 'text',
+    default: '',
+    tab: 'authentication',
+    applies: (s: RawSettings) => direct(s) && usesHttps(s),
+  },
   signmethod: { kind: 'choice', options: SIGN_METHODS, default: 'hmacsha256', labelled: false, tab: 'authentication' },
-  clientId: { kind: 'text', default: '', tab: 'authentication' },
+  clientId: { kind: 'text', default: '', tab: 'authentication', applies: direct },
   ca: { kind: 'text', default: '', tab: 'tls', applies: usesTls },
   servername: { kind: 'text', default: '', tab: 'tls', applies: usesTls },
   rejectUnauthorized: { kind: 'flag', default: true, tab: 'tls', applies: usesTls },
-  keepalive: { kind: 'integer', default: 300, tab: 'delivery' },
+  keepalive: { kind: 'integer', default: 300, tab: 'delivery', applies: direct },
   cleanSession: { kind: 'flag', default: true, tab: 'delivery' },
   autoConnect: { kind: 'flag', default: true, tab: 'delivery' },
   queueSize: { kind: 'integer', default: 1000, tab: 'delivery' },
   /** Upstream messages per second; the platform's own limit is 30. */
   rateLimit: { kind: 'integer', default: 30, tab: 'delivery' },
-  persistQueue: { kind: 'flag', default: false, tab: 'delivery' },
+  persistQueue: { kind: 'flag', default: false, tab: 'delivery', applies: direct },
 } as const satisfies Record<string, Field>);
 
 export type FieldName = keyof typeof FIELDS;

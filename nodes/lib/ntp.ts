@@ -1,7 +1,7 @@
 // Time sync over `/ext/ntp` (PLATFORM.md §6): the platform stamps when it got the request and when
 // it answered; with the device's own send and receive times that gives the platform's clock.
 import type { DeviceRef } from './alink';
-import type { DeviceConnection } from './connection';
+import type { DeviceChannel } from './connection';
 import { AliyunIotError } from './errors';
 import { parseJsonObject } from './payload';
 import { perConnection, SharedSubscription } from './shared-subscription';
@@ -73,7 +73,7 @@ export class NtpClient {
   private readonly waiting = new Map<string, Waiter>();
   private readonly responses: SharedSubscription;
 
-  constructor(private readonly connection: DeviceConnection) {
+  constructor(private readonly connection: DeviceChannel) {
     this.responses = new SharedSubscription(
       connection,
       ntpTopics.response(connection.options),

@@ -35,6 +35,8 @@ export interface DeviceOptions {
   readonly registerKind: RegisterKind;
   /** Only for `register` mode. */
   readonly productSecret: string;
+  /** The id of the gateway's config node for a sub-device; blank: the device connects directly. */
+  readonly gateway: string;
   /** host[:port] of the HTTPS auth and registration calls; blank: derived from the endpoint. */
   readonly authHost: string;
   readonly endpoint: EndpointKind;
@@ -101,6 +103,7 @@ export function validateDeviceOptions(raw: RawDeviceOptions): ValidationResult {
     registerVia: choiceOf(raw, 'registerVia') as RegisterVia,
     registerKind: choiceOf(raw, 'registerKind') as RegisterKind,
     productSecret: text(raw.productSecret),
+    gateway: text(raw.gateway),
     authHost: text(raw.authHost),
     endpoint: choiceOf(raw, 'endpoint') as EndpointKind,
     regionId: choiceOf(raw, 'regionId'),

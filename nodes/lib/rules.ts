@@ -13,6 +13,7 @@ import {
   needsTls,
   text,
   usesHttps,
+  viaGateway,
   type AuthMode,
   type EndpointKind,
   type RawSettings,
@@ -69,6 +70,7 @@ export const OPTION_ERROR_CODES = [
   'RATE_LIMIT_RANGE',
   'CA_INVALID',
   'QOS_INVALID',
+  'GATEWAY_SIGN_ONLY',
 ] as const;
 export type OptionErrorCode = (typeof OPTION_ERROR_CODES)[number];
 
@@ -86,6 +88,7 @@ export const CHECKED_FIELDS = [
   'registerKind',
   'deviceSecret',
   'productSecret',
+  'gateway',
   'endpoint',
   'regionId',
   'instanceId',
@@ -176,6 +179,9 @@ const CHECKS: Readonly<Record<CheckedField, (s: RawSettings) => Problem[]>> = {
     authModeOf(s) === 'register' || text(s.deviceSecret) ? [] : [{ code: 'DEVICE_SECRET_MISSING', params: {} }],
   productSecret: (s) =>
     authModeOf(s) !== 'register' || text(s.productSecret) ? [] : [{ code: 'PRODUCT_SECRET_MISSING', params: {} }],
+  // Sub-devices log in through their gateway with their own secret (registration through a gateway
+  // is not offered yet).
+  gateway: (s) => (!viaGateway(s) || authModeOf(s) === 'sign' ? [] : [{ code: 'GATEWAY_SIGN_ONLY', params: {} }]),
   endpoint: (s) =>
     isEndpointKind(endpointOf(s)) ? [] : [{ code: 'ENDPOINT_UNKNOWN', params: { value: endpointOf(s) } }],
   regionId: (s) => {
@@ -229,8 +235,23 @@ export function resolvedClientId(s: RawSettings): string {
   return text(s.clientId) || `${text(s.productKey)}.${text(s.deviceName)}`;
 }
 
+/** What a sub-device leaves to its gateway: left unchecked, as the dialog hides them. */
+const GATEWAY_OWNS: ReadonlySet<CheckedField> = new Set([
+  'endpoint',
+  'regionId',
+  'instanceId',
+  'host',
+  'transport',
+  'port',
+  'authHost',
+  'clientId',
+  'keepalive',
+  'ca',
+]);
+
 /** Problems of one field, judged with the other settings it depends on (endpoint kind, triple). */
 export function checkField(field: CheckedField, settings: RawSettings): Problem[] {
+  if (GATEWAY_OWNS.has(field) && viaGateway(settings)) return [];
   return CHECKS[field](settings);
 }
 

@@ -1,10 +1,10 @@
 // What several nodes of one device share over its pooled connection: one service object per
 // connection, and one subscription kept while any node uses it.
-import type { Delivery, DeviceConnection, SubscriptionHandle } from './connection';
+import type { Delivery, DeviceChannel, SubscriptionHandle } from './connection';
 
 /** `create` once per connection; later calls for the same connection get the same object. */
-export function perConnection<T>(create: (connection: DeviceConnection) => T): (connection: DeviceConnection) => T {
-  const made = new WeakMap<DeviceConnection, T>();
+export function perConnection<T>(create: (connection: DeviceChannel) => T): (connection: DeviceChannel) => T {
+  const made = new WeakMap<DeviceChannel, T>();
   return (connection) => {
     let found = made.get(connection);
     if (!found) {
@@ -21,7 +21,7 @@ export class SharedSubscription {
   private users = 0;
 
   constructor(
-    private readonly connection: DeviceConnection,
+    private readonly connection: DeviceChannel,
     private readonly filter: string,
     private readonly deliver: (delivery: Delivery) => void,
     private readonly idle: () => void,

@@ -1,7 +1,7 @@
 // A device's thing-model traffic over its pooled connection: one subscription to the post replies,
 // shared by every property and event node of the device, and replies matched to requests by id.
 import { AlinkIds, parseReply, PendingReplies, request, thingTopics, type AlinkReply } from './alink';
-import type { DeviceConnection } from './connection';
+import type { DeviceChannel } from './connection';
 import { AliyunIotError } from './errors';
 import { exceedsPayloadLimit, MAX_PAYLOAD_BYTES, toJson } from './payload';
 import { perConnection, SharedSubscription } from './shared-subscription';
@@ -18,7 +18,7 @@ export class ThingChannel {
   private readonly pending = new PendingReplies();
   private readonly replies: SharedSubscription;
 
-  constructor(private readonly connection: DeviceConnection) {
+  constructor(private readonly connection: DeviceChannel) {
     const filter = thingTopics.postReplies(connection.options);
     this.replies = new SharedSubscription(
       connection,

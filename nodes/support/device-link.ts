@@ -1,7 +1,7 @@
 // How a flow node reaches its device: the config node's pooled connection, its state as the node's
 // status, and the listeners removed again when the node closes.
 import type { Node, NodeAPI } from 'node-red';
-import type { ConnectionStatus, DeviceConnection } from '../lib/connection';
+import type { ConnectionStatus, DeviceChannel } from '../lib/connection';
 import type { DeviceOptions } from '../lib/options';
 import { codedError, localize, type CodedError } from './i18n';
 import { nodeStatusOf, problemStatus } from './status';
@@ -9,7 +9,7 @@ import { nodeStatusOf, problemStatus } from './status';
 /** The runtime side of an `aliyun-iot-device` config node, as flow nodes see it. */
 export interface DeviceConfigNode extends Node<{ deviceSecret?: string; productSecret?: string }> {
   readonly options?: DeviceOptions;
-  readonly connection?: DeviceConnection;
+  readonly connection?: DeviceChannel;
   /** Localized reason why there is no connection (invalid settings, device held elsewhere). */
   readonly problem?: string;
   use(node: Node): void;
@@ -17,7 +17,7 @@ export interface DeviceConfigNode extends Node<{ deviceSecret?: string; productS
 }
 
 export type DeviceLink =
-  | { ok: true; config: DeviceConfigNode; connection: DeviceConnection; options: DeviceOptions; close(): void }
+  | { ok: true; config: DeviceConfigNode; connection: DeviceChannel; options: DeviceOptions; close(): void }
   | { ok: false; error: CodedError; close(): void };
 
 export function linkDevice(

@@ -1,6 +1,7 @@
 // Connection states as node status: yellow ring on the way, green dot connected, red ring otherwise.
 import type { NodeAPI, NodeStatus } from 'node-red';
 import type { ConnectionStatus } from '../lib/connection';
+import { GATEWAY_OFFLINE } from '../lib/gateway/sub-device';
 import { DEVICE_NAMESPACE } from './i18n';
 
 const COMMON: Partial<Record<ConnectionStatus['state'], string>> = {
@@ -10,7 +11,11 @@ const COMMON: Partial<Record<ConnectionStatus['state'], string>> = {
 };
 
 export function statusText(RED: NodeAPI, status: ConnectionStatus): string {
-  const key = COMMON[status.state] ?? `${DEVICE_NAMESPACE}:status.${status.state}`;
+  // A sub-device is offline because its gateway is: say so rather than a bare "disconnected".
+  const viaGateway = status.state === 'disconnected' && status.reason === GATEWAY_OFFLINE;
+  const key = viaGateway
+    ? `${DEVICE_NAMESPACE}:status.gateway-offline`
+    : (COMMON[status.state] ?? `${DEVICE_NAMESPACE}:status.${status.state}`);
   const text = RED._(key, { code: String(status.code ?? '') });
   const label = text === key ? status.state : text;
   const coded = status.state === 'auth-failed' || status.state === 'disconnected';

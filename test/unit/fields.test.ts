@@ -56,6 +56,7 @@ describe('settings schema (fields.ts)', () => {
       if (field.credential) assert.equal(entry.type, 'password', name);
       else assert.equal(entry.value, field.default, name);
       assert.equal(entry.required === true, field.kind === 'text' && field.required === true, `${name} required`);
+      if (field.kind === 'text' && field.configType) assert.equal(entry.type, field.configType, `${name} picker`);
       assert.equal(typeof entry.validate === 'function', (CHECKED_FIELDS as readonly string[]).includes(name), name);
     }
     assert.deepEqual(Object.keys({ ...defaults, ...credentials }).sort(), [...FIELD_NAMES].sort());

@@ -30,6 +30,7 @@ describe('validateDeviceOptions', () => {
         registerVia: 'https',
         registerKind: 'preregistered',
         productSecret: '',
+        gateway: '',
         authHost: '',
         endpoint: 'public',
         regionId: 'cn-shanghai',
@@ -132,6 +133,34 @@ describe('validateDeviceOptions', () => {
   it('unknown transport and signmethod refused', () => {
     assert.deepEqual(codes({ transport: 'quic' }), ['TRANSPORT_UNKNOWN']);
     assert.deepEqual(codes({ signmethod: 'sha512' }), ['SIGN_METHOD_UNKNOWN']);
+  });
+
+  it('a sub-device leaves where and how to connect to its gateway, and signs its own login', () => {
+    // Hidden settings a flow may still carry (a host that is not one, an odd port) are not held against it.
+    const sub = validateDeviceOptions({
+      productKey: 'pkSub',
+      deviceName: 'meter',
+      deviceSecret: 's',
+      gateway: 'gw-node',
+      endpoint: 'custom',
+      host: '',
+      port: '99999',
+      clientId: 'a|b',
+    });
+    assert.ok(sub.ok, JSON.stringify(sub.errors));
+    assert.equal(sub.options.gateway, 'gw-node');
+    const registering = validateDeviceOptions({
+      productKey: 'pkSub',
+      deviceName: 'meter',
+      gateway: 'gw-node',
+      authMode: 'register',
+      productSecret: 'p',
+    });
+    assert.deepEqual(
+      registering.errors.map((e) => e.code),
+      ['GATEWAY_SIGN_ONLY'],
+    );
+    assert.equal(validateDeviceOptions({ productKey: 'pk', deviceName: 'dn', deviceSecret: 's' }).options?.gateway, '');
   });
 
   it('a CA that is not PEM is refused', () => {

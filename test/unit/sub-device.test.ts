@@ -75,7 +75,7 @@ describe('sub-device connection (fake gateway, mock timers)', () => {
     // The gateway drops: the sub-device is offline and its filter leaves the gateway's connection.
     ctx.gateway.go('disconnected');
     assert.equal(ctx.device.state, 'disconnected');
-    assert.equal(ctx.device.status.reason, 'gateway offline');
+    assert.equal(ctx.device.status.reason, 'gateway-offline');
     assert.ok(!ctx.gateway.filters.includes(filter));
     await ctx.login();
     assert.ok(ctx.gateway.filters.includes(filter), 'back after the next login');

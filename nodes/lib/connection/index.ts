@@ -11,6 +11,7 @@ import { createLogin, isHardFailure, type LoginStrategy, type MqttLogin } from '
 import type { DeviceOptions } from '../options';
 import type { Outbox } from '../outbox';
 import type { Router } from '../router';
+import type { DeviceChannel } from './channel';
 import { loginOptions, MqttSession } from './mqtt-session';
 import { onReconnect, reportOf, sessionOf, type Backoff, type Phase } from './phase';
 import { classifyClose } from './retry-policy';
@@ -32,11 +33,12 @@ import {
 import { Uplink } from './uplink';
 
 export { CONNECTION_STATES, type ConnectionEvents, type ConnectionState, type ConnectionStatus } from './status';
+export type { DeviceChannel } from './channel';
 export { sessionEnded } from './mqtt-session';
 export type { Delivery, SubscriptionHandle } from './subscriptions';
 export { DEFAULT_TUNING, type ConnectionStorage, type ConnectionTuning } from './tuning';
 
-export class DeviceConnection extends EventEmitter<ConnectionEvents> {
+export class DeviceConnection extends EventEmitter<ConnectionEvents> implements DeviceChannel {
   readonly endpoint: ResolvedEndpoint;
   private readonly tuning: ConnectionTuning;
   private readonly login: LoginStrategy;

@@ -3,7 +3,14 @@
 // gateway session has it logged in; until then its messages wait in its own bounded queue, paced
 // to its own rate, and its filters are subscribed on the gateway's connection only after login.
 import { EventEmitter } from 'node:events';
-import type { ConnectionEvents, ConnectionState, ConnectionStatus, Delivery, SubscriptionHandle } from '../connection';
+import type {
+  ConnectionEvents,
+  ConnectionState,
+  ConnectionStatus,
+  Delivery,
+  DeviceChannel,
+  SubscriptionHandle,
+} from '../connection';
 import { describeStatus, sameReport } from '../connection/status';
 import { AliyunIotError } from '../errors';
 import type { DeviceOptions } from '../options';
@@ -31,6 +38,9 @@ interface Wanted {
   handle?: SubscriptionHandle;
 }
 
+/** The reason a sub-device reports while its gateway is offline; nodes show it as such. */
+export const GATEWAY_OFFLINE = 'gateway-offline';
+
 /** The session's view of a sub-device, as the state every node already knows how to show. */
 const REPORTED: Readonly<Record<SubDeviceState, ConnectionState>> = {
   'gateway-offline': 'disconnected',
@@ -40,7 +50,7 @@ const REPORTED: Readonly<Record<SubDeviceState, ConnectionState>> = {
   kicked: 'kicked',
 };
 
-export class SubDeviceConnection extends EventEmitter<ConnectionEvents> {
+export class SubDeviceConnection extends EventEmitter<ConnectionEvents> implements DeviceChannel {
   readonly endpoint: { readonly url: string };
   readonly outbox: Outbox;
   private readonly pacer: Pacer;
@@ -160,7 +170,7 @@ export class SubDeviceConnection extends EventEmitter<ConnectionEvents> {
       return;
     }
     this.goOffline();
-    const reason = state === 'gateway-offline' ? 'gateway offline' : undefined;
+    const reason = state === 'gateway-offline' ? GATEWAY_OFFLINE : undefined;
     this.report(REPORTED[state], { reason, code });
   }
 

@@ -1,0 +1,27 @@
+// What a flow node talks to for its device: a direct DeviceConnection, or a sub-device riding on its
+// gateway's connection (../gateway/sub-device.ts). Nodes depend on this, never on either class.
+import type { EventEmitter } from 'node:events';
+import type { DeviceOptions } from '../options';
+import type { ConnectionEvents, ConnectionState, ConnectionStatus } from './status';
+import type { Delivery, SubscriptionHandle } from './subscriptions';
+
+export interface DeviceChannel extends EventEmitter<ConnectionEvents> {
+  readonly options: DeviceOptions;
+  /** Where it connects, for status and logs (never a secret). */
+  readonly endpoint: { readonly url: string };
+  readonly state: ConnectionState;
+  readonly status: Readonly<ConnectionStatus>;
+  connect(): void;
+  reconnect(): void;
+  disconnect(): Promise<void>;
+  close(): Promise<void>;
+  /** QoS 0 at once when nothing waits and the pace allows; false: call `publish`. */
+  publishNow(topic: string, payload: Buffer | string): boolean;
+  publish(topic: string, payload: Buffer | string, qos: 0 | 1, done: (err?: Error) => void): void;
+  subscribe(
+    filter: string,
+    qos: 0 | 1,
+    deliver: (delivery: Delivery) => void,
+    refused?: (code: number) => void,
+  ): SubscriptionHandle;
+}

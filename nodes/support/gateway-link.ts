@@ -1,0 +1,33 @@
+// A sub-device's config node reaches its gateway's config node: the gateway's pooled connection
+// carries it, and one gateway session per connection logs all its sub-devices in.
+import type { NodeAPI } from 'node-red';
+import type { DeviceChannel } from '../lib/connection';
+import { GatewaySession } from '../lib/gateway/session';
+import { SubDeviceConnection } from '../lib/gateway/sub-device';
+import type { DeviceOptions } from '../lib/options';
+import { perConnection } from '../lib/shared-subscription';
+import type { DeviceConfigNode } from './device-link';
+import { localize } from './i18n';
+
+const sessionOf = perConnection((gateway: DeviceChannel) => new GatewaySession(gateway));
+
+export type SubDeviceLink =
+  { ok: true; connection: SubDeviceConnection; gateway: DeviceConfigNode } | { ok: false; problem: string };
+
+/**
+ * The sub-device's connection over the gateway named by `options.gateway`. Node-RED creates a config
+ * node after the config nodes it names, so the gateway's node exists here when it exists at all.
+ */
+export function linkSubDevice(RED: NodeAPI, selfId: string, options: DeviceOptions): SubDeviceLink {
+  const name = options.gateway;
+  if (name === selfId) return { ok: false, problem: localize(RED, 'GATEWAY_SELF') };
+  const gateway = RED.nodes.getNode(name) as DeviceConfigNode | null;
+  if (!gateway?.connection || !gateway.options) {
+    return { ok: false, problem: localize(RED, 'GATEWAY_MISSING', { gateway: gateway?.name || name }) };
+  }
+  if (gateway.options.gateway) {
+    return { ok: false, problem: localize(RED, 'GATEWAY_NESTED', { gateway: gateway.name || name }) };
+  }
+  const connection = new SubDeviceConnection(options, gateway.connection, sessionOf(gateway.connection));
+  return { ok: true, connection, gateway };
+}
