@@ -1,7 +1,8 @@
 // A gateway's own topics (PLATFORM-ADVANCED §1.2): topology under `/sys/{gwPK}/{gwDN}/thing/...`,
 // sessions under `/ext/session/{gwPK}/{gwDN}/combine/...`, and what the cloud tells the gateway on
 // `/ext/error/{gwPK}/{gwDN}` and `thing/topo/change`. Dispatch is on the topic: `method` is optional
-// (the Link SDK and the Python SDK send none, the Node SDK sends "").
+// (the Link SDK and the Python SDK send none, the Node SDK sends ""). Login and logout "only support
+// QoS 0" (§1.2); a QoS 1 request is answered all the same (forgiving: the rules do not say it fails).
 import type { Gateways, GatewayNotices } from './gateway';
 import {
   batchLogin,
