@@ -224,6 +224,10 @@ describe('emulator: sub-device traffic through a gateway', () => {
     const del = () => https(emu, 'POST', '/api/devices/pkGw/gw2/topology/delete', { subDevices: [name(s3)] });
     assert.deepEqual(await params(del), { status: 1, subList: [name(s3)] });
     assert.equal((await https(emu, 'GET', '/api/devices/pkSub/s1/topology')).status, 409);
+    // Deleting the topology of a sub-device online through the gateway logs it out with 6401.
+    const removed = nextMessage(gw, extError(gw2));
+    assert.equal((await alinkCall(gw, `${sys(gw2)}/thing/topo/delete`, { id: '9', params: [name(s1)] })).code, 200);
+    assert.deepEqual([json(await removed).code, emu.registry.device('pkSub', 's1')?.online], [6401, false]);
     assert.ok(emu.stats().gateways.logins >= 5);
   });
 });
