@@ -102,8 +102,18 @@ describe('gateway and sub-devices in Node-RED', () => {
     };
     await eventually(() => last('early'), 5000, 'the early message reached the platform');
     // The platform drops the gateway: it reconnects and logs its sub-device in again.
+    const seen: { state: string; reason?: string }[] = [];
+    const sub1 = helper.getNode('sub1') as unknown as {
+      connection: { on(e: 'state', l: (s: { state: string; reason?: string }) => void): void };
+    };
+    sub1.connection.on('state', (st) => seen.push(st));
     emu.broker.disconnect(record(gw), 'test');
     await eventually(() => !record(meters[0]!).online, 5000, 'logged out with its gateway');
+    await eventually(
+      () => seen.some((st) => st.state === 'disconnected' && st.reason === 'gateway-offline'),
+      5000,
+      'the sub-device reported its gateway offline',
+    );
     await eventually(() => record(meters[0]!).online, 20_000, 'back online after the gateway reconnects');
     assert.equal(await inject('pub', { payload: 'after' }), undefined);
     await eventually(() => last('after'), 5000, 'the later message reached the platform');
