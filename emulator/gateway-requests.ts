@@ -1,6 +1,6 @@
-// What the platform answers to a gateway's requests (PLATFORM-ADVANCED §1.4-1.12), as `code`,
+// What the platform answers to a gateway's requests (PLATFORM.md §11), as `code`,
 // `data` and `message`. Every request is all or nothing: on failure `data` lists the sub-devices
-// that failed (documented for batch login, §1.10; applied to the others too, the forgiving choice).
+// that failed (documented for batch login, PLATFORM.md §11; applied to the others too, the forgiving choice).
 import { randomBytes } from 'node:crypto';
 import type { Gateways } from './gateway';
 import { platformSign, sameHex } from './hmac';
@@ -12,9 +12,9 @@ export interface Answer {
   data: unknown;
 }
 
-/** Sub-devices per topo/add, topo/delete and sub/register request (§1.15). */
+/** Sub-devices per topo/add, topo/delete and sub/register request (PLATFORM.md §11). */
 export const PER_REQUEST = 30;
-/** Sub-devices per batch login or logout (§1.10). */
+/** Sub-devices per batch login or logout (PLATFORM.md §11). */
 export const PER_BATCH = 50;
 
 type Entry = Record<string, unknown>;
@@ -42,7 +42,7 @@ function entries(params: unknown, max: number): Entry[] | undefined {
 }
 
 /**
- * The sub-device signature (§1.3): hex HMAC over "clientId..deviceName..productKey..timestamp.."
+ * The sub-device signature (PLATFORM.md §11): hex HMAC over "clientId..deviceName..productKey..timestamp.."
  * with the sub-device's secret. Method name and hex in any case, key `signmethod` or `signMethod`,
  * timestamp string or number and never checked for freshness (the C SDK signs its uptime).
  */
@@ -201,7 +201,7 @@ export function logout(gws: Gateways, gateway: DeviceRecord, params: unknown): A
     : { ...done, data: pair(list[0] as unknown as Pair) };
 }
 
-/** `combine/batch_logout`: params is an array (§1.11), at most 50, all or nothing. */
+/** `combine/batch_logout`: params is an array (PLATFORM.md §11), at most 50, all or nothing. */
 export function batchLogout(gws: Gateways, gateway: DeviceRecord, params: unknown): Answer {
   const list = entries(params, PER_BATCH);
   if (!list) return PARAMS;
@@ -210,7 +210,7 @@ export function batchLogout(gws: Gateways, gateway: DeviceRecord, params: unknow
 }
 
 /**
- * `thing/sub/register` (§1.12): pre-registered sub-devices of a product with dynamic registration
+ * `thing/sub/register` (PLATFORM.md §11): pre-registered sub-devices of a product with dynamic registration
  * get their secret once; the device then counts as activated, and asking again gets 6289.
  */
 export function subRegister(gws: Gateways, gateway: DeviceRecord, params: unknown): Answer {
@@ -241,7 +241,7 @@ export function subRegister(gws: Gateways, gateway: DeviceRecord, params: unknow
   return ok(data);
 }
 
-/** `thing/list/found` (§1.7): recorded for the cloud API, answered 200. */
+/** `thing/list/found` (PLATFORM.md §11): recorded for the cloud API, answered 200. */
 export function listFound(gws: Gateways, gateway: DeviceRecord, params: unknown): Answer {
   const list = entries(params, Number.MAX_SAFE_INTEGER);
   if (!list) return PARAMS;

@@ -1,8 +1,8 @@
-// A gateway's own topics (PLATFORM-ADVANCED §1.2): topology under `/sys/{gwPK}/{gwDN}/thing/...`,
+// A gateway's own topics (PLATFORM.md §11): topology under `/sys/{gwPK}/{gwDN}/thing/...`,
 // sessions under `/ext/session/{gwPK}/{gwDN}/combine/...`, and what the cloud tells the gateway on
 // `/ext/error/{gwPK}/{gwDN}` and `thing/topo/change`. Dispatch is on the topic: `method` is optional
 // (the Link SDK and the Python SDK send none, the Node SDK sends ""). Login and logout "only support
-// QoS 0" (§1.2); a QoS 1 request is answered all the same (forgiving: the rules do not say it fails).
+// QoS 0" (PLATFORM.md §11); a QoS 1 request is answered all the same (forgiving: the rules do not say it fails).
 import type { Gateways, GatewayNotices } from './gateway';
 import {
   batchLogin,
@@ -37,7 +37,7 @@ const SESSION: Readonly<Record<string, Handler>> = {
 
 /**
  * The code a direct (non-gateway) device gets on these topics. The platform has no such topics for
- * a direct device; the rules name no code, so 6203 (topic parse failure, §1.16) is the emulator's choice.
+ * a direct device; the rules name no code, so 6203 (topic parse failure, PLATFORM.md §11) is the emulator's choice.
  */
 export const NOT_A_GATEWAY = 6203;
 
@@ -92,7 +92,7 @@ export class GatewayRoutes implements GatewayNotices {
     return true;
   }
 
-  /** A sub-device message the gateway sent without a session: dropped, and 520 told (§1.13). */
+  /** A sub-device message the gateway sent without a session: dropped, and 520 told (PLATFORM.md §11). */
   refused(gateway: DeviceRecord, sub: { productKey: string; deviceName: string }, payload: Buffer): void {
     this.gws.counters.refusedTraffic++;
     this.send(gateway, 520, sub, 'sub-device session does not exist', idOf(parse(payload)) ?? this.id());

@@ -1,14 +1,14 @@
-// Gateways and their sub-devices (PLATFORM-ADVANCED §1): the topology (拓扑关系) the cloud keeps for
+// Gateways and their sub-devices (PLATFORM.md §11): the topology (拓扑关系) the cloud keeps for
 // each gateway, and the sub-device sessions a gateway's connection carries. Written from the
-// platform's rules, not from any client: topology outlives connections, sessions do not (§1.1).
+// platform's rules, not from any client: topology outlives connections, sessions do not (PLATFORM.md §11).
 import type { DeviceRecord, Registry } from './registry';
 
 export interface GatewayLimits {
-  /** Sub-devices in one gateway's topology (2,000, §1.15). */
+  /** Sub-devices in one gateway's topology (2,000, PLATFORM.md §11). */
   topology: number;
-  /** Sub-devices online at once through one gateway (2,000, §1.15); over it a login gets 428. */
+  /** Sub-devices online at once through one gateway (2,000, PLATFORM.md §11); over it a login gets 428. */
   online: number;
-  /** Sub-device logins a gateway may ask for per second (200 QPS, §1.15); over it 429. */
+  /** Sub-device logins a gateway may ask for per second (200 QPS, PLATFORM.md §11); over it 429. */
   loginsPerSecond: number;
 }
 
@@ -24,7 +24,7 @@ export interface GatewayCounters {
   refusedTraffic: number;
 }
 
-/** What the gateway is told on `/ext/error/{gwPK}/{gwDN}` and `thing/topo/change` (§1.9, §1.14). */
+/** What the gateway is told on `/ext/error/{gwPK}/{gwDN}` and `thing/topo/change` (PLATFORM.md §11). */
 export interface GatewayNotices {
   extError(gateway: DeviceRecord, code: number, sub: DeviceRecord, message: string): void;
   topoChange(gateway: DeviceRecord, status: 0 | 1 | 2 | 8, subs: readonly DeviceRecord[]): void;
@@ -89,7 +89,7 @@ export class Gateways {
     this.onChange?.();
   }
 
-  /** Removes topology; a sub-device online through the gateway is logged out with 6401 (§1.14). */
+  /** Removes topology; a sub-device online through the gateway is logged out with 6401 (PLATFORM.md §11). */
   unbind(gateway: DeviceRecord, subs: readonly DeviceRecord[]): void {
     const set = this.topology.get(gateway);
     for (const sub of subs) {
@@ -156,7 +156,7 @@ export class Gateways {
     sub.lastDisconnectReason = reason;
   }
 
-  /** A gateway's connection started or ended: its sub-devices are offline until logged in again (§1.1.7). */
+  /** A gateway's connection started or ended: its sub-devices are offline until logged in again (PLATFORM.md §11). */
   endAll(gateway: DeviceRecord, reason: string): void {
     for (const [sub, gw] of [...this.sessions]) if (gw === gateway) this.end(sub, reason);
   }
@@ -174,8 +174,8 @@ export class Gateways {
 
   /**
    * Cloud-side topology add (`/api/.../topology/add`), announced with `thing/topo/change` status 0
-   * (§1.9). A sub-device bound to another gateway moves only when asked (`move`, the emulator's
-   * stand-in for the console and for proxy registration 抢绑, §1.12): the old gateway is told
+   * (PLATFORM.md §11). A sub-device bound to another gateway moves only when asked (`move`, the emulator's
+   * stand-in for the console and for proxy registration 抢绑, PLATFORM.md §11): the old gateway is told
    * status 1, and a session it carries stays until the sub-device logs in elsewhere (then 427).
    */
   cloudBind(gateway: DeviceRecord, subs: readonly DeviceRecord[], move = false): DeviceRecord[] {
@@ -193,8 +193,8 @@ export class Gateways {
   }
 
   /**
-   * Disables or enables a device (§1.9: status 8 / 2 to its gateway). A disabled sub-device online
-   * through a gateway is logged out with `/ext/error` 522 (§1.14) and refused at login with 522.
+   * Disables or enables a device (PLATFORM.md §11: status 8 / 2 to its gateway). A disabled sub-device online
+   * through a gateway is logged out with `/ext/error` 522 (PLATFORM.md §11) and refused at login with 522.
    */
   setDisabled(device: DeviceRecord, disabled: boolean): void {
     device.disabled = disabled;

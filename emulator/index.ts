@@ -152,7 +152,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
         gateways.directLogin(device);
       },
       ended: (device) => {
-        // The gateway went offline: so did every sub-device it carried (§1.1.7).
+        // The gateway went offline: so did every sub-device it carried (PLATFORM.md §11).
         if (registry.isGateway(device)) gateways.endAll(device, 'gateway-offline');
       },
     },

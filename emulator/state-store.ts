@@ -21,7 +21,7 @@ export interface StoredProduct {
   nodeType?: 'device' | 'gateway';
 }
 
-/** A gateway's topology, devices named `pk&dn` (PLATFORM-ADVANCED §1.1: it outlives connections). */
+/** A gateway's topology, devices named `pk&dn` (PLATFORM.md §11: it outlives connections). */
 export interface StoredTopology {
   gateway: string;
   subDevices: string[];

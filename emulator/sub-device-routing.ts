@@ -1,4 +1,4 @@
-// Which device a connection speaks for on a topic (PLATFORM-ADVANCED §1.13): its own topics, and a
+// Which device a connection speaks for on a topic (PLATFORM.md §11): its own topics, and a
 // gateway's logged-in sub-devices' topics (`/sys/{subPK}/{subDN}/...`, `/{subPK}/{subDN}/user/...`,
 // `/ext/ntp/{subPK}/{subDN}/...`) on the gateway's connection.
 import type { DeviceRecord, Registry } from './registry';

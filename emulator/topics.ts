@@ -66,7 +66,7 @@ export function systemTopicDevice(topic: string): { productKey: string; deviceNa
 
 /**
  * The pk/dn a topic or filter names: a system topic's, or a custom topic's (`/pk/dn/user/...`).
- * A gateway's connection uses its sub-devices' topics (PLATFORM-ADVANCED §1.13).
+ * A gateway's connection uses its sub-devices' topics (PLATFORM.md §11).
  */
 export function topicOwner(topic: string): { productKey: string; deviceName: string } | undefined {
   const system = systemTopicDevice(topic);

@@ -1,5 +1,5 @@
 // Gateways on the command line and across restarts: `--demo`, `--gateway`, `--gateway-product`, and
-// topology kept in `<dataDir>/state.json` (the platform keeps it across disconnects, §1.1).
+// topology kept in `<dataDir>/state.json` (the platform keeps it across disconnects, PLATFORM.md §11).
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -1,4 +1,4 @@
-// Sub-device traffic through a gateway's connection (PLATFORM-ADVANCED §1.13-1.14), kicks, sub-device
+// Sub-device traffic through a gateway's connection (PLATFORM.md §11), kicks, sub-device
 // registration and the cloud side of topology, from plain mqtt.js clients.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';

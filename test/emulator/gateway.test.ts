@@ -1,5 +1,5 @@
-// Gateways (PLATFORM-ADVANCED §1): topology add/get/delete and sub-device login/logout, from plain
-// mqtt.js clients that sign as the official SDKs do (§1.3), with every documented error code.
+// Gateways (PLATFORM.md §11): topology add/get/delete and sub-device login/logout, from plain
+// mqtt.js clients that sign as the official SDKs do (PLATFORM.md §11), with every documented error code.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { MqttClient } from 'mqtt';

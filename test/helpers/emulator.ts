@@ -211,7 +211,7 @@ export function connectTcpFrom(emu: Emulator, localAddress: string, options: ICl
 }
 
 /**
- * The sub-device signature of PLATFORM-ADVANCED §1.3, written here from the rule and not taken from
+ * The sub-device signature of PLATFORM.md §11, written here from the rule and not taken from
  * the client: hex HMAC over "clientId..deviceName..productKey..timestamp.." with the sub-device's secret.
  */
 export function subDeviceSign(
