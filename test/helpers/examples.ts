@@ -14,7 +14,8 @@ export function readExample(name: string, emu: Emulator): FlowNode[] {
   const path = join(__dirname, '..', '..', 'examples', `${name}.json`);
   const flow = JSON.parse(readFileSync(path, 'utf8')) as FlowNode[];
   for (const node of flow) {
-    if (node.type !== 'aliyun-iot-device') continue;
+    // Sub-devices ride on their gateway's connection: they have no port of their own.
+    if (node.type !== 'aliyun-iot-device' || node.gateway) continue;
     const key = PORT_KEYS[node.transport as keyof typeof PORT_KEYS];
     assert.equal(node.port, String(CLI_DEFAULT_PORTS[key]), 'examples use the emulator CLI default ports');
     node.port = String(emu.ports[key]);

@@ -3,7 +3,14 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import type { Emulator } from '../../emulator/index';
-import { DEMO_DEVICE, DEMO_PRODUCT, DEMO_UNREGISTERED } from '../../emulator/cli-args';
+import {
+  DEMO_DEVICE,
+  DEMO_GATEWAY,
+  DEMO_GATEWAY_PRODUCT,
+  DEMO_PRODUCT,
+  DEMO_SUB_DEVICES,
+  DEMO_UNREGISTERED,
+} from '../../emulator/cli-args';
 import { eventually } from '../helpers/emulator';
 import { readExample, type FlowNode } from '../helpers/examples';
 import { collect, helper, NODES, nodeRedSuite } from '../helpers/flows';
@@ -30,7 +37,10 @@ function loadExample(
 }
 
 describe('examples/', () => {
-  const suite = nodeRedSuite({ devices: [DEMO_DEVICE, ...DEMO_UNREGISTERED], products: [DEMO_PRODUCT] });
+  const suite = nodeRedSuite({
+    devices: [DEMO_DEVICE, ...DEMO_UNREGISTERED, DEMO_GATEWAY, ...DEMO_SUB_DEVICES],
+    products: [DEMO_PRODUCT, DEMO_GATEWAY_PRODUCT],
+  });
   let emu: Emulator;
   before(() => {
     emu = suite();
@@ -147,5 +157,22 @@ describe('examples/', () => {
     const got = collect('ex-time-debug');
     await eventually(() => got.length === 1, 8000, 'time');
     assert.ok(Math.abs((got[0]!.payload as { offset: number }).offset) < 50);
+  });
+
+  it('gateway: three meters post as sub-devices through one connection; a service of one is answered', async () => {
+    const { flow, credentials } = loadExample('gateway', emu);
+    await helper.load([...NODES, ...core], flow, credentials);
+    const replies = collect('ex-gw-debug');
+    const meter = (n: number) => emu.registry.device('a1DemoSub', `demo-sub-${n}`)!;
+    await eventually(() => [1, 2, 3].every((n) => meter(n).online), 10_000, 'every meter online');
+    await eventually(() => replies.length >= 3, 8000, 'a post_reply per meter');
+    assert.ok([1, 2, 3].every((n) => typeof meter(n).properties.Power === 'number'));
+    // The gateway's connection carries the sub-device's subscriptions, made after its login.
+    const gateway = emu.registry.device(DEMO_GATEWAY.productKey, DEMO_GATEWAY.deviceName)!;
+    const subscribed = () => [...gateway.subscriptions.keys()].some((f) => f.startsWith('/sys/a1DemoSub/demo-sub-2/'));
+    await eventually(subscribed, 5000, "meter 2's service filter subscribed");
+    assert.equal(gateway.online, true);
+    const call = await emu.platform.callThing(meter(2), 'ToggleRelay', { On: 1 }, 5000);
+    assert.deepEqual(call.reply, { id: call.id, code: 200, data: { Relay: 1 } });
   });
 });
