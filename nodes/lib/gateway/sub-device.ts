@@ -19,16 +19,7 @@ import { Pacer } from '../pacer';
 import type { GatewaySession, SubDeviceState } from './session';
 
 /** What a sub-device needs of its gateway's connection beyond what the session uses. */
-export interface GatewayCarrier {
-  readonly endpoint: { readonly url: string };
-  publish(topic: string, payload: Buffer | string, qos: 0 | 1, done: (err?: Error) => void): void;
-  subscribe(
-    filter: string,
-    qos: 0 | 1,
-    deliver: (delivery: Delivery) => void,
-    refused?: (code: number) => void,
-  ): SubscriptionHandle;
-}
+export type GatewayCarrier = Pick<DeviceChannel, 'endpoint' | 'publish' | 'subscribe'>;
 
 interface Wanted {
   readonly filter: string;
