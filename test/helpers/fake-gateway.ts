@@ -81,4 +81,5 @@ export const T = {
   login: '/ext/session/gwPK/gw1/combine/batch_login',
   logout: '/ext/session/gwPK/gw1/combine/batch_logout',
   error: '/ext/error/gwPK/gw1',
+  topoChange: '/sys/gwPK/gw1/thing/topo/change',
 };

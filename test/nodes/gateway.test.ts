@@ -71,8 +71,13 @@ describe('gateway and sub-devices in Node-RED', () => {
       meters.map((m) => record(m).properties.Power),
       [10, 20, 30],
     );
-    const status = (helper.getNode('sub1') as unknown as { connection: { state: string } }).connection.state;
-    assert.equal(status, 'connected');
+    const state = () => (helper.getNode('sub1') as unknown as { connection: { state: string } }).connection.state;
+    assert.equal(state(), 'connected');
+    // The cloud disables a sub-device: it stops (no retries of its own); enabled again, it logs back in.
+    emu.gateways.setDisabled(record(meters[0]!), true);
+    await eventually(() => state() === 'auth-failed' && !record(meters[0]!).online, 5000, 'stopped while disabled');
+    emu.gateways.setDisabled(record(meters[0]!), false);
+    await eventually(() => state() === 'connected' && record(meters[0]!).online, 10_000, 'back after enable');
   });
 
   it('messages of a sub-device wait for its login; a gateway drop logs it in again', async () => {

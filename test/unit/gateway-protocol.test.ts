@@ -9,6 +9,7 @@ import {
   devicesIn,
   gatewayTopics,
   parseExtError,
+  parseTopoChange,
   replyTopic,
   signSubDevice,
   topoAddRequests,
@@ -109,6 +110,12 @@ describe('gateway protocol', () => {
     assert.equal(parseExtError('not json'), undefined);
     assert.equal(parseExtError('{"code":"abc"}'), undefined);
     assert.deepEqual(parseExtError('{"code":"427"}'), { code: 427, device: undefined, message: '' });
+    assert.deepEqual(
+      parseTopoChange('{"id":"1","params":{"status":8,"subList":[{"productKey":"p","deviceName":"d"}]}}'),
+      { status: 8, devices: [{ productKey: 'p', deviceName: 'd' }] },
+    );
+    assert.equal(parseTopoChange('{"params":{}}'), undefined);
+    assert.equal(parseTopoChange('[]'), undefined);
   });
 
   it('turns codes into what the sub-device does next', () => {

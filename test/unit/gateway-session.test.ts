@@ -179,6 +179,38 @@ describe('gateway session (fake gateway, mock timers)', () => {
     );
   });
 
+  it('topo/change from the cloud: deleted or disabled stops a sub-device, added or enabled logs it in', async (t) => {
+    const ctx = setup(t, 2);
+    await online(ctx, ['meter-0', 'meter-1']);
+    const change = (status: number, deviceName: string) =>
+      ctx.gateway.deliver(T.topoChange, {
+        id: '5',
+        version: '1.0',
+        method: 'thing.topo.change',
+        params: { status, subList: [{ productKey: 'subPK', deviceName }] },
+      });
+    change(8, 'meter-0');
+    assert.equal(ctx.last('meter-0'), 'login-failed:522');
+    change(1, 'meter-1');
+    assert.equal(ctx.last('meter-1'), 'login-failed:6401');
+    const logins = ctx.gateway.count(T.login);
+    ctx.tick(3600_000);
+    assert.equal(ctx.gateway.count(T.login), logins, 'stopped: no retry on their own');
+    change(2, 'meter-0');
+    change(0, 'meter-1');
+    assert.equal(ctx.last('meter-0'), 'logging-in');
+    ctx.tick(250);
+    await ctx.settle();
+    // meter-1 was deleted from the topology and added back: no topo/add needed, the cloud did it.
+    assert.equal(ctx.gateway.count(T.topoAdd), 0);
+    ctx.gateway.reply(T.login, 200);
+    await ctx.settle();
+    assert.equal(ctx.last('meter-0'), 'online');
+    assert.equal(ctx.last('meter-1'), 'online');
+    ctx.gateway.deliver(T.topoChange, 'not json');
+    assert.equal(ctx.last('meter-1'), 'online', 'a malformed notice changes nothing');
+  });
+
   it('a gateway drop takes every sub-device offline; the reconnect logs them in again', async (t) => {
     const ctx = setup(t, 2);
     await online(ctx, ['meter-0', 'meter-1']);

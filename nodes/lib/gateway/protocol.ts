@@ -141,6 +141,25 @@ export function devicesIn(data: unknown): DeviceRef[] {
   });
 }
 
+/** `thing/topo/get`: its params are an empty object. */
+export function topoGetRequest(id: string): AlinkRequest {
+  return request(id, 'thing.topo.get', {}, true);
+}
+
+/** `thing/topo/change` status: 0 created, 1 deleted, 2 enabled, 8 disabled. */
+export interface TopoChange {
+  status: number;
+  devices: DeviceRef[];
+}
+
+/** A `thing/topo/change` from the cloud; undefined when malformed. */
+export function parseTopoChange(payload: Buffer | string): TopoChange | undefined {
+  const params = parseJsonObject(payload)?.params as { status?: unknown; subList?: unknown } | undefined;
+  const status = Number(params?.status);
+  if (!params || !Number.isInteger(status)) return undefined;
+  return { status, devices: devicesIn(params.subList ?? []) };
+}
+
 export interface ExtError {
   code: number;
   device: DeviceRef | undefined;

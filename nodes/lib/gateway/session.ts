@@ -2,11 +2,10 @@
 // comes online it reads its topology, adds the sub-devices missing from it, and logs them all in
 // (the platform logged them out when the gateway dropped), 50 per batch and at most 200 a second.
 // `/ext/error` codes re-log a sub-device in, back it off, or stop it until the user acts.
-import { retryDelay, DEFAULT_BACKOFF, type BackoffPolicy } from '../backoff';
+import { retryDelay } from '../backoff';
 import { AlinkIds, parseReply, PendingReplies, type AlinkReply, type AlinkRequest, type DeviceRef } from '../alink';
 import type { ConnectionState, ConnectionStatus, Delivery, SubscriptionHandle } from '../connection';
 import { AliyunIotError } from '../errors';
-import type { SignMethod } from '../sign';
 import {
   batchLoginRequests,
   batchLogoutRequests,
@@ -16,44 +15,21 @@ import {
   LOGINS_PER_SECOND,
   TOPO_BATCH,
   parseExtError,
+  parseTopoChange,
   replyTopic,
+  topoGetRequest,
   topoAddRequests,
   verdictOf,
-  type SubDevice,
 } from './protocol';
+import {
+  DEFAULT_SESSION_TUNING,
+  type GatewayLink,
+  type SessionTuning,
+  type SubDeviceMember,
+  type SubDeviceState,
+} from './parties';
 
-/** What the session needs of the gateway's connection (a DeviceConnection, or a fake in tests). */
-export interface GatewayLink {
-  readonly options: DeviceRef & { readonly signmethod: SignMethod };
-  readonly state: ConnectionState;
-  on(event: 'state', listener: (status: ConnectionStatus) => void): unknown;
-  off(event: 'state', listener: (status: ConnectionStatus) => void): unknown;
-  publish(topic: string, payload: string, qos: 0 | 1, done: (err?: Error) => void): void;
-  subscribe(filter: string, qos: 0 | 1, deliver: (delivery: Delivery) => void): SubscriptionHandle;
-}
-
-export type SubDeviceState = 'gateway-offline' | 'logging-in' | 'online' | 'login-failed' | 'kicked';
-
-/** A sub-device as the session sees it: its identity, and where its state changes go. */
-export interface SubDeviceMember {
-  readonly device: SubDevice;
-  readonly cleanSession: boolean;
-  changed(state: SubDeviceState, code?: number | string): void;
-}
-
-export interface SessionTuning {
-  replyTimeoutMs: number;
-  backoff: BackoffPolicy;
-  random: () => number;
-  now: () => number;
-}
-
-const DEFAULT_SESSION_TUNING: SessionTuning = {
-  replyTimeoutMs: 10_000,
-  backoff: DEFAULT_BACKOFF,
-  random: Math.random,
-  now: () => Date.now(),
-};
+export type { GatewayLink, SessionTuning, SubDeviceMember, SubDeviceState } from './parties';
 
 const keyOf = (d: DeviceRef): string => `${d.productKey}/${d.deviceName}`;
 
@@ -97,6 +73,7 @@ export class GatewaySession {
       gateway.subscribe(replyTopic(gatewayTopics.batchLogin(gw)), 0, onReply),
       gateway.subscribe(replyTopic(gatewayTopics.batchLogout(gw)), 0, onReply),
       gateway.subscribe(gatewayTopics.error(gw), 0, (d) => this.extError(d.payload)),
+      gateway.subscribe(gatewayTopics.topoChange(gw), 0, (d) => this.topoChange(d.payload)),
     ];
     gateway.on('state', this.onState);
   }
@@ -234,13 +211,7 @@ export class GatewaySession {
   }
 
   private async readTopology(): Promise<Set<string>> {
-    const reply = await this.send(gatewayTopics.topoGet(this.gateway.options), {
-      id: this.ids.next(),
-      version: '1.0',
-      sys: { ack: 1 },
-      params: {},
-      method: 'thing.topo.get',
-    });
+    const reply = await this.send(gatewayTopics.topoGet(this.gateway.options), topoGetRequest(this.ids.next()));
     if (reply.code !== 200) throw new AliyunIotError('REPLY_ERROR', { code: reply.code, message: reply.message });
     return new Set(devicesIn(reply.data).map(keyOf));
   }
@@ -276,6 +247,22 @@ export class GatewaySession {
       if (entry.attempt === 0) return this.queueLogin(entry);
     }
     this.loginAnswered(entry, error.code);
+  }
+
+  /**
+   * The cloud changed the topology or a sub-device (PLATFORM.md §11): added (0) or enabled (2) lifts a
+   * stop and logs the sub-device in; deleted (1) and disabled (8) stop it as 6401 and 522 would.
+   */
+  private topoChange(payload: Buffer): void {
+    const change = parseTopoChange(payload);
+    for (const device of change?.devices ?? []) {
+      const entry = this.entries.get(keyOf(device));
+      if (change?.status === 0) this.topology?.add(keyOf(device));
+      if (change?.status === 1) this.topology?.delete(keyOf(device));
+      if (!entry) continue;
+      if (change?.status === 1 || change?.status === 8) this.loginAnswered(entry, change.status === 1 ? 6401 : 522);
+      else if (entry.state !== 'online' && this.gateway.state === 'connected') this.queueLogin(entry);
+    }
   }
 
   private logout(devices: DeviceRef[]): void {
