@@ -1,14 +1,16 @@
-// Connection events out (one message per state change); connect / disconnect / reconnect / status in.
+// Connection events out (one message per state change); connect / disconnect / reconnect / status in
+// (login / logout as their sub-device names). A gateway's topology actions, and the cloud's notices.
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import type { ConnectionStatus } from './lib/connection';
-import { codedError, describeValue } from './support/i18n';
+import { forwardNotices, GATEWAY_ACTIONS, isGatewayAction, runGatewayAction } from './support/gateway-actions';
+import { codedError, describeValue, localizedError } from './support/i18n';
 import { linkDevice } from './support/device-link';
 
 interface ConnectDef extends NodeDef {
   device?: string;
 }
 
-const ACTIONS = ['connect', 'disconnect', 'reconnect', 'status'] as const;
+const ACTIONS = ['connect', 'disconnect', 'reconnect', 'status', 'login', 'logout', ...GATEWAY_ACTIONS] as const;
 
 export = function register(RED: NodeAPI): void {
   function AliyunIotConnect(this: Node, def: ConnectDef): void {
@@ -18,18 +20,34 @@ export = function register(RED: NodeAPI): void {
       node.send({ topic: status.state, payload: { ...status } });
     };
     const link = linkDevice(RED, node, def.device, emit);
+    let stopNotices = link.ok ? forwardNotices(link.connection, (msg) => node.send(msg)) : () => undefined;
 
     node.on('input', (msg, send, done) => {
       if (!link.ok) return done(link.error);
       const action = msg.action;
+      if (isGatewayAction(action)) {
+        const connection = link.connection;
+        return void runGatewayAction(RED, connection, action, msg).then(
+          (out) => {
+            // The first action made the gateway session: its notices come out from now on.
+            stopNotices();
+            stopNotices = forwardNotices(connection, (notice) => node.send(notice));
+            send(out);
+            done();
+          },
+          (err: unknown) => done(localizedError(RED, err)),
+        );
+      }
       switch (action) {
         case 'connect':
+        case 'login':
           link.connection.connect();
           return done();
         case 'reconnect':
           link.connection.reconnect();
           return done();
         case 'disconnect':
+        case 'logout':
           link.connection.disconnect().then(
             () => done(),
             (err: unknown) => done(err instanceof Error ? err : new Error(String(err))),
@@ -46,6 +64,7 @@ export = function register(RED: NodeAPI): void {
     });
 
     node.on('close', (done: () => void) => {
+      stopNotices();
       link.close();
       done();
     });

@@ -5,11 +5,22 @@ import type { DeviceChannel } from '../lib/connection';
 import { GatewaySession } from '../lib/gateway/session';
 import { SubDeviceConnection } from '../lib/gateway/sub-device';
 import type { DeviceOptions } from '../lib/options';
-import { perConnection } from '../lib/shared-subscription';
 import type { DeviceConfigNode } from './device-link';
 import { localize } from './i18n';
 
-const sessionOf = perConnection((gateway: DeviceChannel) => new GatewaySession(gateway));
+const sessions = new WeakMap<DeviceChannel, GatewaySession>();
+
+/** The one session of a gateway's connection: made by its first sub-device or topology action. */
+export function gatewaySessionOf(gateway: DeviceChannel): GatewaySession {
+  let session = sessions.get(gateway);
+  if (!session) sessions.set(gateway, (session = new GatewaySession(gateway)));
+  return session;
+}
+
+/** The session if one exists already (a connect node listens to its notices without making one). */
+export function existingGatewaySession(gateway: DeviceChannel): GatewaySession | undefined {
+  return sessions.get(gateway);
+}
 
 export type SubDeviceLink =
   { ok: true; connection: SubDeviceConnection; gateway: DeviceConfigNode } | { ok: false; problem: string };
@@ -28,6 +39,6 @@ export function linkSubDevice(RED: NodeAPI, selfId: string, options: DeviceOptio
   if (gateway.options.gateway) {
     return { ok: false, problem: localize(RED, 'GATEWAY_NESTED', { gateway: gateway.name || name }) };
   }
-  const connection = new SubDeviceConnection(options, gateway.connection, sessionOf(gateway.connection));
+  const connection = new SubDeviceConnection(options, gateway.connection, gatewaySessionOf(gateway.connection));
   return { ok: true, connection, gateway };
 }

@@ -156,4 +156,70 @@ describe('gateway and sub-devices in Node-RED', () => {
     assert.match(problems[1]!, /itself a sub-device/);
     assert.match(problems[2]!, /sign/);
   });
+
+  it("the gateway's connect node reads, adds and deletes topology, and passes the cloud's notices on", async () => {
+    const extra = { productKey: 'pkMeter', deviceName: 'meter-3', deviceSecret: 'm3-secret' };
+    const flow = [
+      { ...deviceConfig(emu, gw), id: 'gw', rateLimit: '0' },
+      subConfig('sub1', meters[0]!),
+      { id: 'conn', type: 'aliyun-iot-connect', device: 'gw', wires: [['out']] },
+      { id: 'subConn', type: 'aliyun-iot-connect', device: 'sub1', wires: [[]] },
+      { id: 'out', type: 'helper' },
+    ];
+    await helper.load(NODES, flow, { gw: credentials.gw, sub1: credentials.sub1 });
+    const out = collect('out');
+    await eventually(() => record(meters[0]!).online, 10_000, 'sub-device online');
+    const byTopic = (topic: string) => out.filter((m) => m.topic === topic);
+    /** The latest output on `topic`, once it arrived (outputs reach the helper node asynchronously). */
+    const latest = async (topic: string, count: number) => {
+      await eventually(() => byTopic(topic).length >= count, 5000, `${topic} output`);
+      return byTopic(topic).at(-1)!.payload;
+    };
+    // Fuzzed payloads are refused with a code before anything is sent.
+    for (const payload of [
+      undefined,
+      'x',
+      [],
+      [{}],
+      [{ productKey: 'p' }],
+      [null],
+      [{ productKey: 1, deviceName: 'd' }],
+    ]) {
+      assert.equal((await inject('conn', { action: 'topo-add', payload }))?.code, 'SUBDEVICES_INVALID');
+    }
+    // Adding needs the secret to sign with; the output never carries it.
+    const noSecret = [{ productKey: extra.productKey, deviceName: extra.deviceName }];
+    assert.equal((await inject('conn', { action: 'topo-add', payload: noSecret }))?.code, 'SUBDEVICES_INVALID');
+    assert.equal(await inject('conn', { action: 'topo-add', payload: [extra] }), undefined);
+    assert.deepEqual(await latest('topo-add', 1), noSecret);
+    assert.ok(!JSON.stringify(out).includes('m3-secret'), 'no secret in any output');
+    assert.equal(await inject('conn', { action: 'topology' }), undefined);
+    const listed = (await latest('topology', 1)) as { deviceName: string }[];
+    // Earlier tests of this suite added meter-2 too: the emulator keeps topology, as the cloud does.
+    assert.ok(
+      ['meter-1', 'meter-3'].every((n) => listed.some((d) => d.deviceName === n)),
+      JSON.stringify(listed),
+    );
+    assert.equal(await inject('conn', { action: 'topo-delete', payload: noSecret }), undefined);
+    assert.equal(await inject('conn', { action: 'found', payload: noSecret }), undefined);
+    // The platform's refusal comes back with its code: meter-3 is no longer in the topology.
+    const refused = await inject('conn', { action: 'topo-delete', payload: noSecret });
+    assert.equal(refused?.code, 6401);
+    // A cloud-side change reaches the flow as a notice.
+    emu.gateways.setDisabled(record(meters[0]!), true);
+    await eventually(() => byTopic('topo-change').length > 0, 5000, 'topo-change notice');
+    assert.deepEqual(byTopic('topo-change').at(-1)!.payload, {
+      status: 8,
+      subList: [{ productKey: meters[0]!.productKey, deviceName: meters[0]!.deviceName }],
+    });
+    emu.gateways.setDisabled(record(meters[0]!), false);
+    // A sub-device's connect node has no topology, but logs out and in.
+    assert.equal((await inject('subConn', { action: 'topology' }))?.code, 'ACTION_INVALID');
+    const subState = () => (helper.getNode('sub1') as unknown as { connection: { state: string } }).connection.state;
+    await eventually(() => subState() === 'connected', 10_000, 'back online after enable');
+    assert.equal(await inject('subConn', { action: 'logout' }), undefined);
+    await eventually(() => !record(meters[0]!).online, 5000, 'logged out');
+    assert.equal(await inject('subConn', { action: 'login' }), undefined);
+    await eventually(() => record(meters[0]!).online, 10_000, 'logged in again');
+  });
 });

@@ -243,6 +243,11 @@ describe('gateway session (fake gateway, mock timers)', () => {
     const logouts = ctx.gateway.sent.filter((s) => s.topic === T.logout);
     assert.equal(logouts.length, 1);
     assert.deepEqual(logouts[0]!.body.params, [{ productKey: 'subPK', deviceName: 'meter-1' }]);
+    // Its login on the way (the platform may have logged it in already): logged out as well.
+    ctx.gateway.deliver(T.error, { code: 520, data: { productKey: 'subPK', deviceName: 'meter-0' } });
+    assert.equal(ctx.last('meter-0'), 'logging-in');
+    ctx.detach[0]!();
+    assert.equal(ctx.gateway.count(T.logout), 2);
     ctx.session.close();
   });
 });

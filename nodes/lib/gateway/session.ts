@@ -3,24 +3,26 @@
 // (the platform logged them out when the gateway dropped), 50 per batch and at most 200 a second.
 // `/ext/error` codes re-log a sub-device in, back it off, or stop it until the user acts.
 import { retryDelay } from '../backoff';
-import { AlinkIds, parseReply, PendingReplies, type AlinkReply, type AlinkRequest, type DeviceRef } from '../alink';
-import type { ConnectionState, ConnectionStatus, Delivery, SubscriptionHandle } from '../connection';
+import { EventEmitter } from 'node:events';
+import type { DeviceRef } from '../alink';
+import type { ConnectionState, ConnectionStatus, SubscriptionHandle } from '../connection';
+import { parseJsonObject } from '../payload';
 import { AliyunIotError } from '../errors';
 import {
   batchLoginRequests,
   batchLogoutRequests,
-  devicesIn,
   gatewayTopics,
   LOGIN_BATCH,
   LOGINS_PER_SECOND,
   TOPO_BATCH,
   parseExtError,
   parseTopoChange,
-  replyTopic,
-  topoGetRequest,
   topoAddRequests,
   verdictOf,
+  type SubDevice,
 } from './protocol';
+import { GatewayRequests } from './requests';
+import { addTopology, deleteTopology, readTopology, reportFound } from './topology';
 import {
   DEFAULT_SESSION_TUNING,
   type GatewayLink,
@@ -40,16 +42,18 @@ interface Entry {
   retry?: NodeJS.Timeout;
 }
 
-export class GatewaySession {
+/** What the cloud tells the gateway about its topology, passed on to the flow (the connect node). */
+export type GatewayNotice = 'topo-change' | 'topo-add-notify';
+
+export class GatewaySession extends EventEmitter<{ notice: [kind: GatewayNotice, params: unknown] }> {
   private readonly entries = new Map<string, Entry>();
-  private readonly replies = new PendingReplies();
-  private readonly ids = new AlinkIds();
+  private readonly requests: GatewayRequests;
   private readonly handles: SubscriptionHandle[];
   private readonly tuning: SessionTuning;
   /** Bumped whenever the gateway leaves `connected`: work of an older generation stops. */
   private generation = 0;
   /** The gateway's topology as read in this generation, kept up to date by what it adds. */
-  private topology: Set<string> | undefined;
+  private known: Set<string> | undefined;
   /** Sub-devices waiting for the next batch login. */
   private readonly due = new Set<string>();
   private loginTimer: NodeJS.Timeout | undefined;
@@ -60,20 +64,14 @@ export class GatewaySession {
     private readonly gateway: GatewayLink,
     tuning: Partial<SessionTuning> = {},
   ) {
+    super();
     this.tuning = { ...DEFAULT_SESSION_TUNING, ...tuning };
     const gw = gateway.options;
-    const onReply = (d: Delivery): void => {
-      const reply = parseReply(d.payload);
-      if (reply) this.replies.settle(reply);
-    };
-    // Replies and errors are subscribed once; the connection subscribes again after a reconnect.
+    this.requests = new GatewayRequests(gateway, this.tuning.replyTimeoutMs);
     this.handles = [
-      gateway.subscribe(replyTopic(gatewayTopics.topoGet(gw)), 0, onReply),
-      gateway.subscribe(replyTopic(gatewayTopics.topoAdd(gw)), 0, onReply),
-      gateway.subscribe(replyTopic(gatewayTopics.batchLogin(gw)), 0, onReply),
-      gateway.subscribe(replyTopic(gatewayTopics.batchLogout(gw)), 0, onReply),
       gateway.subscribe(gatewayTopics.error(gw), 0, (d) => this.extError(d.payload)),
-      gateway.subscribe(gatewayTopics.topoChange(gw), 0, (d) => this.topoChange(d.payload)),
+      gateway.subscribe(gatewayTopics.topoChange(gw), 0, (d) => this.notice('topo-change', d.payload)),
+      gateway.subscribe(gatewayTopics.topoAddNotify(gw), 0, (d) => this.notice('topo-add-notify', d.payload)),
     ];
     gateway.on('state', this.onState);
   }
@@ -90,13 +88,32 @@ export class GatewaySession {
       this.entries.delete(key);
       this.due.delete(key);
       clearTimeout(entry.retry);
-      if (entry.state === 'online' && this.gateway.state === 'connected') this.logout([member.device]);
+      // A login may be on its way: log out then too (a logout of a device not logged in is harmless).
+      const maybeIn = entry.state === 'online' || entry.state === 'logging-in';
+      if (maybeIn && this.gateway.state === 'connected') this.logout([member.device]);
     };
   }
 
   /** The session's state for one sub-device, for status queries. */
   stateOf(device: DeviceRef): SubDeviceState | undefined {
     return this.entries.get(keyOf(device))?.state;
+  }
+
+  /** The topology as the platform has it (the connect node's actions). */
+  topology(): Promise<DeviceRef[]> {
+    return this.online(() => readTopology(this.requests, this.gateway.options));
+  }
+
+  addTopology(subs: readonly SubDevice[]): Promise<DeviceRef[]> {
+    return this.online(() => addTopology(this.requests, this.gateway.options, subs, this.tuning.now()), true);
+  }
+
+  deleteTopology(refs: readonly DeviceRef[]): Promise<DeviceRef[]> {
+    return this.online(() => deleteTopology(this.requests, this.gateway.options, refs), true);
+  }
+
+  reportFound(refs: readonly DeviceRef[]): Promise<void> {
+    return this.online(() => reportFound(this.requests, this.gateway.options, refs));
   }
 
   close(): void {
@@ -106,7 +123,21 @@ export class GatewaySession {
     clearTimeout(this.loginTimer);
     this.entries.clear();
     this.due.clear();
-    this.replies.failAll(new AliyunIotError('CONNECTION_CLOSED'));
+    this.requests.close(new AliyunIotError('CONNECTION_CLOSED'));
+  }
+
+  /** Topology requests need the gateway online; a change makes the next login read it again. */
+  private online<T>(run: () => Promise<T>, changes = false): Promise<T> {
+    if (this.gateway.state !== 'connected') return Promise.reject(new AliyunIotError('GATEWAY_NOT_ONLINE'));
+    if (changes) this.known = undefined;
+    return run();
+  }
+
+  private notice(kind: GatewayNotice, payload: Buffer): void {
+    const params = parseJsonObject(payload)?.params;
+    if (params === undefined) return;
+    if (kind === 'topo-change') this.topoChange(payload);
+    this.emit('notice', kind, params);
   }
 
   private gatewayState(state: ConnectionState): void {
@@ -115,11 +146,11 @@ export class GatewaySession {
       return;
     }
     this.generation++;
-    this.topology = undefined;
+    this.known = undefined;
     clearTimeout(this.loginTimer);
     this.loginTimer = undefined;
     this.due.clear();
-    this.replies.failAll(new AliyunIotError('CONNECTION_CLOSED'));
+    this.requests.failAll(new AliyunIotError('CONNECTION_CLOSED'));
     for (const entry of this.entries.values()) {
       clearTimeout(entry.retry);
       this.set(entry, 'gateway-offline');
@@ -168,9 +199,9 @@ export class GatewaySession {
       const cleanSession = ready.every((e) => e.member.cleanSession);
       const devices = ready.map((e) => e.member.device);
       for (const req of batchLoginRequests(devices, gw.signmethod, cleanSession, this.tuning.now(), () =>
-        this.ids.next(),
+        this.requests.nextId(),
       )) {
-        const reply = await this.send(gatewayTopics.batchLogin(gw), req);
+        const reply = await this.requests.send(gatewayTopics.batchLogin(gw), req);
         if (generation !== this.generation) return;
         for (const entry of ready) this.loginAnswered(entry, reply.code);
       }
@@ -184,19 +215,19 @@ export class GatewaySession {
   /** The batch's sub-devices that are in the topology, after adding those that were not. */
   private async withTopology(batch: Entry[], generation: number): Promise<Entry[]> {
     const gw = this.gateway.options;
-    const topology = this.topology ?? (await this.readTopology());
+    const topology = this.known ?? (await this.readTopology());
     if (generation !== this.generation) return [];
-    this.topology = topology;
+    this.known = topology;
     const missing = batch.filter((e) => !topology.has(keyOf(e.member.device)));
     const requests = topoAddRequests(
       missing.map((e) => e.member.device),
       gw.signmethod,
       this.tuning.now(),
-      () => this.ids.next(),
+      () => this.requests.nextId(),
     );
     const refused = new Set<Entry>();
     for (const [i, req] of requests.entries()) {
-      const reply = await this.send(gatewayTopics.topoAdd(gw), req);
+      const reply = await this.requests.send(gatewayTopics.topoAdd(gw), req);
       if (generation !== this.generation) return [];
       const slice = missing.slice(i * TOPO_BATCH, (i + 1) * TOPO_BATCH);
       for (const entry of slice) {
@@ -211,9 +242,7 @@ export class GatewaySession {
   }
 
   private async readTopology(): Promise<Set<string>> {
-    const reply = await this.send(gatewayTopics.topoGet(this.gateway.options), topoGetRequest(this.ids.next()));
-    if (reply.code !== 200) throw new AliyunIotError('REPLY_ERROR', { code: reply.code, message: reply.message });
-    return new Set(devicesIn(reply.data).map(keyOf));
+    return new Set((await readTopology(this.requests, this.gateway.options)).map(keyOf));
   }
 
   private loginAnswered(entry: Entry, code: number): void {
@@ -249,16 +278,13 @@ export class GatewaySession {
     this.loginAnswered(entry, error.code);
   }
 
-  /**
-   * The cloud changed the topology or a sub-device (PLATFORM.md §11): added (0) or enabled (2) lifts a
-   * stop and logs the sub-device in; deleted (1) and disabled (8) stop it as 6401 and 522 would.
-   */
+  /** Cloud-side changes (PLATFORM.md §11): added (0), enabled (2) log in; deleted (1), disabled (8) stop. */
   private topoChange(payload: Buffer): void {
     const change = parseTopoChange(payload);
     for (const device of change?.devices ?? []) {
       const entry = this.entries.get(keyOf(device));
-      if (change?.status === 0) this.topology?.add(keyOf(device));
-      if (change?.status === 1) this.topology?.delete(keyOf(device));
+      if (change?.status === 0) this.known?.add(keyOf(device));
+      if (change?.status === 1) this.known?.delete(keyOf(device));
       if (!entry) continue;
       if (change?.status === 1 || change?.status === 8) this.loginAnswered(entry, change.status === 1 ? 6401 : 522);
       else if (entry.state !== 'online' && this.gateway.state === 'connected') this.queueLogin(entry);
@@ -266,19 +292,9 @@ export class GatewaySession {
   }
 
   private logout(devices: DeviceRef[]): void {
-    for (const req of batchLogoutRequests(devices, () => this.ids.next())) {
+    for (const req of batchLogoutRequests(devices, () => this.requests.nextId())) {
       // Nobody waits for the answer: the sub-device is gone from the flow either way.
-      this.send(gatewayTopics.batchLogout(this.gateway.options), req).catch(() => undefined);
+      this.requests.send(gatewayTopics.batchLogout(this.gateway.options), req).catch(() => undefined);
     }
-  }
-
-  /** Publishes a request at QoS 0 (login topics take nothing else) and waits for its reply. */
-  private send(topic: string, req: AlinkRequest): Promise<AlinkReply> {
-    const reply = this.replies.expect(req.id);
-    this.gateway.publish(topic, JSON.stringify(req), 0, (err) => {
-      if (err) this.replies.fail(req.id, err);
-      else this.replies.arm(req.id, this.tuning.replyTimeoutMs);
-    });
-    return reply;
   }
 }
