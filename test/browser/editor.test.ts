@@ -139,8 +139,23 @@ describe('editor in Chromium', () => {
     await openConfigDialog(page, 'pub1');
     // The first tab holds what a first-time user needs.
     assert.deepEqual(await tabLabels(page), ['Connection', 'Authentication', 'TLS', 'Delivery']);
-    for (const id of ['productKey', 'deviceName', 'deviceSecret', 'endpoint', 'regionId'])
+    for (const id of ['productKey', 'deviceName', 'deviceSecret', 'gateway', 'endpoint', 'regionId'])
       assert.ok(await page.locator(`#node-config-input-${id}`).isVisible(), id);
+    // Through a gateway, what the gateway owns (endpoint, transport, port) is hidden; without, it is back.
+    const pickGateway = (value: string) =>
+      page.evaluate((v) => {
+        type Jq = { append(o: unknown): Jq; val(v: string): Jq; trigger(e: string): Jq; text(t: string): Jq };
+        const $ = (window as unknown as { $: (s: string) => Jq }).$;
+        const select = $('#node-config-input-gateway');
+        if (v !== '_ADD_') select.append($('<option></option>').val(v).text('a gateway'));
+        select.val(v).trigger('change');
+      }, value);
+    await pickGateway('gateway-config-id');
+    for (const id of ['endpoint', 'regionId', 'transport', 'port'])
+      assert.ok(!(await page.locator(`#node-config-input-${id}`).isVisible()), `${id} hidden for a sub-device`);
+    await pickGateway('_ADD_');
+    for (const id of ['endpoint', 'transport', 'port'])
+      assert.ok(await page.locator(`#node-config-input-${id}`).isVisible(), `${id} back`);
     assert.deepEqual(await optionTexts(page, 'transport'), [
       'MQTT over TLS',
       'MQTT over TCP (unencrypted)',
