@@ -1,6 +1,6 @@
 // Connection events out (one message per state change); connect / disconnect / reconnect / status in
 // (login / logout as their sub-device names). A gateway's topology actions, and the cloud's notices.
-import type { Node, NodeAPI, NodeDef } from 'node-red';
+import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
 import type { ConnectionStatus } from './lib/connection';
 import { forwardNotices, GATEWAY_ACTIONS, isGatewayAction, runGatewayAction } from './support/gateway-actions';
 import { codedError, describeValue, localizedError } from './support/i18n';
@@ -20,7 +20,8 @@ export = function register(RED: NodeAPI): void {
       node.send({ topic: status.state, payload: { ...status } });
     };
     const link = linkDevice(RED, node, def.device, emit);
-    let stopNotices = link.ok ? forwardNotices(link.connection, (msg) => node.send(msg)) : () => undefined;
+    const passOn = (notice: NodeMessage): void => node.send(notice);
+    let stopNotices = link.ok ? forwardNotices(link.connection, passOn) : undefined;
 
     node.on('input', (msg, send, done) => {
       if (!link.ok) return done(link.error);
@@ -30,8 +31,7 @@ export = function register(RED: NodeAPI): void {
         return void runGatewayAction(RED, connection, action, msg).then(
           (out) => {
             // The first action made the gateway session: its notices come out from now on.
-            stopNotices();
-            stopNotices = forwardNotices(connection, (notice) => node.send(notice));
+            stopNotices ??= forwardNotices(connection, passOn);
             send(out);
             done();
           },
@@ -64,7 +64,7 @@ export = function register(RED: NodeAPI): void {
     });
 
     node.on('close', (done: () => void) => {
-      stopNotices();
+      stopNotices?.();
       link.close();
       done();
     });

@@ -6,7 +6,7 @@ import { encodePayload, exceedsPayloadLimit, MAX_PAYLOAD_BYTES } from './lib/pay
 import { checkPublishTopic, expandTopic } from './lib/topic';
 import { codedError, localizedError } from './support/i18n';
 import { linkDevice } from './support/device-link';
-import { typedReader } from './support/typed-value';
+import { dataReader, typedReader } from './support/typed-value';
 
 interface PublishDef extends NodeDef {
   device?: string;
@@ -34,12 +34,7 @@ export = function register(RED: NodeAPI): void {
     const fixedProblem = fixedTopic === undefined ? undefined : checkPublishTopic(fixedTopic);
 
     const topicReader = topicType === 'str' ? undefined : typedReader(RED, node, 'topic', def.topic ?? '', topicType);
-    const payloadType = def.payloadType || 'msg';
-    const payloadPath = def.payload || 'payload';
-    const payloadReader =
-      payloadType === 'msg' && payloadPath === 'payload'
-        ? undefined
-        : typedReader(RED, node, 'payload', payloadPath, payloadType);
+    const payloadReader = dataReader(RED, node, def.payload, def.payloadType);
 
     function publish(
       topic: string,

@@ -41,11 +41,12 @@ export function runGatewayAction(
 
 /**
  * Passes the cloud's topology notices on as `{topic: 'topo-change' | 'topo-add-notify', payload}`,
- * when the device has a gateway session (sub-devices, or an earlier action); returns the removal.
+ * when the device has a gateway session (sub-devices, or an earlier action); returns the removal,
+ * or undefined when there is no session yet.
  */
-export function forwardNotices(gateway: DeviceChannel, send: (msg: NodeMessage) => void): () => void {
+export function forwardNotices(gateway: DeviceChannel, send: (msg: NodeMessage) => void): (() => void) | undefined {
   const session = existingGatewaySession(gateway);
-  if (!session) return () => undefined;
+  if (!session) return undefined;
   const listener = (kind: GatewayNotice, params: unknown): void => send({ topic: kind, payload: params });
   session.on('notice', listener);
   return () => session.off('notice', listener);

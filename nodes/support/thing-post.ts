@@ -7,7 +7,7 @@ import { thingChannelOf } from '../lib/thing';
 import type { DeviceLink } from './device-link';
 import { millisecondsOf } from './durations';
 import { localizedError } from './i18n';
-import { typedReader, type TypedReader } from './typed-value';
+import { dataReader, type TypedReader } from './typed-value';
 
 export const DEFAULT_REPLY_TIMEOUT_S = 10;
 
@@ -21,9 +21,7 @@ export interface ThingPostDef {
 
 /** Reads the data a property or event node posts: msg.payload inline, else through RED.util. */
 export function postDataReader(RED: NodeAPI, node: Node, def: ThingPostDef): TypedReader | undefined {
-  const type = def.payloadType || 'msg';
-  const path = def.payload || 'payload';
-  return type === 'msg' && path === 'payload' ? undefined : typedReader(RED, node, 'payload', path, type);
+  return dataReader(RED, node, def.payload, def.payloadType);
 }
 
 /** The node's reply settings; a blank or invalid timeout falls back to the default. */

@@ -72,3 +72,13 @@ export function typedReader(RED: NodeAPI, node: Node, label: string, value: stri
     }
   };
 }
+
+/**
+ * The reader of a data TypedInput (`payload` / `payloadType` of a node): undefined for msg.payload,
+ * the default and what flows from before the setting mean, which nodes read inline on the hot path.
+ */
+export function dataReader(RED: NodeAPI, node: Node, value?: string, type?: string): TypedReader | undefined {
+  const path = value || 'payload';
+  const kind = type || 'msg';
+  return kind === 'msg' && path === 'payload' ? undefined : typedReader(RED, node, 'payload', path, kind);
+}
