@@ -191,6 +191,11 @@ export const FIELDS = Object.freeze({
   queueSize: { kind: 'integer', default: 1000, tab: 'delivery' },
   /** Upstream messages per second; the platform's own limit is 30. */
   rateLimit: { kind: 'integer', default: 30, tab: 'delivery' },
+  /**
+   * Messages per second through a gateway's connection for all its sub-devices together; 0: none
+   * beyond each sub-device's own pace (the platform documents no gateway-wide limit).
+   */
+  gatewayRateLimit: { kind: 'integer', default: 0, tab: 'delivery', applies: direct },
   persistQueue: { kind: 'flag', default: false, tab: 'delivery', applies: direct },
 } as const satisfies Record<string, Field>);
 

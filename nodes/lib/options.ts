@@ -55,6 +55,8 @@ export interface DeviceOptions {
   readonly queueSize: number;
   /** Upstream messages per second the connection paces to; 0 = unpaced. */
   readonly rateLimit: number;
+  /** A gateway's pace for all its sub-devices' messages together; 0 = none. */
+  readonly gatewayRateLimit: number;
   /** QoS 1 messages not yet acknowledged are kept on disk across restarts. */
   readonly persistQueue: boolean;
   readonly ca: string;
@@ -118,6 +120,7 @@ export function validateDeviceOptions(raw: RawDeviceOptions): ValidationResult {
     autoConnect: flag(raw.autoConnect, DEFAULTS.autoConnect),
     queueSize: orDefault(raw.queueSize, DEFAULTS.queueSize),
     rateLimit: orDefault(raw.rateLimit, DEFAULTS.rateLimit),
+    gatewayRateLimit: orDefault(raw.gatewayRateLimit, DEFAULTS.gatewayRateLimit),
     persistQueue: flag(raw.persistQueue, DEFAULTS.persistQueue),
     ca: text(raw.ca),
     servername: text(raw.servername),

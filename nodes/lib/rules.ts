@@ -32,6 +32,8 @@ export const LIMITS = Object.freeze({
   queueSizeMax: 1_000_000,
   /** Upstream messages per second; the platform's own limit is 30. */
   rateLimitMax: 1000,
+  /** Through one gateway: 2,000 sub-devices at the platform's 30/s each, with room. */
+  gatewayRateLimitMax: 100_000,
   portMin: 1,
   portMax: 65535,
 });
@@ -68,6 +70,8 @@ export const OPTION_ERROR_CODES = [
   'QUEUE_SIZE_RANGE',
   'RATE_LIMIT_NOT_INTEGER',
   'RATE_LIMIT_RANGE',
+  'GATEWAY_RATE_NOT_INTEGER',
+  'GATEWAY_RATE_RANGE',
   'CA_INVALID',
   'QOS_INVALID',
   'GATEWAY_SIGN_ONLY',
@@ -101,6 +105,7 @@ export const CHECKED_FIELDS = [
   'keepalive',
   'queueSize',
   'rateLimit',
+  'gatewayRateLimit',
   'ca',
 ] as const;
 export type CheckedField = (typeof CHECKED_FIELDS)[number];
@@ -139,7 +144,7 @@ function bounded(
   raw: unknown,
   min: number,
   max: number,
-  prefix: 'PORT' | 'KEEPALIVE' | 'QUEUE_SIZE' | 'RATE_LIMIT',
+  prefix: 'PORT' | 'KEEPALIVE' | 'QUEUE_SIZE' | 'RATE_LIMIT' | 'GATEWAY_RATE',
 ): Problem[] {
   // A hand-edited flow may hold an object or array here: not a blank to default, an error.
   if (raw !== null && typeof raw === 'object') return [{ code: `${prefix}_NOT_INTEGER`, params: { min, max } }];
@@ -224,6 +229,7 @@ const CHECKS: Readonly<Record<CheckedField, (s: RawSettings) => Problem[]>> = {
   keepalive: (s) => bounded(s.keepalive, LIMITS.keepaliveMin, LIMITS.keepaliveMax, 'KEEPALIVE'),
   queueSize: (s) => bounded(s.queueSize, 0, LIMITS.queueSizeMax, 'QUEUE_SIZE'),
   rateLimit: (s) => bounded(s.rateLimit, 0, LIMITS.rateLimitMax, 'RATE_LIMIT'),
+  gatewayRateLimit: (s) => bounded(s.gatewayRateLimit, 0, LIMITS.gatewayRateLimitMax, 'GATEWAY_RATE'),
   ca: (s) => {
     const v = text(s.ca);
     return !v || (v.match(PEM_CERTIFICATE) ?? []).length > 0 ? [] : [{ code: 'CA_INVALID', params: {} }];
@@ -246,6 +252,7 @@ const GATEWAY_OWNS: ReadonlySet<CheckedField> = new Set([
   'authHost',
   'clientId',
   'keepalive',
+  'gatewayRateLimit',
   'ca',
 ]);
 

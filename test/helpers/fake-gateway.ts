@@ -14,6 +14,8 @@ export interface Sent {
   raw: string;
   qos: 0 | 1;
   at: number;
+  /** False for a sub-device's message: the gateway must not pace it with its own pace. */
+  paced: boolean;
 }
 
 function json(raw: string): Sent['body'] {
@@ -27,15 +29,25 @@ function json(raw: string): Sent['body'] {
 /** The gateway's connection as the session uses it: records publishes, routes deliveries by filter. */
 export class FakeGateway extends EventEmitter implements GatewayLink {
   readonly endpoint = { url: 'mqtts://gw.test:8883' };
-  readonly options = gw;
+  readonly options: typeof gw & { gatewayRateLimit?: number };
   state: ConnectionState = 'connecting';
   readonly sent: Sent[] = [];
   private readonly handlers = new Map<string, Set<(d: Delivery) => void>>();
 
-  publish(topic: string, payload: Buffer | string, qos: 0 | 1, done: (err?: Error) => void): void {
+  constructor(gatewayRateLimit?: number) {
+    super();
+    this.options = { ...gw, gatewayRateLimit };
+  }
+
+  publish(topic: string, payload: Buffer | string, qos: 0 | 1, done: (err?: Error) => void, paced = true): void {
     const raw = payload.toString();
-    this.sent.push({ topic, body: json(raw), raw, qos, at: Date.now() });
+    this.sent.push({ topic, body: json(raw), raw, qos, at: Date.now(), paced });
     done();
+  }
+
+  publishNow(topic: string, payload: Buffer | string, paced = true): boolean {
+    this.publish(topic, payload, 0, () => undefined, paced);
+    return true;
   }
 
   subscribe(filter: string, _qos: 0 | 1, deliver: (d: Delivery) => void) {

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { classifyClose, type CloseFacts } from '../../nodes/lib/connection/retry-policy';
 import { QueueJournal } from '../../nodes/lib/journal';
-import { Pacer } from '../../nodes/lib/pacer';
+import { Pacer, SharedPace } from '../../nodes/lib/pacer';
 
 const facts = (over: Partial<CloseFacts>): CloseFacts => ({
   sessionMs: undefined,
@@ -72,6 +72,37 @@ describe('pacer', () => {
     assert.equal(pacer.take(), true);
     assert.equal(pacer.take(), false, 'a long pause does not allow a burst');
     assert.equal(new Pacer(0, () => now).take(), true);
+  });
+
+  it('shared: each slot to the longest waiting sender, none to a newcomer while others wait', (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1_000 });
+    const pace = new SharedPace(10, () => Date.now());
+    const turns: string[] = [];
+    const sender = (name: string, wants: number) => {
+      const turn = (): void => {
+        turns.push(`${name}@${Date.now()}`);
+        if (--wants > 0) pace.wait(turn);
+      };
+      return turn;
+    };
+    assert.equal(pace.take(), true);
+    const a = sender('a', 2);
+    pace.wait(a);
+    pace.wait(a);
+    pace.wait(sender('b', 1));
+    assert.equal(pace.take(), false, 'a newcomer queues behind those waiting');
+    t.mock.timers.tick(100);
+    t.mock.timers.tick(100);
+    t.mock.timers.tick(100);
+    assert.deepEqual(turns, ['a@1100', 'b@1200', 'a@1300']);
+    t.mock.timers.tick(100);
+    assert.equal(pace.take(), true, 'free again once nobody waits');
+    const c = sender('c', 1);
+    pace.wait(c);
+    pace.leave(c);
+    t.mock.timers.tick(500);
+    assert.equal(turns.length, 3, 'a sender that left gets no turn');
+    assert.equal(new SharedPace(0).take(), true, 'rate 0: no shared pace');
   });
 });
 

@@ -45,6 +45,7 @@ describe('validateDeviceOptions', () => {
         autoConnect: true,
         queueSize: 1000,
         rateLimit: 30,
+        gatewayRateLimit: 0,
         persistQueue: false,
         ca: '',
         servername: '',
@@ -117,6 +118,10 @@ describe('validateDeviceOptions', () => {
     assert.deepEqual(codes({ rateLimit: 1001 }), ['RATE_LIMIT_RANGE']);
     assert.deepEqual(codes({ rateLimit: '2.5' }), ['RATE_LIMIT_NOT_INTEGER']);
     assert.deepEqual(codes({ queueSize: -1 }), ['QUEUE_SIZE_RANGE']);
+    assert.deepEqual(codes({ gatewayRateLimit: 0 }), []);
+    assert.deepEqual(codes({ gatewayRateLimit: '60000' }), []);
+    assert.deepEqual(codes({ gatewayRateLimit: 100_001 }), ['GATEWAY_RATE_RANGE']);
+    assert.deepEqual(codes({ gatewayRateLimit: 'fast' }), ['GATEWAY_RATE_NOT_INTEGER']);
   });
 
   it('endpoint kinds: region, instanceId and host checked where they apply', () => {

@@ -11,13 +11,19 @@ import { FakeGateway, T } from '../helpers/fake-gateway';
 const sub = { productKey: 'subPK', deviceName: 'meter-0', deviceSecret: 'sub-secret' };
 const TOPIC = '/subPK/meter-0/user/update';
 
-function setup(t: TestContext, settings: Record<string, unknown> = {}) {
+function setup(t: TestContext, settings: Record<string, unknown> = {}, gatewayRateLimit?: number) {
   t.mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1_000_000 });
   const result = validateDeviceOptions({ ...sub, rateLimit: 0, ...settings });
   if (!result.ok) throw new Error(JSON.stringify(result.errors));
-  const gateway = new FakeGateway();
+  const gateway = new FakeGateway(gatewayRateLimit);
   const session = new GatewaySession(gateway);
   const device = new SubDeviceConnection(result.options, gateway, session);
+  /** Another sub-device of the same gateway. */
+  const sibling = (deviceName: string) => {
+    const other = validateDeviceOptions({ ...sub, deviceName, rateLimit: 0, ...settings });
+    if (!other.ok) throw new Error(JSON.stringify(other.errors));
+    return new SubDeviceConnection(other.options, gateway, session);
+  };
   const states: ConnectionState[] = [];
   device.on('state', (s) => states.push(s.state));
   const settle = async () => {
@@ -33,7 +39,7 @@ function setup(t: TestContext, settings: Record<string, unknown> = {}) {
     await settle();
   };
   const uplink = () => gateway.sent.filter((s) => !s.topic.startsWith('/sys/gwPK') && !s.topic.startsWith('/ext/'));
-  return { gateway, session, device, states, login, uplink, settle };
+  return { gateway, session, device, sibling, states, login, uplink, settle };
 }
 
 describe('sub-device connection (fake gateway, mock timers)', () => {
@@ -111,6 +117,84 @@ describe('sub-device connection (fake gateway, mock timers)', () => {
       ctx.uplink().map((s) => s.raw),
       ['0', '1', '2', '3', '4'],
     );
+  });
+
+  it("hands its messages to the gateway unpaced: the gateway's own pace is for the gateway's messages", async (t) => {
+    const ctx = setup(t);
+    ctx.device.connect();
+    await ctx.login();
+    ctx.device.publish(TOPIC, 'q1', 1, () => undefined);
+    assert.equal(ctx.device.publishNow(TOPIC, 'q0'), true);
+    assert.deepEqual(
+      ctx.uplink().map((s) => [s.raw, s.paced]),
+      [
+        ['q1', false],
+        ['q0', false],
+      ],
+    );
+    assert.ok(
+      ctx.gateway.sent.filter((s) => s.topic.startsWith('/ext/session')).every((s) => s.paced),
+      "the gateway's own requests keep its pace",
+    );
+  });
+
+  it('shares the gateway-wide pace among all sub-devices, each in turn, with one timer', async (t) => {
+    // 20/s for the gateway as a whole: a slot every 50 ms, whatever each sub-device's own pace.
+    const ctx = setup(t, {}, 20);
+    const second = ctx.sibling('meter-1');
+    ctx.device.connect();
+    second.connect();
+    ctx.gateway.go('connected');
+    t.mock.timers.tick(251);
+    ctx.gateway.reply(T.topoGet, 200, [
+      { productKey: sub.productKey, deviceName: 'meter-0' },
+      { productKey: sub.productKey, deviceName: 'meter-1' },
+    ]);
+    await ctx.settle();
+    ctx.gateway.reply(T.login, 200);
+    await ctx.settle();
+    assert.equal(second.state, 'connected');
+    for (let i = 0; i < 3; i++) {
+      ctx.device.publish(TOPIC, `a${i}`, 0, () => undefined);
+      second.publish('/subPK/meter-1/user/update', `b${i}`, 0, () => undefined);
+    }
+    assert.deepEqual(
+      ctx.uplink().map((s) => s.raw),
+      ['a0'],
+      'one slot now; everything else waits in line',
+    );
+    for (let i = 0; i < 5; i++) t.mock.timers.tick(50);
+    const sent = ctx.uplink();
+    const order = sent.map((s) => s.raw);
+    assert.equal(order.length, 6, 'one message per slot');
+    assert.deepEqual(
+      order.filter((m) => m.startsWith('a')),
+      ['a0', 'a1', 'a2'],
+    );
+    // Taking turns: neither sub-device sends twice in a row while the other waits.
+    assert.deepEqual(
+      order.slice(2).map((m) => m[0]),
+      order[2]?.startsWith('a') ? ['a', 'b', 'a', 'b'] : ['b', 'a', 'b', 'a'],
+      order.join(','),
+    );
+    const gaps = sent.slice(1).map((s, i) => s.at - (sent[i]?.at ?? 0));
+    assert.ok(
+      gaps.every((g) => g >= 50),
+      `never faster than the gateway's pace: ${gaps.join(',')}`,
+    );
+    // A sub-device that logs out leaves the line; the other keeps its turns.
+    ctx.device.publish(TOPIC, 'a3', 0, () => undefined);
+    second.publish('/subPK/meter-1/user/update', 'b3', 0, () => undefined);
+    await ctx.device.disconnect();
+    for (let i = 0; i < 3; i++) t.mock.timers.tick(50);
+    assert.deepEqual(
+      ctx
+        .uplink()
+        .slice(6)
+        .map((s) => s.raw),
+      ['b3'],
+    );
+    assert.equal(ctx.device.status.queued, 1, 'waits for its next login');
   });
 
   it('disconnect logs out and stops; close fails what waits and ends in closed', async (t) => {

@@ -15,9 +15,12 @@ export interface DeviceChannel extends EventEmitter<ConnectionEvents> {
   reconnect(): void;
   disconnect(): Promise<void>;
   close(): Promise<void>;
-  /** QoS 0 at once when nothing waits and the pace allows; false: call `publish`. */
-  publishNow(topic: string, payload: Buffer | string): boolean;
-  publish(topic: string, payload: Buffer | string, qos: 0 | 1, done: (err?: Error) => void): void;
+  /**
+   * QoS 0 at once when nothing waits and the pace allows; false: call `publish`. `paced` false:
+   * a sub-device's message on its gateway's connection, paced by the sub-device already.
+   */
+  publishNow(topic: string, payload: Buffer | string, paced?: boolean): boolean;
+  publish(topic: string, payload: Buffer | string, qos: 0 | 1, done: (err?: Error) => void, paced?: boolean): void;
   subscribe(
     filter: string,
     qos: 0 | 1,

@@ -148,12 +148,12 @@ export class DeviceConnection extends EventEmitter<ConnectionEvents> implements 
     this.enter({ kind: 'closed' });
   }
 
-  publishNow(topic: string, payload: Buffer | string): boolean {
-    return this.uplink.publishNow(topic, payload);
+  publishNow(topic: string, payload: Buffer | string, paced = true): boolean {
+    return this.uplink.publishNow(topic, payload, paced);
   }
 
-  publish(topic: string, payload: Buffer | string, qos: 0 | 1, done: (err?: Error) => void): void {
-    this.uplink.publish(topic, payload, qos, done);
+  publish(topic: string, payload: Buffer | string, qos: 0 | 1, done: (err?: Error) => void, paced = true): void {
+    this.uplink.publish(topic, payload, qos, done, paced);
   }
 
   subscribe(

@@ -35,20 +35,25 @@ export class Uplink {
    * The hot path: a QoS 0 publish on a live session with nothing queued ahead of it needs no
    * bookkeeping and no callback. False when the message must take `publish` instead.
    */
-  publishNow(topic: string, payload: Buffer | string): boolean {
+  publishNow(topic: string, payload: Buffer | string, paced = true): boolean {
     const session = this.writable();
-    if (!session || this.outbox.queued > 0 || !this.pacer.take()) return false;
+    if (!session || this.outbox.queued > 0 || (paced && !this.pacer.take())) return false;
     session.client.publish(topic, payload, QOS0);
     return true;
   }
 
-  publish(topic: string, payload: Buffer | string, qos: 0 | 1, done: (err?: Error) => void): void {
-    if (qos === 0 && this.publishNow(topic, payload)) return done();
+  /**
+   * @param paced false for a sub-device's message: its own pace and its gateway's shared pace held
+   * it already, and the gateway's own pace is for the gateway's messages. (One that must wait here
+   * anyway, the link being down, is paced with the rest when it goes.)
+   */
+  publish(topic: string, payload: Buffer | string, qos: 0 | 1, done: (err?: Error) => void, paced = true): void {
+    if (qos === 0 && this.publishNow(topic, payload, paced)) return done();
     const message = this.outbox.create(topic, payload, qos, done);
     if (this.closed()) return this.outbox.settle(message, new AliyunIotError('CONNECTION_CLOSED'));
     const session = this.writable();
     if (!session) return this.outbox.enqueue(message);
-    if (this.outbox.queued === 0 && this.pacer.take()) return this.send(session, message);
+    if (this.outbox.queued === 0 && (!paced || this.pacer.take())) return this.send(session, message);
     // Connected but over the pace: wait in the queue, or fail now when there is none.
     if (this.queueSize === 0)
       return this.outbox.settle(message, new AliyunIotError('RATE_LIMITED', { rate: this.pacer.ratePerSecond }));

@@ -8,7 +8,7 @@ import type { SubDevice } from './protocol';
 
 /** What the session needs of the gateway's connection (a DeviceConnection, or a fake in tests). */
 export interface GatewayLink {
-  readonly options: DeviceRef & { readonly signmethod: SignMethod };
+  readonly options: DeviceRef & { readonly signmethod: SignMethod; readonly gatewayRateLimit?: number };
   readonly state: ConnectionState;
   on(event: 'state', listener: (status: ConnectionStatus) => void): unknown;
   off(event: 'state', listener: (status: ConnectionStatus) => void): unknown;

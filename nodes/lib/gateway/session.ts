@@ -3,6 +3,7 @@
 // (the platform logged them out when the gateway dropped), 50 per batch and at most 200 a second.
 // `/ext/error` codes re-log a sub-device in, back it off, or stop it until the user acts.
 import { retryDelay } from '../backoff';
+import { SharedPace } from '../pacer';
 import { EventEmitter } from 'node:events';
 import type { DeviceRef } from '../alink';
 import type { ConnectionState, ConnectionStatus, SubscriptionHandle } from '../connection';
@@ -50,6 +51,8 @@ export class GatewaySession extends EventEmitter<{ notice: [kind: GatewayNotice,
   private readonly requests: GatewayRequests;
   private readonly handles: SubscriptionHandle[];
   private readonly tuning: SessionTuning;
+  /** The gateway-wide pace of its sub-devices' messages (the gateway's `gatewayRateLimit`). */
+  readonly pace: SharedPace;
   /** Bumped whenever the gateway leaves `connected`: work of an older generation stops. */
   private generation = 0;
   /** The gateway's topology as read in this generation, kept up to date by what it adds. */
@@ -67,6 +70,7 @@ export class GatewaySession extends EventEmitter<{ notice: [kind: GatewayNotice,
     super();
     this.tuning = { ...DEFAULT_SESSION_TUNING, ...tuning };
     const gw = gateway.options;
+    this.pace = new SharedPace(gw.gatewayRateLimit ?? 0, this.tuning.now);
     this.requests = new GatewayRequests(gateway, this.tuning.replyTimeoutMs);
     this.handles = [
       gateway.subscribe(gatewayTopics.error(gw), 0, (d) => this.extError(d.payload)),
@@ -121,6 +125,7 @@ export class GatewaySession extends EventEmitter<{ notice: [kind: GatewayNotice,
     for (const handle of this.handles) handle.close(false);
     for (const entry of this.entries.values()) clearTimeout(entry.retry);
     clearTimeout(this.loginTimer);
+    this.pace.stop();
     this.entries.clear();
     this.due.clear();
     this.requests.close(new AliyunIotError('CONNECTION_CLOSED'));

@@ -15,11 +15,11 @@ import { describeStatus, sameReport } from '../connection/status';
 import { AliyunIotError } from '../errors';
 import type { DeviceOptions } from '../options';
 import { Outbox } from '../outbox';
-import { Pacer } from '../pacer';
+import { Pacer, type SharedPace } from '../pacer';
 import type { GatewaySession, SubDeviceState } from './session';
 
 /** What a sub-device needs of its gateway's connection beyond what the session uses. */
-export type GatewayCarrier = Pick<DeviceChannel, 'endpoint' | 'publish' | 'subscribe'>;
+export type GatewayCarrier = Pick<DeviceChannel, 'endpoint' | 'publish' | 'publishNow' | 'subscribe'>;
 
 interface Wanted {
   readonly filter: string;
@@ -28,6 +28,8 @@ interface Wanted {
   readonly refused?: (code: number) => void;
   handle?: SubscriptionHandle;
 }
+
+const ignore = (): void => undefined;
 
 /** The reason a sub-device reports while its gateway is offline; nodes show it as such. */
 export const GATEWAY_OFFLINE = 'gateway-offline';
@@ -45,6 +47,8 @@ export class SubDeviceConnection extends EventEmitter<ConnectionEvents> implemen
   readonly endpoint: { readonly url: string };
   readonly outbox: Outbox;
   private readonly pacer: Pacer;
+  /** The gateway-wide pace every sub-device of this gateway shares (its `gatewayRateLimit`). */
+  private readonly shared: SharedPace;
   private readonly wanted = new Set<Wanted>();
   private detach: (() => void) | undefined;
   private online = false;
@@ -62,6 +66,7 @@ export class SubDeviceConnection extends EventEmitter<ConnectionEvents> implemen
     this.endpoint = { url: `${gateway.endpoint.url} (gateway)` };
     this.outbox = new Outbox(options.queueSize);
     this.pacer = new Pacer(options.rateLimit);
+    this.shared = session.pace;
     this.current = this.describe('idle', {});
   }
 
@@ -109,18 +114,16 @@ export class SubDeviceConnection extends EventEmitter<ConnectionEvents> implemen
     return Promise.resolve();
   }
 
-  /** QoS 0 now, when online, nothing queued and the pace allows; false: use `publish`. */
+  /** QoS 0 now, when online, nothing queued and both paces allow; false: use `publish`. */
   publishNow(topic: string, payload: Buffer | string): boolean {
-    if (!this.online || this.outbox.queued > 0 || !this.pacer.take()) return false;
-    this.gateway.publish(topic, payload, 0, () => undefined);
+    if (!this.mayGoNow()) return false;
+    if (!this.gateway.publishNow(topic, payload, false)) this.gateway.publish(topic, payload, 0, ignore, false);
     return true;
   }
 
   publish(topic: string, payload: Buffer | string, qos: 0 | 1, done: (err?: Error) => void): void {
     if (this.closed) return done(new AliyunIotError('CONNECTION_CLOSED'));
-    if (this.online && this.outbox.queued === 0 && this.pacer.take()) {
-      return this.gateway.publish(topic, payload, qos, done);
-    }
+    if (this.mayGoNow()) return this.gateway.publish(topic, payload, qos, done, false);
     const message = this.outbox.create(topic, payload, qos, done);
     this.outbox.enqueue(message);
     this.schedule();
@@ -171,21 +174,43 @@ export class SubDeviceConnection extends EventEmitter<ConnectionEvents> implemen
     this.online = false;
     clearTimeout(this.paceTimer);
     this.paceTimer = undefined;
+    this.shared.leave(this.turn);
     for (const want of this.wanted) {
       want.handle?.close(true);
       want.handle = undefined;
     }
   }
 
-  /** Sends queued messages as fast as the sub-device's pace allows, oldest first. */
+  /** Online, nothing queued ahead, and a slot in both paces (booked when true). */
+  private mayGoNow(): boolean {
+    if (!this.online || this.outbox.queued > 0 || !this.pacer.ready() || !this.shared.take()) return false;
+    return this.pacer.take();
+  }
+
+  /**
+   * Sends queued messages as fast as the sub-device's pace allows, oldest first; when the gateway's
+   * shared pace has no slot, waits in its line (one timer for all sub-devices) instead.
+   */
   private flush(): void {
     this.paceTimer = undefined;
-    while (this.online && this.outbox.queued > 0 && this.pacer.take()) {
-      const message = this.outbox.shift();
-      if (!message) break;
-      this.gateway.publish(message.topic, message.payload, message.qos, message.done);
+    while (this.online && this.outbox.queued > 0 && this.pacer.ready()) {
+      if (!this.shared.take()) return this.shared.wait(this.turn);
+      this.sendNext();
     }
     this.schedule();
+  }
+
+  /** The shared pace booked a slot for this sub-device. */
+  private readonly turn = (): void => {
+    if (!this.online || this.outbox.queued === 0) return;
+    this.sendNext();
+    this.flush();
+  };
+
+  private sendNext(): void {
+    this.pacer.take();
+    const message = this.outbox.shift();
+    if (message) this.gateway.publish(message.topic, message.payload, message.qos, message.done, false);
   }
 
   private schedule(): void {
