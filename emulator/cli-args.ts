@@ -17,6 +17,8 @@ export const DEMO_PRODUCT: ProductSpec = { productKey: 'a1DemoPk', productSecret
 export const DEMO_UNREGISTERED: readonly DeviceSpec[] = [
   { productKey: 'a1DemoPk', deviceName: 'demo-register' },
   { productKey: 'a1DemoPk', deviceName: 'demo-child-1' },
+  // Registered through the demo gateway (`thing/sub/register`): examples/gateway-register.json.
+  { productKey: 'a1DemoPk', deviceName: 'demo-sub-register' },
 ];
 
 /** The demo gateway (`--demo`): a gateway product, one gateway and three sub-devices. */
@@ -56,6 +58,7 @@ export const USAGE = `Usage: aliyun-iot-emulator [options]
 
   --demo                     what the examples use: device a1DemoPk:demo-device:demo-device-secret, product
                              a1DemoPk:demo-product-secret, unregistered devices demo-register, demo-child-1,
+                             demo-sub-register (to register through the gateway),
                              gateway a1DemoGw:demo-gateway:demo-gateway-secret with sub-devices
                              a1DemoSub:demo-sub-N:demo-sub-N-secret (N = 1..3), no topology yet
   --device pk:dn:secret      a device (repeatable)

@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import type { AliyunIotError, ErrorCode } from './lib/errors';
+import type { CredentialStore } from './lib/login';
 import { validateDeviceOptions, type DeviceOptions } from './lib/options';
 import { deviceKeyOf, sharedPool, type Lease } from './lib/pool';
 import { contextCredentialStore } from './support/credential-store';
@@ -24,12 +25,20 @@ export = function register(RED: NodeAPI): void {
     /** A sub-device's gateway, used (so connected) while the sub-device has users. */
     let gateway: DeviceConfigNode | undefined;
 
+    /** Registration mode, direct or through a gateway: what it obtains is kept in the node's context. */
+    function registrationStore(options: DeviceOptions): CredentialStore | undefined {
+      if (options.authMode !== 'register') return undefined;
+      const kept = contextCredentialStore(RED, node, typeof def.secretStore === 'string' ? def.secretStore : '');
+      if (!kept.persistent) node.warn(localize(RED, 'SECRET_MEMORY_ONLY'));
+      return kept.store;
+    }
+
     const result = validateDeviceOptions({ ...def, ...node.credentials });
     if (!result.ok) {
       node.problem = result.errors.map((e) => localize(RED, e.code, e.params)).join('; ');
       node.error(localize(RED, 'CONFIG_INVALID', { reason: node.problem }));
     } else if (result.options.gateway) {
-      const sub = linkSubDevice(RED, node.id, result.options);
+      const sub = linkSubDevice(RED, node.id, result.options, registrationStore(result.options));
       if (sub.ok) {
         node.options = result.options;
         node.connection = sub.connection;
@@ -40,12 +49,7 @@ export = function register(RED: NodeAPI): void {
       }
     } else {
       try {
-        let credentials;
-        if (result.options.authMode === 'register') {
-          const kept = contextCredentialStore(RED, node, typeof def.secretStore === 'string' ? def.secretStore : '');
-          if (!kept.persistent) node.warn(localize(RED, 'SECRET_MEMORY_ONLY'));
-          credentials = kept.store;
-        }
+        const credentials = registrationStore(result.options);
         let queuePath;
         if (result.options.persistQueue) {
           const userDir = (RED.settings as unknown as { userDir?: string }).userDir;

@@ -146,7 +146,10 @@
           .closest('.form-row')
           .toggle(!applies || applies(settings));
       });
-      $('.aliyun-iot-no-tls').toggle(!fields.usesTls(settings));
+      // A sub-device has no transport of its own: its gateway's connection and TLS settings carry it.
+      var viaGateway = fields.viaGateway(settings);
+      $('.aliyun-iot-no-tls').toggle(!viaGateway && !fields.usesTls(settings));
+      $('.aliyun-iot-tls-via-gateway').toggle(viaGateway);
       input('port').attr('placeholder', String(fields.DEFAULT_PORTS[fields.choiceOf(settings, 'transport')] || ''));
       var pk = settings.productKey || '${productKey}';
       var dn = settings.deviceName || '${deviceName}';

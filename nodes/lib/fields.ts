@@ -156,14 +156,20 @@ export const FIELDS = Object.freeze({
   },
   port: { kind: 'integer', default: '', tab: 'connection', applies: direct },
   authMode: { kind: 'choice', options: AUTH_MODES, default: 'sign', labelled: true, tab: 'authentication' },
-  productSecret: { kind: 'text', default: '', credential: true, tab: 'authentication', applies: registers },
+  productSecret: {
+    kind: 'text',
+    default: '',
+    credential: true,
+    tab: 'authentication',
+    applies: (s: RawSettings) => direct(s) && registers(s),
+  },
   registerKind: {
     kind: 'choice',
     options: REGISTER_KINDS,
     default: 'preregistered',
     labelled: true,
     tab: 'authentication',
-    applies: registers,
+    applies: (s: RawSettings) => direct(s) && registers(s),
   },
   registerVia: {
     kind: 'choice',
@@ -171,7 +177,7 @@ export const FIELDS = Object.freeze({
     default: 'https',
     labelled: true,
     tab: 'authentication',
-    applies: (s: RawSettings) => registers(s) && choiceOf(s, 'registerKind') === 'preregistered',
+    applies: (s: RawSettings) => direct(s) && registers(s) && choiceOf(s, 'registerKind') === 'preregistered',
   },
   secretStore: { kind: 'text', default: '', tab: 'authentication', applies: registers },
   authHost: {

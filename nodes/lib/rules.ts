@@ -74,7 +74,7 @@ export const OPTION_ERROR_CODES = [
   'GATEWAY_RATE_RANGE',
   'CA_INVALID',
   'QOS_INVALID',
-  'GATEWAY_SIGN_ONLY',
+  'GATEWAY_AUTH_MODE',
 ] as const;
 export type OptionErrorCode = (typeof OPTION_ERROR_CODES)[number];
 
@@ -184,9 +184,12 @@ const CHECKS: Readonly<Record<CheckedField, (s: RawSettings) => Problem[]>> = {
     authModeOf(s) === 'register' || text(s.deviceSecret) ? [] : [{ code: 'DEVICE_SECRET_MISSING', params: {} }],
   productSecret: (s) =>
     authModeOf(s) !== 'register' || text(s.productSecret) ? [] : [{ code: 'PRODUCT_SECRET_MISSING', params: {} }],
-  // Sub-devices log in through their gateway with their own secret (registration through a gateway
-  // is not offered yet).
-  gateway: (s) => (!viaGateway(s) || authModeOf(s) === 'sign' ? [] : [{ code: 'GATEWAY_SIGN_ONLY', params: {} }]),
+  // Sub-devices log in through their gateway with their own secret, given or registered through the
+  // gateway (`thing/sub/register`); HTTPS tokens and registration-free logins are direct-only.
+  gateway: (s) =>
+    !viaGateway(s) || authModeOf(s) === 'sign' || authModeOf(s) === 'register'
+      ? []
+      : [{ code: 'GATEWAY_AUTH_MODE', params: {} }],
   endpoint: (s) =>
     isEndpointKind(endpointOf(s)) ? [] : [{ code: 'ENDPOINT_UNKNOWN', params: { value: endpointOf(s) } }],
   regionId: (s) => {
@@ -243,6 +246,10 @@ export function resolvedClientId(s: RawSettings): string {
 
 /** What a sub-device leaves to its gateway: left unchecked, as the dialog hides them. */
 const GATEWAY_OWNS: ReadonlySet<CheckedField> = new Set([
+  // Registering through the gateway needs no ProductSecret: the gateway vouches for the sub-device.
+  'productSecret',
+  'registerKind',
+  'registerVia',
   'endpoint',
   'regionId',
   'instanceId',

@@ -4,6 +4,7 @@ import type { NodeAPI } from 'node-red';
 import type { DeviceChannel } from '../lib/connection';
 import { GatewaySession } from '../lib/gateway/session';
 import { SubDeviceConnection } from '../lib/gateway/sub-device';
+import type { CredentialStore } from '../lib/login';
 import type { DeviceOptions } from '../lib/options';
 import type { DeviceConfigNode } from './device-link';
 import { localize } from './i18n';
@@ -29,7 +30,12 @@ export type SubDeviceLink =
  * The sub-device's connection over the gateway named by `options.gateway`. Node-RED creates a config
  * node after the config nodes it names, so the gateway's node exists here when it exists at all.
  */
-export function linkSubDevice(RED: NodeAPI, selfId: string, options: DeviceOptions): SubDeviceLink {
+export function linkSubDevice(
+  RED: NodeAPI,
+  selfId: string,
+  options: DeviceOptions,
+  store?: CredentialStore,
+): SubDeviceLink {
   const name = options.gateway;
   if (name === selfId) return { ok: false, problem: localize(RED, 'GATEWAY_SELF') };
   const gateway = RED.nodes.getNode(name) as DeviceConfigNode | null;
@@ -39,6 +45,6 @@ export function linkSubDevice(RED: NodeAPI, selfId: string, options: DeviceOptio
   if (gateway.options.gateway) {
     return { ok: false, problem: localize(RED, 'GATEWAY_NESTED', { gateway: gateway.name || name }) };
   }
-  const connection = new SubDeviceConnection(options, gateway.connection, gatewaySessionOf(gateway.connection));
+  const connection = new SubDeviceConnection(options, gateway.connection, gatewaySessionOf(gateway.connection), store);
   return { ok: true, connection, gateway };
 }

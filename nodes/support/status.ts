@@ -19,9 +19,11 @@ export function statusText(RED: NodeAPI, status: ConnectionStatus): string {
   const text = RED._(key, { code: String(status.code ?? '') });
   const label = text === key ? status.state : text;
   const coded = status.state === 'auth-failed' || status.state === 'disconnected';
-  return coded && status.code !== undefined && !label.includes(String(status.code))
-    ? `${label} (${String(status.code)})`
-    : label;
+  if (!coded || status.code === undefined || label.includes(String(status.code))) return label;
+  // The platform's codes for sub-devices (6287, 6401...) get a word on what to do.
+  const hintKey = `${DEVICE_NAMESPACE}:status.platform-code.${String(status.code)}`;
+  const hint = RED._(hintKey);
+  return hint === hintKey ? `${label} (${String(status.code)})` : `${label} (${String(status.code)}: ${hint})`;
 }
 
 export function nodeStatusOf(RED: NodeAPI, status: ConnectionStatus): NodeStatus {

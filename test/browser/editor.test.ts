@@ -7,11 +7,12 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import type { Emulator } from '../../emulator/index';
-import { DEMO_DEVICE } from '../../emulator/cli-args';
+import { DEMO_DEVICE, DEMO_GATEWAY, DEMO_GATEWAY_PRODUCT, DEMO_SUB_DEVICES } from '../../emulator/cli-args';
 import * as nr from '../../scripts/node-red-process';
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { demoFlow } = require('../../scripts/demo-flow') as { demoFlow: (o: Record<string, unknown>) => unknown[] };
 import { eventually, start } from '../helpers/emulator';
+import { readExample } from '../helpers/examples';
 
 const CHROMIUM = '/usr/bin/chromium';
 
@@ -94,7 +95,7 @@ describe('editor in Chromium', () => {
   before(async () => {
     assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install -y chromium`);
     mkdirSync(ARTIFACTS, { recursive: true });
-    emu = await start({ devices: [DEMO_DEVICE] });
+    emu = await start({ devices: [DEMO_DEVICE, DEMO_GATEWAY, ...DEMO_SUB_DEVICES], products: [DEMO_GATEWAY_PRODUCT] });
     const userDir = nr.linkedUserDir(nr.freshDir(mkdtempSync(join(tmpdir(), 'aliyun-iot-browser-'))));
     const port = await nr.freePort();
     nr.writeSettings(userDir, { port });
@@ -153,6 +154,17 @@ describe('editor in Chromium', () => {
     await pickGateway('gateway-config-id');
     for (const id of ['endpoint', 'regionId', 'transport', 'port'])
       assert.ok(!(await page.locator(`#node-config-input-${id}`).isVisible()), `${id} hidden for a sub-device`);
+    // Registering through the gateway needs no ProductSecret; the TLS tab says whose TLS applies.
+    await showTab(page, 'authentication');
+    await page.selectOption('#node-config-input-authMode', 'register');
+    assert.ok(!(await page.locator('#node-config-input-productSecret').isVisible()), 'no ProductSecret');
+    assert.ok(!(await page.locator('#node-config-input-registerVia').isVisible()));
+    assert.ok(await page.locator('#node-config-input-secretStore').isVisible());
+    await page.selectOption('#node-config-input-authMode', 'sign');
+    await showTab(page, 'tls');
+    assert.ok(await page.locator('.aliyun-iot-tls-via-gateway').isVisible());
+    assert.ok(!(await page.locator('.aliyun-iot-no-tls').isVisible()));
+    await showTab(page, 'connection');
     await pickGateway('_ADD_');
     for (const id of ['endpoint', 'transport', 'port'])
       assert.ok(await page.locator(`#node-config-input-${id}`).isVisible(), `${id} back`);
@@ -256,6 +268,22 @@ describe('editor in Chromium', () => {
     );
     assert.ok(device.counters.messagesOut > out, 'property set delivered to the device');
     await page.screenshot({ path: join(ARTIFACTS, 'demo-flow.png') });
+  });
+
+  it('the gateway example runs: every sub-device shows connected through the one gateway', async () => {
+    const flow = readExample('gateway', emu);
+    await nr.deployFlows(red.url, flow);
+    await page.reload();
+    await page.waitForSelector('#red-ui-palette-header-Aliyun_IoT', { timeout: 30_000 });
+    // Three property nodes, three command nodes and three reply nodes of sub-devices: all connected.
+    await page.waitForFunction(
+      () => document.querySelectorAll('.red-ui-flow-node-status-dot-green').length >= 9,
+      undefined,
+      { timeout: 30_000 },
+    );
+    const meters = DEMO_SUB_DEVICES.map((d) => emu.registry.device(d.productKey, d.deviceName)!);
+    assert.ok(meters.every((m) => m.online && m.via === `${DEMO_GATEWAY.productKey}&${DEMO_GATEWAY.deviceName}`));
+    await page.screenshot({ path: join(ARTIFACTS, 'gateway-flow.png') });
   });
 
   /**

@@ -8,9 +8,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Emulator } from '../../emulator/index';
-import { DEMO_DEVICE, DEMO_PRODUCT, DEMO_UNREGISTERED } from '../../emulator/cli-args';
+import {
+  DEMO_DEVICE,
+  DEMO_GATEWAY,
+  DEMO_GATEWAY_PRODUCT,
+  DEMO_PRODUCT,
+  DEMO_SUB_DEVICES,
+  DEMO_UNREGISTERED,
+} from '../../emulator/cli-args';
 import * as nr from '../../scripts/node-red-process';
-import { eventually, start } from '../helpers/emulator';
+import { eventually, https, start } from '../helpers/emulator';
 import { readExample } from '../helpers/examples';
 
 const DEMO_SECRET = DEMO_DEVICE.deviceSecret ?? 'demo-device-secret';
@@ -41,7 +48,10 @@ describe(`end to end: tarball in ${process.env.E2E_RED_JS ? 'the given' : 'the d
       cwd: userDir,
       stdio: 'pipe',
     });
-    emu = await start({ devices: [DEMO_DEVICE, ...DEMO_UNREGISTERED], products: [DEMO_PRODUCT] });
+    emu = await start({
+      devices: [DEMO_DEVICE, ...DEMO_UNREGISTERED, DEMO_GATEWAY, ...DEMO_SUB_DEVICES],
+      products: [DEMO_PRODUCT, DEMO_GATEWAY_PRODUCT],
+    });
     port = await nr.freePort();
     nr.writeSettings(userDir, {
       port,
@@ -142,13 +152,43 @@ describe(`end to end: tarball in ${process.env.E2E_RED_JS ? 'the given' : 'the d
     assert.ok(!(await nr.request('GET', `${red.url}/flows`)).text.includes('demo-product-secret'));
   });
 
+  it('gateway example: sub-devices post through the gateway; dropped by the cloud, all are back', async () => {
+    const meters = DEMO_SUB_DEVICES.map((d) => () => emu.registry.device(d.productKey, d.deviceName)!);
+    const gateway = () => emu.registry.device(DEMO_GATEWAY.productKey, DEMO_GATEWAY.deviceName)!;
+    await nr.deployFlows(red.url, example('gateway', emu));
+    await eventually(() => meters.every((m) => m().online), 15_000, 'every sub-device online');
+    await eventually(
+      () => meters.every((m) => typeof m().properties.Power === 'number'),
+      15_000,
+      'a property post of each',
+    );
+    const connects = gateway().counters.connects;
+    const dropped = await https(
+      emu,
+      'POST',
+      `/api/devices/${DEMO_GATEWAY.productKey}/${DEMO_GATEWAY.deviceName}/disconnect`,
+    );
+    assert.deepEqual(dropped.body, { disconnected: true });
+    await eventually(() => meters.every((m) => !m().online), 5000, 'logged out with their gateway');
+    // The first reconnect comes within the backoff's first steps; the logins follow at once.
+    await eventually(() => meters.every((m) => m().online), 30_000, 'every sub-device back online');
+    assert.equal(gateway().counters.connects, connects + 1);
+    assert.ok(meters.every((m) => m().via === `${DEMO_GATEWAY.productKey}&${DEMO_GATEWAY.deviceName}`));
+  });
+
   it('exports no secret, and keeps credentials encrypted on disk', async () => {
     const flows = (await nr.request('GET', `${red.url}/flows`)).text;
     assert.ok(flows.includes('aliyun-iot-device'));
-    assert.ok(!flows.includes(DEMO_SECRET), 'deviceSecret in GET /flows');
-    const onDisk = JSON.parse(readFileSync(join(userDir, 'flows_cred.json'), 'utf8')) as Record<string, unknown>;
+    // The last flow deployed is the gateway's: its own and its sub-devices' secrets are checked too.
+    const secrets = [DEMO_SECRET, DEMO_GATEWAY.deviceSecret!, ...DEMO_SUB_DEVICES.map((d) => d.deviceSecret!)];
+    assert.ok(flows.includes('"gateway":"ex-gw-device"'), 'sub-devices deployed');
+    const credsOnDisk = readFileSync(join(userDir, 'flows_cred.json'), 'utf8');
+    const onDisk = JSON.parse(credsOnDisk) as Record<string, unknown>;
     assert.deepEqual(Object.keys(onDisk), ['$'], 'flows_cred.json holds only the encrypted blob');
-    assert.ok(!readFileSync(join(userDir, 'flows_cred.json'), 'utf8').includes(DEMO_SECRET));
-    assert.ok(!red.log().includes(DEMO_SECRET), 'no secret in the Node-RED log');
+    for (const secret of secrets) {
+      assert.ok(!flows.includes(secret), `a secret in GET /flows`);
+      assert.ok(!credsOnDisk.includes(secret), 'a secret in flows_cred.json');
+      assert.ok(!red.log().includes(secret), 'a secret in the Node-RED log');
+    }
   });
 });

@@ -90,6 +90,7 @@ export class FakeGateway extends EventEmitter implements GatewayLink {
 export const T = {
   topoGet: '/sys/gwPK/gw1/thing/topo/get',
   topoAdd: '/sys/gwPK/gw1/thing/topo/add',
+  register: '/sys/gwPK/gw1/thing/sub/register',
   login: '/ext/session/gwPK/gw1/combine/batch_login',
   logout: '/ext/session/gwPK/gw1/combine/batch_logout',
   error: '/ext/error/gwPK/gw1',

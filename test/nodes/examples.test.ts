@@ -175,4 +175,15 @@ describe('examples/', () => {
     const call = await emu.platform.callThing(meter(2), 'ToggleRelay', { On: 1 }, 5000);
     assert.deepEqual(call.reply, { id: call.id, code: 200, data: { Relay: 1 } });
   });
+
+  it('gateway-register: demo-sub-register gets its secret through the gateway and posts', async () => {
+    const { flow, credentials } = loadExample('gateway-register', emu);
+    await helper.load([...NODES, ...core], flow, credentials);
+    const sub = () => emu.registry.device('a1DemoPk', 'demo-sub-register')!;
+    const states = collect('ex-gwreg-debug');
+    await eventually(() => states.some((m) => m.topic === 'connected'), 10_000, 'registered and online');
+    assert.equal(sub().counters.registrations, 1);
+    assert.equal(sub().via, `${DEMO_GATEWAY.productKey}&${DEMO_GATEWAY.deviceName}`);
+    await eventually(() => sub().properties.Power === 42, 8000, 'Power posted');
+  });
 });

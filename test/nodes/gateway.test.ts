@@ -1,10 +1,24 @@
 // Node-RED as a gateway: sub-device config nodes ride on their gateway's connection; the existing
 // nodes work for them unchanged, through the emulator's gateway (topology, batch login, traffic).
 import assert from 'node:assert/strict';
-import { before, describe, it } from 'node:test';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
 import type { Emulator } from '../../emulator/index';
 import { eventually } from '../helpers/emulator';
-import { collect, connected, deviceConfig, helper, inject, NODES, nodeRedSuite } from '../helpers/flows';
+import {
+  collect,
+  connected,
+  deviceConfig,
+  helper,
+  inject,
+  logged,
+  NODES,
+  nodeRedSuite,
+  stopLikeRestart,
+} from '../helpers/flows';
+import { loadContextStores } from '../helpers/red-internals';
 
 const gw = { productKey: 'pkNrGw', deviceName: 'edge-gw', deviceSecret: 'edge-gw-secret' };
 const meters = [1, 2, 3].map((n) => ({
@@ -35,13 +49,27 @@ const credentials = {
 
 describe('gateway and sub-devices in Node-RED', () => {
   const suite = nodeRedSuite({
-    products: [{ productKey: gw.productKey, nodeType: 'gateway' }],
-    devices: [gw, ...meters],
+    products: [
+      { productKey: gw.productKey, nodeType: 'gateway' },
+      // Dynamic registration on: its pre-registered devices get their secret once, via a gateway.
+      { productKey: 'pkRegMeter', productSecret: 'reg-meter-product-secret' },
+    ],
+    devices: [gw, ...meters, { productKey: 'pkRegMeter', deviceName: 'reg-meter' }],
     rateLimit: 0,
   });
   let emu: Emulator;
+  // A persistent context store, where registration through the gateway keeps what it obtained.
+  let contextDir = '';
   before(() => {
     emu = suite();
+    contextDir = mkdtempSync(join(tmpdir(), 'aliyun-iot-gw-context-'));
+    helper.settings({
+      contextStorage: { file: { module: 'localfilesystem', config: { dir: contextDir, cache: false } } },
+    });
+  });
+  after(() => {
+    helper.settings({});
+    rmSync(contextDir, { recursive: true, force: true });
   });
   const record = (d: { productKey: string; deviceName: string }) => emu.registry.device(d.productKey, d.deviceName)!;
 
@@ -125,13 +153,13 @@ describe('gateway and sub-devices in Node-RED', () => {
   });
 
   // A config node naming itself is refused by Node-RED itself ("Circular config node dependency").
-  it('refuses a sub-device whose gateway is missing or is a sub-device, or that registers, clearly', async () => {
+  it('refuses a sub-device whose gateway is missing or is a sub-device, or that wants a token, clearly', async () => {
     const flow = [
       { ...deviceConfig(emu, gw), id: 'gw' },
       subConfig('okSub', meters[0]!),
       subConfig('lost', meters[1]!, { gateway: 'nowhere' }),
       subConfig('nested', meters[2]!, { gateway: 'okSub' }),
-      subConfig('reg', { ...meters[2]!, deviceName: 'meter-9' }, { authMode: 'register', productSecret: 'x' }),
+      subConfig('reg', { ...meters[2]!, deviceName: 'meter-9' }, { authMode: 'https' }),
       { id: 'p1', type: 'aliyun-iot-publish', device: 'lost', topic: 'user/x' },
       { id: 'p2', type: 'aliyun-iot-publish', device: 'nested', topic: 'user/x' },
       { id: 'p3', type: 'aliyun-iot-publish', device: 'reg', topic: 'user/x' },
@@ -185,7 +213,12 @@ describe('gateway and sub-devices in Node-RED', () => {
       [null],
       [{ productKey: 1, deviceName: 'd' }],
     ]) {
-      assert.equal((await inject('conn', { action: 'topo-add', payload }))?.code, 'SUBDEVICES_INVALID');
+      for (const action of ['topo-add', 'topo-delete', 'found']) {
+        assert.equal((await inject('conn', { action, payload }))?.code, 'SUBDEVICES_INVALID', action);
+      }
+    }
+    for (const action of ['topo', 'TOPOLOGY', 42, null]) {
+      assert.equal((await inject('conn', { action }))?.code, 'ACTION_INVALID', String(action));
     }
     // Adding needs the secret to sign with; the output never carries it.
     const noSecret = [{ productKey: extra.productKey, deviceName: extra.deviceName }];
@@ -221,5 +254,39 @@ describe('gateway and sub-devices in Node-RED', () => {
     await eventually(() => !record(meters[0]!).online, 5000, 'logged out');
     assert.equal(await inject('subConn', { action: 'login' }), undefined);
     await eventually(() => record(meters[0]!).online, 10_000, 'logged in again');
+  });
+  it('a sub-device in registration mode gets its DeviceSecret through the gateway, keeps it, and reuses it', async () => {
+    const regMeter = { productKey: 'pkRegMeter', deviceName: 'reg-meter' };
+    const flow = [
+      { ...deviceConfig(emu, gw), id: 'gw', rateLimit: '0' },
+      { ...subConfig('reg', { ...regMeter, deviceSecret: '' }), authMode: 'register' },
+      { id: 'prop', type: 'aliyun-iot-property', device: 'reg', wires: [['out']] },
+      { id: 'out', type: 'helper' },
+    ];
+    await helper.load(NODES, flow, { gw: credentials.gw });
+    await loadContextStores();
+    await eventually(() => record(regMeter).online, 10_000, 'registered and online');
+    assert.equal(record(regMeter).counters.registrations, 1);
+    assert.equal(record(regMeter).via, `${gw.productKey}&${gw.deviceName}`);
+    const replies = collect('out');
+    assert.equal(await inject('prop', { payload: { Power: 7 } }), undefined);
+    await eventually(() => replies.length === 1, 5000, 'post_reply');
+    assert.equal(record(regMeter).properties.Power, 7);
+    assert.deepEqual(logged('reg', 'warn'), [], 'a persistent store was found');
+    const issued = record(regMeter).deviceSecret ?? '';
+    assert.match(issued, /^[0-9a-f]{32}$/);
+
+    // A restart: the kept secret logs it in; registering again would be refused (6289).
+    await stopLikeRestart();
+    await helper.load(NODES, flow, { gw: credentials.gw });
+    await loadContextStores();
+    await eventually(
+      () => (helper.getNode('reg') as unknown as { connection: { state: string } }).connection.state === 'connected',
+      10_000,
+      'online again after the restart',
+    );
+    assert.equal(record(regMeter).counters.registrations, 1, 'did not register again');
+    const said = [...logged('reg', 'warn'), ...logged('reg', 'error'), ...logged('gw', 'error')].join('\n');
+    assert.ok(!said.includes(issued), 'the secret is never logged');
   });
 });

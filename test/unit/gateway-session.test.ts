@@ -3,7 +3,9 @@
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import { DEFAULT_BACKOFF } from '../../nodes/lib/backoff';
+import { signSubDevice } from '../../nodes/lib/gateway/protocol';
 import { GatewaySession } from '../../nodes/lib/gateway/session';
+import { memoryStore, type CredentialStore } from '../../nodes/lib/login';
 import { FakeGateway, T } from '../helpers/fake-gateway';
 
 function setup(t: TestContext, count: number) {
@@ -249,5 +251,101 @@ describe('gateway session (fake gateway, mock timers)', () => {
     ctx.detach[0]!();
     assert.equal(ctx.gateway.count(T.logout), 2);
     ctx.session.close();
+  });
+  describe('registration through the gateway (thing/sub/register)', () => {
+    /** One sub-device in registration mode, its secret blank, kept in `store`. */
+    function registering(t: TestContext, store: CredentialStore, deviceSecret = '') {
+      const ctx = setup(t, 0);
+      const states: string[] = [];
+      const warnings: string[] = [];
+      const device = { productKey: 'subPK', deviceName: 'reg-0', deviceSecret };
+      ctx.session.attach({
+        device,
+        cleanSession: true,
+        store,
+        warn: (code) => warnings.push(code),
+        changed: (state, code) => states.push(code === undefined ? state : `${state}:${code}`),
+      });
+      ctx.gateway.go('connected');
+      ctx.tick(0);
+      return { ...ctx, states, warnings };
+    }
+
+    it('registers a sub-device without a secret, keeps the secret, and signs topo/add and login with it', async (t) => {
+      const store = memoryStore();
+      const ctx = registering(t, store);
+      await ctx.settle();
+      const register = ctx.gateway.sent.find((s) => s.topic === T.register);
+      assert.deepEqual(register?.body.params, [{ productKey: 'subPK', deviceName: 'reg-0' }]);
+      assert.equal(ctx.gateway.count(T.topoGet), 0, 'the secret comes first');
+      ctx.gateway.reply(T.register, 200, [
+        { iotId: 'i', productKey: 'subPK', deviceName: 'reg-0', deviceSecret: 'issued-secret' },
+      ]);
+      await ctx.settle();
+      assert.deepEqual(await store.load(), { productKey: 'subPK', deviceName: 'reg-0', deviceSecret: 'issued-secret' });
+      ctx.gateway.reply(T.topoGet, 200, []);
+      await ctx.settle();
+      const add = ctx.gateway.sent.find((s) => s.topic === T.topoAdd);
+      const [entry] = add?.body.params as { sign: string; timestamp: string }[];
+      const expected = signSubDevice(
+        { productKey: 'subPK', deviceName: 'reg-0', deviceSecret: 'issued-secret' },
+        'hmacsha256',
+        Number(entry?.timestamp),
+      );
+      assert.equal(entry?.sign, expected.sign);
+      ctx.gateway.reply(T.topoAdd, 200);
+      await ctx.settle();
+      ctx.gateway.reply(T.login, 200);
+      await ctx.settle();
+      assert.equal(ctx.states.at(-1), 'online');
+      // After a gateway reconnect it logs in with the secret it has: no second registration.
+      ctx.gateway.go('disconnected');
+      ctx.gateway.go('connected');
+      ctx.tick(250);
+      await ctx.settle();
+      assert.equal(ctx.gateway.count(T.register), 1);
+      assert.equal(ctx.gateway.count(T.topoGet), 2);
+    });
+
+    it('uses a kept secret without registering', async (t) => {
+      const store = memoryStore();
+      await store.save({ productKey: 'subPK', deviceName: 'reg-0', deviceSecret: 'kept' });
+      const ctx = registering(t, store);
+      await ctx.settle();
+      assert.equal(ctx.gateway.count(T.register), 0);
+      assert.equal(ctx.gateway.count(T.topoGet), 1);
+    });
+
+    it('uses the secret the user entered without registering', async (t) => {
+      const given = registering(t, memoryStore(), 'typed-in');
+      await given.settle();
+      assert.equal(given.gateway.count(T.register), 0);
+      assert.equal(given.gateway.count(T.topoGet), 1);
+    });
+
+    it("a store that can't be read warns; 6289 (registered before, secret lost) stops", async (t) => {
+      const failing: CredentialStore = {
+        load: () => Promise.reject(new Error('disk gone')),
+        save: () => Promise.resolve(),
+      };
+      const ctx = registering(t, failing);
+      await ctx.settle();
+      assert.deepEqual(ctx.warnings, ['SECRET_NOT_LOADED']);
+      ctx.gateway.reply(T.register, 6289);
+      await ctx.settle();
+      assert.equal(ctx.states.at(-1), 'login-failed:6289');
+      ctx.tick(3600_000);
+      assert.equal(ctx.gateway.count(T.register), 1, 'no retry until the user acts');
+    });
+
+    it('a registered secret that cannot be kept is warned about, and the login goes on', async (t) => {
+      const save = () => Promise.reject(new Error('disk full'));
+      const saving = registering(t, { load: () => Promise.resolve(undefined), save });
+      await saving.settle();
+      saving.gateway.reply(T.register, 200, [{ productKey: 'subPK', deviceName: 'reg-0', deviceSecret: 'x' }]);
+      await saving.settle();
+      assert.deepEqual(saving.warnings, ['SECRET_NOT_SAVED']);
+      assert.equal(saving.gateway.count(T.topoGet), 1, 'logs in all the same');
+    });
   });
 });

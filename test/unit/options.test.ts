@@ -154,16 +154,24 @@ describe('validateDeviceOptions', () => {
     });
     assert.ok(sub.ok, JSON.stringify(sub.errors));
     assert.equal(sub.options.gateway, 'gw-node');
+    // Registration through the gateway: no ProductSecret, and the direct registration kinds do not apply.
     const registering = validateDeviceOptions({
       productKey: 'pkSub',
       deviceName: 'meter',
       gateway: 'gw-node',
       authMode: 'register',
-      productSecret: 'p',
+      registerKind: 'registration-free',
+    });
+    assert.ok(registering.ok, JSON.stringify(registering.errors));
+    const token = validateDeviceOptions({
+      productKey: 'pkSub',
+      deviceName: 'meter',
+      gateway: 'gw-node',
+      authMode: 'https',
     });
     assert.deepEqual(
-      registering.errors.map((e) => e.code),
-      ['GATEWAY_SIGN_ONLY'],
+      token.errors.map((e) => e.code),
+      ['DEVICE_SECRET_MISSING', 'GATEWAY_AUTH_MODE'],
     );
     assert.equal(validateDeviceOptions({ productKey: 'pk', deviceName: 'dn', deviceSecret: 's' }).options?.gateway, '');
   });

@@ -10,6 +10,7 @@ const catalogue: Record<string, string> = {
   'node-red:common.status.disconnected': 'disconnected',
   '@iotflow/node-red-aliyun-iot/aliyun-iot-device:status.gateway-offline': 'gateway offline',
   '@iotflow/node-red-aliyun-iot/aliyun-iot-device:status.auth-failed': 'auth failed',
+  '@iotflow/node-red-aliyun-iot/aliyun-iot-device:status.platform-code.6289': 'registered before',
 };
 const RED = { _: (key: string) => catalogue[key] ?? key } as unknown as NodeAPI;
 const status = (extra: Partial<ConnectionStatus>): ConnectionStatus => ({
@@ -36,6 +37,11 @@ describe('node status', () => {
       'disconnected (ECONNREFUSED)',
     );
     assert.equal(nodeStatusOf(RED, status({ state: 'auth-failed', code: 6287 })).text, 'auth failed (6287)');
+    assert.equal(
+      nodeStatusOf(RED, status({ state: 'auth-failed', code: 6289 })).text,
+      'auth failed (6289: registered before)',
+      'a platform code with a hint says what it means',
+    );
     assert.deepEqual(nodeStatusOf(RED, status({})), { fill: 'green', shape: 'dot', text: 'connected' });
   });
 });

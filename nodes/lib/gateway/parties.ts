@@ -3,6 +3,8 @@
 import { DEFAULT_BACKOFF, type BackoffPolicy } from '../backoff';
 import type { DeviceRef } from '../alink';
 import type { ConnectionState, ConnectionStatus, Delivery, SubscriptionHandle } from '../connection';
+import type { ErrorCode } from '../errors';
+import type { CredentialStore } from '../login';
 import type { SignMethod } from '../sign';
 import type { SubDevice } from './protocol';
 
@@ -20,8 +22,13 @@ export type SubDeviceState = 'gateway-offline' | 'logging-in' | 'online' | 'logi
 
 /** A sub-device as the session sees it: its identity, and where its state changes go. */
 export interface SubDeviceMember {
+  /** Its DeviceSecret blank in registration mode until registered. */
   readonly device: SubDevice;
   readonly cleanSession: boolean;
+  /** Registration mode: where a secret registered through the gateway is kept. */
+  readonly store?: CredentialStore;
+  /** Trouble with that store, for a log line. */
+  warn?(code: ErrorCode, params: Record<string, unknown>): void;
   changed(state: SubDeviceState, code?: number | string): void;
 }
 

@@ -27,6 +27,7 @@ export class GatewayRequests {
       gatewayTopics.topoAdd(gw),
       gatewayTopics.topoDelete(gw),
       gatewayTopics.listFound(gw),
+      gatewayTopics.subRegister(gw),
       gatewayTopics.batchLogin(gw),
       gatewayTopics.batchLogout(gw),
     ];

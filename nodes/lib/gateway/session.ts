@@ -15,13 +15,12 @@ import {
   gatewayTopics,
   LOGIN_BATCH,
   LOGINS_PER_SECOND,
-  TOPO_BATCH,
   parseExtError,
   parseTopoChange,
-  topoAddRequests,
   verdictOf,
   type SubDevice,
 } from './protocol';
+import { addToTopology, obtainSecrets, type AdmissionContext, type Candidate, type Refusals } from './admission';
 import { GatewayRequests } from './requests';
 import { addTopology, deleteTopology, readTopology, reportFound } from './topology';
 import {
@@ -36,7 +35,7 @@ export type { GatewayLink, SessionTuning, SubDeviceMember, SubDeviceState } from
 
 const keyOf = (d: DeviceRef): string => `${d.productKey}/${d.deviceName}`;
 
-interface Entry {
+interface Entry extends Candidate {
   readonly member: SubDeviceMember;
   state: SubDeviceState;
   attempt: number;
@@ -83,7 +82,11 @@ export class GatewaySession extends EventEmitter<{ notice: [kind: GatewayNotice,
   /** Adds a sub-device; it logs in as soon as the gateway is online. Returns its removal. */
   attach(member: SubDeviceMember): () => void {
     const key = keyOf(member.device);
-    const entry: Entry = { member, state: 'gateway-offline', attempt: 0 };
+    const { device, store } = member;
+    // Registration mode: a DeviceSecret the user entered anyway wins over registering.
+    const secret = device.deviceSecret || undefined;
+    const warn: Entry['warn'] = (code, params) => member.warn?.(code, params);
+    const entry: Entry = { member, device, secret, store, warn, state: 'gateway-offline', attempt: 0 };
     this.entries.set(key, entry);
     if (this.gateway.state === 'connected') this.queueLogin(entry);
     else member.changed('gateway-offline');
@@ -170,7 +173,7 @@ export class GatewaySession extends EventEmitter<{ notice: [kind: GatewayNotice,
 
   private queueLogin(entry: Entry): void {
     this.set(entry, 'logging-in');
-    this.due.add(keyOf(entry.member.device));
+    this.due.add(keyOf(entry.device));
     this.scheduleLogin();
   }
 
@@ -185,65 +188,54 @@ export class GatewaySession extends EventEmitter<{ notice: [kind: GatewayNotice,
     }, wait);
   }
 
-  /** Adds what the topology lacks, then logs one batch of due sub-devices in. */
+  /** Gets what a batch of due sub-devices lacks (secret, topology), then logs it in. */
   private async loginDue(): Promise<void> {
     const generation = this.generation;
     const batch = [...this.due]
       .slice(0, LOGIN_BATCH)
       .map((key) => this.entries.get(key))
       .filter((e): e is Entry => e !== undefined);
-    for (const entry of batch) this.due.delete(keyOf(entry.member.device));
+    for (const entry of batch) this.due.delete(keyOf(entry.device));
     if (batch.length === 0) return;
     this.lastBatchAt = this.tuning.now();
     this.scheduleLogin();
+    const ctx: AdmissionContext = {
+      requests: this.requests,
+      gateway: this.gateway.options,
+      now: this.tuning.now,
+      alive: () => generation === this.generation,
+    };
     try {
-      const ready = await this.withTopology(batch, generation);
-      if (ready.length === 0 || generation !== this.generation) return;
+      // Only registration mode may lack a secret: the common batch goes on without waiting here.
+      const lacking = batch.filter((e) => e.secret === undefined);
+      let ready = lacking.length > 0 ? this.admitted(batch, await obtainSecrets(ctx, lacking)) : batch;
+      const topology = this.known ?? (await this.readTopology());
+      if (!ctx.alive()) return;
+      this.known = topology;
+      ready = this.admitted(ready, await addToTopology(ctx, ready, topology));
+      if (ready.length === 0 || !ctx.alive()) return;
       const gw = this.gateway.options;
       // One batch of at most 50: one request. Its cleanSession keeps queued messages unless all agree.
       const cleanSession = ready.every((e) => e.member.cleanSession);
-      const devices = ready.map((e) => e.member.device);
+      const devices = ready.map((e) => ({ ...e.device, deviceSecret: e.secret ?? '' }));
       for (const req of batchLoginRequests(devices, gw.signmethod, cleanSession, this.tuning.now(), () =>
         this.requests.nextId(),
       )) {
         const reply = await this.requests.send(gatewayTopics.batchLogin(gw), req);
-        if (generation !== this.generation) return;
+        if (!ctx.alive()) return;
         for (const entry of ready) this.loginAnswered(entry, reply.code);
       }
     } catch (err) {
-      if (generation !== this.generation) return;
+      if (!ctx.alive()) return;
       const code = err instanceof AliyunIotError ? (err.platformCode ?? err.code) : 'LOGIN_FAILED';
       for (const entry of batch) this.retryLater(entry, code, false);
     }
   }
 
-  /** The batch's sub-devices that are in the topology, after adding those that were not. */
-  private async withTopology(batch: Entry[], generation: number): Promise<Entry[]> {
-    const gw = this.gateway.options;
-    const topology = this.known ?? (await this.readTopology());
-    if (generation !== this.generation) return [];
-    this.known = topology;
-    const missing = batch.filter((e) => !topology.has(keyOf(e.member.device)));
-    const requests = topoAddRequests(
-      missing.map((e) => e.member.device),
-      gw.signmethod,
-      this.tuning.now(),
-      () => this.requests.nextId(),
-    );
-    const refused = new Set<Entry>();
-    for (const [i, req] of requests.entries()) {
-      const reply = await this.requests.send(gatewayTopics.topoAdd(gw), req);
-      if (generation !== this.generation) return [];
-      const slice = missing.slice(i * TOPO_BATCH, (i + 1) * TOPO_BATCH);
-      for (const entry of slice) {
-        if (reply.code === 200) topology.add(keyOf(entry.member.device));
-        else {
-          refused.add(entry);
-          this.loginAnswered(entry, reply.code);
-        }
-      }
-    }
-    return batch.filter((e) => !refused.has(e));
+  /** The entries a step did not refuse; the refused ones learn why. */
+  private admitted(entries: readonly Entry[], refused: Refusals): Entry[] {
+    for (const [candidate, code] of refused) this.loginAnswered(candidate as Entry, code);
+    return entries.filter((e) => !refused.has(e));
   }
 
   private async readTopology(): Promise<Set<string>> {
@@ -251,7 +243,7 @@ export class GatewaySession extends EventEmitter<{ notice: [kind: GatewayNotice,
   }
 
   private loginAnswered(entry: Entry, code: number): void {
-    if (this.entries.get(keyOf(entry.member.device)) !== entry) return;
+    if (this.entries.get(keyOf(entry.device)) !== entry) return;
     if (code === 200) {
       entry.attempt = 0;
       return this.set(entry, 'online');
@@ -267,8 +259,7 @@ export class GatewaySession extends EventEmitter<{ notice: [kind: GatewayNotice,
     clearTimeout(entry.retry);
     const delay = retryDelay(entry.attempt, kicked, this.tuning.backoff, this.tuning.random);
     entry.retry = setTimeout(() => {
-      if (this.entries.get(keyOf(entry.member.device)) === entry && this.gateway.state === 'connected')
-        this.queueLogin(entry);
+      if (this.entries.get(keyOf(entry.device)) === entry && this.gateway.state === 'connected') this.queueLogin(entry);
     }, delay);
   }
 

@@ -13,6 +13,7 @@ import type {
 } from '../connection';
 import { describeStatus, sameReport } from '../connection/status';
 import { AliyunIotError } from '../errors';
+import type { CredentialStore } from '../login';
 import type { DeviceOptions } from '../options';
 import { Outbox } from '../outbox';
 import { Pacer, type SharedPace } from '../pacer';
@@ -60,6 +61,8 @@ export class SubDeviceConnection extends EventEmitter<ConnectionEvents> implemen
     readonly options: DeviceOptions,
     private readonly gateway: GatewayCarrier,
     private readonly session: GatewaySession,
+    /** Registration mode: where the DeviceSecret registered through the gateway is kept. */
+    private readonly store?: CredentialStore,
   ) {
     super();
     this.setMaxListeners(0);
@@ -85,6 +88,8 @@ export class SubDeviceConnection extends EventEmitter<ConnectionEvents> implemen
     this.detach = this.session.attach({
       device: this.options,
       cleanSession: this.options.cleanSession,
+      store: this.options.authMode === 'register' ? this.store : undefined,
+      warn: (code, params) => this.emit('warning', code, params),
       changed: (state, code) => this.sessionChanged(state, code),
     });
   }
