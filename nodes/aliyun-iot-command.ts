@@ -10,6 +10,8 @@ import {
   type ReceivedCommand,
 } from './lib/commands';
 import type { SubscriptionHandle } from './lib/connection';
+import { cloudDataProblem, type TslProblem } from './lib/tsl-check';
+import type { ThingModel } from './lib/tsl-model';
 import { linkDevice } from './support/device-link';
 import { millisecondsOf } from './support/durations';
 import { localize, localizedError } from './support/i18n';
@@ -31,6 +33,12 @@ const DEFAULT_RRPC_TIMEOUT_S = 8;
 function topicOf({ command }: ReceivedCommand): string {
   if (command.kind === 'property-set') return 'property/set';
   return command.serviceId ? `service/${command.serviceId}` : 'rrpc';
+}
+
+/** A property set or a service call (not raw RRPC) against the model. */
+function modelProblem(model: ThingModel, command: ReceivedCommand['command'], params: unknown): TslProblem | undefined {
+  if (command.kind === 'property-set') return cloudDataProblem(model, undefined, params);
+  return command.serviceId ? cloudDataProblem(model, command.serviceId, params) : undefined;
 }
 
 export = function register(RED: NodeAPI): void {
@@ -57,6 +65,12 @@ export = function register(RED: NodeAPI): void {
         const { command, params } = received;
         // A service filter also narrows RRPC; raw RRPC (no service) passes only without one.
         if (only && command.kind !== 'property-set' && command.serviceId !== only) return;
+        // What the cloud sent is checked against the thing model for a warning; the flow decides.
+        const problem = link.model && modelProblem(link.model, command, params);
+        if (problem) {
+          const reason = localize(RED, problem.code, problem.params);
+          node.warn(localize(RED, 'TSL_CLOUD_DATA', { what: topicOf(received), reason }));
+        }
         book.open(command, () => {
           node.warn(
             localize(RED, 'COMMAND_UNANSWERED', { topic: topicOf(received), id: command.id || command.messageId }),

@@ -10,6 +10,7 @@ import { validateDeviceOptions, type DeviceOptions } from './lib/options';
 import { deviceKeyOf, sharedPool, type Lease } from './lib/pool';
 import { contextCredentialStore } from './support/credential-store';
 import { linkSubDevice } from './support/gateway-link';
+import { linkProduct } from './support/product-link';
 import { localize, localizedError } from './support/i18n';
 import type { DeviceConfigNode } from './support/device-link';
 
@@ -33,8 +34,16 @@ export = function register(RED: NodeAPI): void {
       return kept.store;
     }
 
-    const result = validateDeviceOptions({ ...def, ...node.credentials });
-    if (!result.ok) {
+    const ownProductSecret = (node.credentials as { productSecret?: string } | undefined)?.productSecret;
+    // A product node gives the ProductKey, the ProductSecret unless the device has one, the thing model.
+    const product =
+      typeof def.product === 'string' && def.product ? linkProduct(RED, def.product, ownProductSecret) : undefined;
+    if (product?.ok) node.model = product.model;
+    const result = validateDeviceOptions({ ...def, ...node.credentials, ...(product?.ok ? product.settings : {}) });
+    if (product && !product.ok) {
+      node.problem = product.problem;
+      node.error(localize(RED, 'CONFIG_INVALID', { reason: node.problem }));
+    } else if (!result.ok) {
       node.problem = result.errors.map((e) => localize(RED, e.code, e.params)).join('; ');
       node.error(localize(RED, 'CONFIG_INVALID', { reason: node.problem }));
     } else if (result.options.gateway) {

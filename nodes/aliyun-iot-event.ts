@@ -3,7 +3,16 @@ import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { checkEvent, thingTopics } from './lib/alink';
 import { linkDevice } from './support/device-link';
 import { codedError } from './support/i18n';
-import { attachThing, postDataReader, postOptionsOf, settlePost, type ThingPostDef } from './support/thing-post';
+import { checkEventPost } from './lib/tsl-check';
+import {
+  acceptedByModel,
+  attachThing,
+  postDataReader,
+  postOptionsOf,
+  settlePost,
+  unknownPolicyOf,
+  type ThingPostDef,
+} from './support/thing-post';
 
 interface EventDef extends NodeDef, ThingPostDef {
   device?: string;
@@ -17,6 +26,7 @@ export = function register(RED: NodeAPI): void {
     const link = linkDevice(RED, node, def.device);
     const channel = attachThing(node, link);
     const options = postOptionsOf(def);
+    const policy = unknownPolicyOf(def);
     const readData = postDataReader(RED, node, def);
     const nodeEvent = typeof def.event === 'string' ? def.event.trim() : '';
 
@@ -27,7 +37,13 @@ export = function register(RED: NodeAPI): void {
       const post = (value: unknown): void => {
         const problem = checkEvent(eventId, value, m.time);
         if (problem) return done(codedError(RED, problem.code, { ...problem.params, value: eventId }));
-        const params = m.time === undefined ? { value } : { value, time: m.time };
+        let data = value;
+        if (link.model) {
+          const accepted = acceptedByModel(RED, node, checkEventPost(link.model, eventId, value, policy), done);
+          if (!accepted) return;
+          data = accepted.value;
+        }
+        const params = m.time === undefined ? { value: data } : { value: data, time: m.time };
         const topic = thingTopics.eventPost(link.options, eventId);
         settlePost(RED, channel.post(topic, `thing.event.${eventId}.post`, params, options), msg, send, done);
       };

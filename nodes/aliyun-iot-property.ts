@@ -3,7 +3,16 @@ import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { checkProperties, thingTopics } from './lib/alink';
 import { linkDevice } from './support/device-link';
 import { codedError } from './support/i18n';
-import { attachThing, postDataReader, postOptionsOf, settlePost, type ThingPostDef } from './support/thing-post';
+import { checkPropertyPost } from './lib/tsl-check';
+import {
+  acceptedByModel,
+  attachThing,
+  postDataReader,
+  postOptionsOf,
+  settlePost,
+  unknownPolicyOf,
+  type ThingPostDef,
+} from './support/thing-post';
 
 interface PropertyDef extends NodeDef, ThingPostDef {
   device?: string;
@@ -17,14 +26,22 @@ export = function register(RED: NodeAPI): void {
     const channel = attachThing(node, link);
     const readData = postDataReader(RED, node, def);
     const postOptions = postOptionsOf(def);
+    const policy = unknownPolicyOf(def);
 
     node.on('input', (msg, send, done) => {
       if (!link.ok || !channel) return done(link.ok ? undefined : link.error);
       const post = (properties: unknown): void => {
         const problem = checkProperties(properties);
         if (problem) return done(codedError(RED, problem.code, problem.params));
+        let params = properties;
+        if (link.model) {
+          const checked = checkPropertyPost(link.model, properties as Record<string, unknown>, policy);
+          const accepted = acceptedByModel(RED, node, checked, done);
+          if (!accepted) return;
+          params = accepted.value;
+        }
         const topic = thingTopics.propertyPost(link.options);
-        settlePost(RED, channel.post(topic, 'thing.event.property.post', properties, postOptions), msg, send, done);
+        settlePost(RED, channel.post(topic, 'thing.event.property.post', params, postOptions), msg, send, done);
       };
       if (!readData) return post(msg.payload);
       readData(msg, (err, value) => (err ? done(err) : post(value)));

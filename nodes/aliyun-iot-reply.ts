@@ -2,6 +2,7 @@
 // `_reply` topic or the RRPC response topic; a second answer to one command is refused.
 import type { Node, NodeAPI, NodeDef } from 'node-red';
 import { commandBookOf, commandFrom, replyBody, replyTopic } from './lib/commands';
+import { checkServiceReply } from './lib/tsl-check';
 import { encodePayload, exceedsPayloadLimit, MAX_PAYLOAD_BYTES } from './lib/payload';
 import { linkDevice } from './support/device-link';
 import { codedError, describeValue, localize, localizedError } from './support/i18n';
@@ -27,11 +28,18 @@ export = function register(RED: NodeAPI): void {
       const code = m.code === undefined ? 200 : m.code;
       if (typeof code !== 'number' || !Number.isInteger(code))
         return done(codedError(RED, 'CODE_INVALID', { value: describeValue(code) }));
+      // A service's successful answer is checked and converted by the thing model's output data.
+      let data = msg.payload;
+      if (link.model && code === 200 && command.kind !== 'property-set' && command.serviceId) {
+        const checked = checkServiceReply(link.model, command.serviceId, data);
+        if (!checked.ok) return done(codedError(RED, checked.problem.code, checked.problem.params));
+        data = checked.value;
+      }
       // A raw RRPC (no Alink id) is answered with the payload itself.
       const body =
         command.kind === 'rrpc' && !command.id
           ? encodePayload(msg.payload)
-          : replyBody(command, code, msg.payload, typeof m.message === 'string' ? m.message : undefined);
+          : replyBody(command, code, data, typeof m.message === 'string' ? m.message : undefined);
       if (body === undefined) return done(codedError(RED, 'PAYLOAD_INVALID'));
       const size = exceedsPayloadLimit(body);
       if (size !== undefined) return done(codedError(RED, 'PAYLOAD_TOO_LARGE', { size, max: MAX_PAYLOAD_BYTES }));

@@ -13,7 +13,12 @@
       var input = $('#node-config-input-' + name);
       out[name] = input.length ? input.val() : node[name];
     });
-    if (out.gateway === '_ADD_') out.gateway = '';
+    // Not checked itself, but the ProductKey and ProductSecret checks depend on it.
+    var product = $('#node-config-input-product');
+    out.product = product.length ? product.val() : node.product;
+    ['gateway', 'product'].forEach(function (picker) {
+      if (out[picker] === '_ADD_') out[picker] = '';
+    });
     return out;
   }
 
@@ -134,8 +139,10 @@
       names.forEach(function (name) {
         settings[name] = input(name).val();
       });
-      // The config picker's "Add new..." entry is not a gateway.
-      if (settings.gateway === '_ADD_') settings.gateway = '';
+      // The config pickers' "Add new..." entry is not a gateway or product.
+      ['gateway', 'product'].forEach(function (picker) {
+        if (settings[picker] === '_ADD_') settings[picker] = '';
+      });
       return settings;
     }
     function refresh() {

@@ -111,6 +111,8 @@ export function needsTls(s: RawSettings): boolean {
   return mode === 'https' || (mode === 'register' && !usesHttps(s));
 }
 
+/** A device of a product config node: ProductKey and ProductSecret come from there. */
+export const ofProduct = (s: RawSettings): boolean => text(s.product) !== '';
 /** A sub-device: it rides on its gateway's connection, so where and how to connect do not apply. */
 export const viaGateway = (s: RawSettings): boolean => text(s.gateway) !== '';
 const direct = (s: RawSettings): boolean => !viaGateway(s);
@@ -124,7 +126,10 @@ const registers = (s: RawSettings): boolean => choiceOf(s, 'authMode') === 'regi
 
 export const FIELDS = Object.freeze({
   name: { kind: 'text', default: '', tab: 'connection' },
-  productKey: { kind: 'text', default: '', required: true, tab: 'connection' },
+  /** The product config node (its ProductKey, ProductSecret and thing model); blank: none. */
+  product: { kind: 'text', default: '', configType: 'aliyun-iot-product', tab: 'connection' },
+  // Checked by its rule, not marked required: with a product node it comes from there.
+  productKey: { kind: 'text', default: '', tab: 'connection', applies: (s: RawSettings) => !ofProduct(s) },
   deviceName: { kind: 'text', default: '', required: true, tab: 'connection' },
   deviceSecret: { kind: 'text', default: '', credential: true, tab: 'connection' },
   gateway: { kind: 'text', default: '', configType: 'aliyun-iot-device', tab: 'connection' },
@@ -161,7 +166,7 @@ export const FIELDS = Object.freeze({
     default: '',
     credential: true,
     tab: 'authentication',
-    applies: (s: RawSettings) => direct(s) && registers(s),
+    applies: (s: RawSettings) => direct(s) && registers(s) && !ofProduct(s),
   },
   registerKind: {
     kind: 'choice',

@@ -14,6 +14,7 @@ import {
   text,
   usesHttps,
   viaGateway,
+  ofProduct,
   type AuthMode,
   type EndpointKind,
   type RawSettings,
@@ -263,9 +264,13 @@ const GATEWAY_OWNS: ReadonlySet<CheckedField> = new Set([
   'ca',
 ]);
 
+/** What a product config node holds for its devices: it checks them itself. */
+const PRODUCT_OWNS: ReadonlySet<CheckedField> = new Set(['productKey', 'productSecret']);
+
 /** Problems of one field, judged with the other settings it depends on (endpoint kind, triple). */
 export function checkField(field: CheckedField, settings: RawSettings): Problem[] {
   if (GATEWAY_OWNS.has(field) && viaGateway(settings)) return [];
+  if (PRODUCT_OWNS.has(field) && ofProduct(settings)) return [];
   return CHECKS[field](settings);
 }
 

@@ -3,6 +3,7 @@
 import type { Node, NodeAPI } from 'node-red';
 import type { ConnectionStatus, DeviceChannel } from '../lib/connection';
 import type { DeviceOptions } from '../lib/options';
+import type { ThingModel } from '../lib/tsl-model';
 import { codedError, localize, type CodedError } from './i18n';
 import { nodeStatusOf, problemStatus } from './status';
 
@@ -10,6 +11,8 @@ import { nodeStatusOf, problemStatus } from './status';
 export interface DeviceConfigNode extends Node<{ deviceSecret?: string; productSecret?: string }> {
   readonly options?: DeviceOptions;
   readonly connection?: DeviceChannel;
+  /** The thing model of its product config node, when it names one with a TSL. */
+  readonly model?: ThingModel;
   /** Localized reason why there is no connection (invalid settings, device held elsewhere). */
   readonly problem?: string;
   use(node: Node): void;
@@ -17,7 +20,14 @@ export interface DeviceConfigNode extends Node<{ deviceSecret?: string; productS
 }
 
 export type DeviceLink =
-  | { ok: true; config: DeviceConfigNode; connection: DeviceChannel; options: DeviceOptions; close(): void }
+  | {
+      ok: true;
+      config: DeviceConfigNode;
+      connection: DeviceChannel;
+      options: DeviceOptions;
+      model: ThingModel | undefined;
+      close(): void;
+    }
   | { ok: false; error: CodedError; close(): void };
 
 export function linkDevice(
@@ -48,6 +58,7 @@ export function linkDevice(
     config,
     connection,
     options: config.options,
+    model: config.model,
     close: () => {
       connection.off('state', listener);
       config.unuse(node);

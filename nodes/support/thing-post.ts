@@ -6,13 +6,16 @@ import type { PostOptions, ThingChannel } from '../lib/thing';
 import { thingChannelOf } from '../lib/thing';
 import type { DeviceLink } from './device-link';
 import { millisecondsOf } from './durations';
-import { localizedError } from './i18n';
+import { codedError, localize, localizedError } from './i18n';
+import type { Accepted, Refused, UnknownPolicy } from '../lib/tsl-check';
 import { dataReader, type TypedReader } from './typed-value';
 
 export const DEFAULT_REPLY_TIMEOUT_S = 10;
 
 export interface ThingPostDef {
   timeout?: string | number;
+  /** With a product's thing model: `warn` sends identifiers it lacks with a warning; else refused. */
+  tslUnknown?: string;
   ack?: boolean | string;
   /** TypedInput of the data posted; absent (flows from before it existed): msg.payload. */
   payload?: string;
@@ -59,4 +62,24 @@ export function settlePost(
     },
     (err: unknown) => done(localizedError(RED, err)),
   );
+}
+
+export const unknownPolicyOf = (def: ThingPostDef): UnknownPolicy => (def.tslUnknown === 'warn' ? 'warn' : 'refuse');
+
+/**
+ * The data a thing-model check accepted (converted), or undefined after done(err) for a refusal.
+ * Identifiers kept under the `warn` policy get one warning each.
+ */
+export function acceptedByModel<T>(
+  RED: NodeAPI,
+  node: Node,
+  verdict: Accepted<T> | Refused,
+  done: (err?: Error) => void,
+): { value: T } | undefined {
+  if (!verdict.ok) {
+    done(codedError(RED, verdict.problem.code, verdict.problem.params));
+    return undefined;
+  }
+  for (const identifier of verdict.unknown) node.warn(localize(RED, 'TSL_UNKNOWN', { identifier }));
+  return { value: verdict.value };
 }

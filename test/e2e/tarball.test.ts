@@ -77,7 +77,7 @@ describe(`end to end: tarball in ${process.env.E2E_RED_JS ? 'the given' : 'the d
     await emu.close();
   });
 
-  it('loads the ten node types from the installed package', async () => {
+  it('loads the eleven node types from the installed package', async () => {
     const nodes = (await nr.request('GET', `${red.url}/nodes`, undefined, { accept: 'application/json' })).body as {
       id: string;
       err?: string;
@@ -90,6 +90,7 @@ describe(`end to end: tarball in ${process.env.E2E_RED_JS ? 'the given' : 'the d
       'aliyun-iot-connect',
       'aliyun-iot-device',
       'aliyun-iot-event',
+      'aliyun-iot-product',
       'aliyun-iot-property',
       'aliyun-iot-publish',
       'aliyun-iot-reply',

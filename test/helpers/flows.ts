@@ -4,6 +4,7 @@ import type { NodeMessage } from 'node-red';
 import helper from 'node-red-node-test-helper';
 import type { Emulator } from '../../emulator/index';
 import deviceNode from '../../nodes/aliyun-iot-device';
+import productNode from '../../nodes/aliyun-iot-product';
 import connectNode from '../../nodes/aliyun-iot-connect';
 import publishNode from '../../nodes/aliyun-iot-publish';
 import subscribeNode from '../../nodes/aliyun-iot-subscribe';
@@ -23,6 +24,8 @@ import { leakedSecrets, rememberCredentials } from './secrets';
 
 export { helper };
 export const NODES = [
+  // The product before the devices that name it: Node-RED creates config nodes in that order anyway.
+  productNode,
   deviceNode,
   connectNode,
   publishNode,
