@@ -84,7 +84,7 @@ describe('thing model (TSL) in Node-RED', () => {
     const sent = uplinks();
     const err = await inject('prop', { payload: { Temperature: 130 } });
     assert.equal(err?.code, 'TSL_RANGE');
-    assert.equal(err?.message, 'Temperature: 130 is outside the range -40 to 120');
+    assert.equal(err.message, 'Temperature: 130 is outside the range -40 to 120');
     assert.equal((await inject('prop', { payload: { Mode: 5 } }))?.code, 'TSL_ENUM');
     assert.equal((await inject('prop', { payload: { Temprature: 20 } }))?.code, 'TSL_UNKNOWN');
     assert.equal(uplinks(), sent, 'nothing sent for a refusal');
@@ -108,7 +108,7 @@ describe('thing model (TSL) in Node-RED', () => {
     assert.deepEqual(posted.params.value, { Level: 3 });
     const err = await inject('ev', { payload: { Level: 9 } });
     assert.equal(err?.code, 'TSL_RANGE');
-    assert.match(err?.message ?? '', /Alarm\.Level: 9/);
+    assert.match(err.message, /Alarm\.Level: 9/);
     assert.equal((await inject('ev', { event: 'Fire', payload: {} }))?.code, undefined, 'the node names its event');
   });
 
