@@ -1,6 +1,8 @@
 // Command-line arguments of `aliyun-iot-emulator`, parsed into startEmulator options.
 import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { apiTokenProblem } from './access';
+import demoTsl from './demo-tsl.json';
 import type { DeviceSpec, EmulatorPorts, ProductSpec } from './index';
 
 /** Fixed, documented defaults so flows and examples can name them. */
@@ -13,6 +15,12 @@ export const DEMO_DEVICE: DeviceSpec = {
   deviceSecret: 'demo-device-secret',
 };
 export const DEMO_PRODUCT: ProductSpec = { productKey: 'a1DemoPk', productSecret: 'demo-product-secret' };
+/**
+ * The demo product's thing model (`--demo` loads it): a lamp with every data type, the event Alarm
+ * and the services ToggleRelay, SetMode and Echo that the examples use. A copy of
+ * test/fixtures/tsl/demo-lamp.json, shipped inside the package (test/emulator/tsl-cli.test.ts keeps them equal).
+ */
+export const DEMO_TSL: unknown = demoTsl;
 /** Pre-registered, not activated: the dynamic-registration examples obtain their secrets. */
 export const DEMO_UNREGISTERED: readonly DeviceSpec[] = [
   { productKey: 'a1DemoPk', deviceName: 'demo-register' },
@@ -57,12 +65,18 @@ export interface CliOptions {
 export const USAGE = `Usage: aliyun-iot-emulator [options]
 
   --demo                     what the examples use: device a1DemoPk:demo-device:demo-device-secret, product
-                             a1DemoPk:demo-product-secret, unregistered devices demo-register, demo-child-1,
+                             a1DemoPk:demo-product-secret with a thing model (a lamp: see GET
+                             /api/products/a1DemoPk/tsl), unregistered devices demo-register, demo-child-1,
                              demo-sub-register (to register through the gateway),
                              gateway a1DemoGw:demo-gateway:demo-gateway-secret with sub-devices
                              a1DemoSub:demo-sub-N:demo-sub-N-secret (N = 1..3), no topology yet
   --device pk:dn:secret      a device (repeatable)
-  --devices file.json        devices and products: {"devices":[{productKey,deviceName,deviceSecret}],"products":[{productKey,productSecret}]}
+  --devices file.json        devices and products: {"devices":[{productKey,deviceName,deviceSecret}],"products":[{productKey,productSecret}]};
+                             a product's "tsl" is its thing model, the TSL JSON or the path of a file
+                             (relative to this file)
+  --tsl pk:file.json         product pk's thing model, as the console exports it (物模型 -> 导出物模型);
+                             posts and cloud calls that break it are refused as the platform does
+                             (repeatable; --demo loads one for a1DemoPk)
   --product pk:secret        enable dynamic registration for a product (repeatable)
   --gateway pk:dn:secret     a gateway device: it may add topology and log sub-devices in (repeatable)
   --gateway-product pk       every device of product pk is a gateway (node type gateway; repeatable);
@@ -109,11 +123,30 @@ function triple(value: string, flag = '--device'): DeviceSpec {
   return deviceSecret ? { productKey, deviceName, deviceSecret } : { productKey, deviceName };
 }
 
+/** A TSL file, read at once so that a wrong path or bad JSON stops the start with its name. */
+function readTsl(path: string, flag: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new Error(`${flag}: cannot read ${path}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new Error(`${flag}: ${path} is not valid JSON`);
+  }
+}
+
 function readDevicesFile(path: string): { devices: DeviceSpec[]; products: ProductSpec[] } {
   const json = JSON.parse(readFileSync(path, 'utf8')) as unknown;
   if (Array.isArray(json)) return { devices: json as DeviceSpec[], products: [] };
   const { devices = [], products = [] } = json as { devices?: DeviceSpec[]; products?: ProductSpec[] };
-  return { devices, products };
+  // A product's "tsl" given as a path is read relative to the devices file.
+  const withTsl = products.map((p) =>
+    typeof p.tsl === 'string' ? { ...p, tsl: readTsl(resolve(dirname(path), p.tsl), `--devices ${path}`) } : p,
+  );
+  return { devices, products: withTsl };
 }
 
 /** One entry per product: `--product pk:secret` and `--gateway-product pk` combine. */
@@ -148,7 +181,7 @@ export function parseCliArgs(argv: readonly string[], env: NodeJS.ProcessEnv = {
     if (flag === '--demo') {
       options.devices.push({ ...DEMO_DEVICE }, ...DEMO_UNREGISTERED.map((d) => ({ ...d })));
       options.devices.push({ ...DEMO_GATEWAY }, ...DEMO_SUB_DEVICES.map((d) => ({ ...d })));
-      addProduct(options.products, { ...DEMO_PRODUCT });
+      addProduct(options.products, { ...DEMO_PRODUCT, tsl: DEMO_TSL });
       addProduct(options.products, { ...DEMO_GATEWAY_PRODUCT });
       continue;
     }
@@ -163,7 +196,12 @@ export function parseCliArgs(argv: readonly string[], env: NodeJS.ProcessEnv = {
     else if (flag === '--device') options.devices.push(triple(value));
     else if (flag === '--gateway') options.devices.push({ ...triple(value, flag), nodeType: 'gateway' });
     else if (flag === '--gateway-product') addProduct(options.products, { productKey: value, nodeType: 'gateway' });
-    else if (flag === '--devices') {
+    else if (flag === '--tsl') {
+      const [productKey, ...path] = value.split(':');
+      if (!productKey || path.length === 0 || !path.join(':'))
+        throw new Error(`--tsl must be pk:file.json, got "${value}"`);
+      addProduct(options.products, { productKey, tsl: readTsl(path.join(':'), '--tsl') });
+    } else if (flag === '--devices') {
       const file = readDevicesFile(value);
       options.devices.push(...file.devices);
       for (const p of file.products) addProduct(options.products, { ...p });

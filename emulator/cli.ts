@@ -62,6 +62,7 @@ function describe(emulator: Emulator, options: CliOptions, caPath: string): stri
     const notes = [
       ...(p.productSecret ? ['dynamic registration enabled'] : []),
       ...(p.nodeType === 'gateway' ? ['gateway'] : []),
+      ...(p.tsl !== undefined ? ['thing model (TSL) checked'] : []),
     ];
     if (notes.length) lines.push(`Product ${p.productKey}: ${notes.join(', ')}`);
   }

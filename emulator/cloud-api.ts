@@ -1,12 +1,15 @@
 // The cloud side over HTTP (JSON): what a server application does with the platform's OpenAPI,
 // reduced to what flows need to be tested: devices, recent uplink, downlink, property set,
-// services, RRPC, a forced disconnect, and the emulator's own counters. No answer carries a secret.
+// services, RRPC, a forced disconnect, products' thing models (TSL), and the emulator's own
+// counters. Calls that break a product's TSL are refused before reaching the device (emulator/tsl-api.ts).
+// No answer carries a secret.
 import type { EmulatorBroker } from './broker';
 import type { Gateways } from './gateway';
 import { gatewayAction } from './gateway-api';
 import type { Platform } from './platform';
 import { describeDevice, type DeviceRecord, type Registry } from './registry';
 import { deviceOwnsTopic } from './topics';
+import { productAction, refuseProperties, refuseService, serviceIdOk } from './tsl-api';
 
 export interface ApiAnswer {
   status: number;
@@ -51,6 +54,7 @@ async function deviceAction(
   const gateway = gatewayAction(ctx, device, action, method, body);
   if (gateway) return gateway;
   if (method !== 'POST') return { status: 405, body: { code: 'METHOD_NOT_ALLOWED' } };
+  const model = ctx.registry.model(device.productKey);
   switch (verb) {
     case 'publish': {
       const topic = typeof body.topic === 'string' ? body.topic : '';
@@ -61,19 +65,27 @@ async function deviceAction(
       await ctx.platform.publishDown(topic, payload, qos);
       return { status: 200, body: { code: 'SUCCESS', online: device.online } };
     }
-    case 'properties':
+    case 'properties': {
       if (typeof body.params !== 'object' || body.params === null) return bad('params object is required');
+      const refused = refuseProperties(model, body.params);
+      if (refused) return refused;
       return {
         status: 200,
         body: await ctx.platform.callThing(device, 'property/set', body.params, timeoutOf(body, 0)),
       };
-    case 'services':
-      if (!arg || !/^[A-Za-z_][\w]*$/.test(arg)) return bad('service identifier is required');
+    }
+    case 'services': {
+      if (!arg || !serviceIdOk(model, arg)) return bad('service identifier is required');
+      const refused = refuseService(model, arg, body.params ?? {});
+      if (refused) return refused;
       return { status: 200, body: await ctx.platform.callThing(device, arg, body.params ?? {}, timeoutOf(body, 0)) };
+    }
     case 'rrpc': {
       // `service` + `params`: a synchronous thing-model service; otherwise a raw RRPC payload.
       if (typeof body.service === 'string') {
-        if (!/^[A-Za-z_][\w]*$/.test(body.service)) return bad('service identifier is invalid');
+        if (!serviceIdOk(model, body.service)) return bad('service identifier is invalid');
+        const refused = refuseService(model, body.service, body.params ?? {});
+        if (refused) return refused;
         const answer = await ctx.platform.rrpcService(device, body.service, body.params ?? {}, timeoutOf(body, 5000));
         return { status: 200, body: answer };
       }
@@ -88,8 +100,9 @@ async function deviceAction(
   }
 }
 
-/** Routes `/api/stats` and `/api/devices[/pk/dn[/action[/arg]]]`. */
+/** Routes `/api/stats`, `/api/products/pk/tsl` and `/api/devices[/pk/dn[/action[/arg]]]`. */
 export async function cloudApi(ctx: CloudContext, method: string, path: string[], body: Body): Promise<ApiAnswer> {
+  if (path[0] === 'products') return productAction(ctx.registry, method, path);
   if (path[0] === 'stats' && path.length === 1) {
     return method === 'GET'
       ? { status: 200, body: ctx.stats() }

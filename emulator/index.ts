@@ -20,6 +20,10 @@ import { StateStore } from './state-store';
 export type { GatewayCounters, GatewayLimits } from './gateway';
 export { Gateways, GATEWAY_LIMITS } from './gateway';
 export type { DeviceSpec, NodeType, ProductSpec, DeviceRecord, DeviceCounters, UplinkMessage } from './registry';
+export type { ThingModel } from './thing-model';
+export type { TslProblem } from './tsl';
+export { TslError } from './thing-model';
+export { TSL_CODES } from './tsl';
 export type { CertificateAuthority } from './certs';
 export type { AuthRequest, HttpFault } from './http';
 export type { GuessingLimits, GuessingStats, GuessKind } from './guard';
@@ -38,6 +42,7 @@ export interface EmulatorPorts {
 
 export interface EmulatorOptions {
   devices?: readonly DeviceSpec[];
+  /** With `tsl` (the console's TSL export), the product's thing model is checked as the platform does. */
   products?: readonly ProductSpec[];
   /** 0 (the default for each) picks a free port. */
   ports?: Partial<EmulatorPorts>;
@@ -112,6 +117,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   const host = options.host ?? '127.0.0.1';
   const log = options.log ?? defaultLog;
   const apiToken = effectiveApiToken(host, options.apiToken, options.openApi === true);
+  // First: a TSL it cannot read stops the start before any certificate is issued.
+  const registry = new Registry(options.devices, options.products, options.tokenLifetimeMs);
   const guard = new GuessGuard(
     guessingLimits(options.guessing || {}),
     options.guessing === undefined ? !isLoopbackHost(host) : options.guessing !== false,
@@ -119,7 +126,6 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   );
   const ca = options.ca ?? createCertificateAuthority();
   const tls = issueServerCertificate(ca, serverCertificateNames(host, options.serverNames ?? []));
-  const registry = new Registry(options.devices, options.products, options.tokenLifetimeMs);
   const gateways = new Gateways(registry, { ...GATEWAY_LIMITS, ...options.gatewayLimits });
   gateways.onChange = () => registry.changed();
   const store = options.dataDir === undefined ? undefined : new StateStore(options.dataDir, log);
@@ -157,7 +163,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       },
     },
   });
-  const platform = new Platform(broker);
+  const platform = new Platform(broker, { model: (productKey) => registry.model(productKey), log });
   uplink.platform = platform;
   const routes = new GatewayRoutes(gateways, (topic, payload) => {
     broker.publish(topic, payload, 0).catch(() => undefined);

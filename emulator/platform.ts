@@ -1,12 +1,24 @@
 // The platform's own side of the thing model: automatic replies to posts and NTP requests, and the
 // cloud's downlink calls (property set, service invocation, RRPC) with their waits for the device.
+// Posts of a product with a thing model are checked against it first (emulator/tsl.ts).
 import type { EmulatorBroker } from './broker';
 import type { DeviceRecord } from './registry';
+import type { ThingModel } from './thing-model';
+import { checkServiceReply, describeProblem, postedValue, refusePost } from './tsl';
 
 export interface CloudReply {
   code: 'SUCCESS' | 'TIMEOUT' | 'OFFLINE';
   /** The device's reply: parsed Alink JSON for thing-model calls, text for RRPC. */
   reply?: unknown;
+  /** The reply's data breaks the service's outputData: said here and logged, the reply passed on. */
+  tslWarning?: string;
+}
+
+/** The thing models the platform checks device data against (emulator/tsl.ts). */
+export interface ThingModels {
+  model(productKey: string): ThingModel | undefined;
+  /** Where a device reply that breaks the TSL is reported. */
+  log(line: string): void;
 }
 
 interface Waiter {
@@ -58,7 +70,10 @@ export class Platform {
     this.postReplyFaults.push(fault);
   }
 
-  constructor(private readonly broker: EmulatorBroker) {}
+  constructor(
+    private readonly broker: EmulatorBroker,
+    private readonly models?: ThingModels,
+  ) {}
 
   private base(device: DeviceRecord): string {
     return `/sys/${device.productKey}/${device.deviceName}`;
@@ -83,34 +98,56 @@ export class Platform {
       this.settle(`${base}/rrpc/${rrpc[1] ?? ''}`, { code: 'SUCCESS', reply: payload.toString('utf8') });
       return;
     }
-    if (/^thing\/service\/(property\/set|[^/]+)_reply$/.test(rest)) {
+    const service = /^thing\/service\/(property\/set|[^/]+)_reply$/.exec(rest)?.[1];
+    if (service !== undefined) {
       const body = alink(payload);
       if (body && (typeof body.id === 'string' || typeof body.id === 'number')) {
-        this.settle(`${base}/reply/${String(body.id)}`, { code: 'SUCCESS', reply: body });
+        const warning = service === 'property/set' ? undefined : this.replyWarning(device, service, body);
+        this.settle(`${base}/reply/${String(body.id)}`, { code: 'SUCCESS', reply: body, ...warning });
       }
     }
+  }
+
+  /**
+   * A service reply whose data breaks the service's outputData. UNVERIFIED what the platform does;
+   * the forgiving choice: the caller still gets the reply, with the problem beside it, and it is logged.
+   */
+  private replyWarning(device: DeviceRecord, service: string, reply: unknown): { tslWarning: string } | undefined {
+    const model = this.models?.model(device.productKey);
+    const found = model && checkServiceReply(model, service, reply);
+    if (!found) return undefined;
+    const tslWarning = `the reply data breaks the outputData of ${service}: ${describeProblem(found)}`;
+    this.models?.log(`aliyun-iot-emulator: ${device.productKey}/${device.deviceName}: ${tslWarning} (passed on)`);
+    return { tslWarning };
   }
 
   private answerPost(device: DeviceRecord, topic: string, rest: string, payload: Buffer): void {
     const body = alink(payload);
     const valid = isAlinkRequest(body);
     if (valid && body?.sys?.ack === 0) return;
-    if (valid && rest === 'thing/event/property/post') {
+    const tooMany = valid && Object.keys(body?.params as object).length > 200;
+    // With a thing model, what breaks it is refused and not stored (emulator/tsl.ts).
+    const model = valid && !tooMany ? this.models?.model(device.productKey) : undefined;
+    const refused = model && body ? refusePost(model, rest, body) : undefined;
+    if (valid && !refused && rest === 'thing/event/property/post') {
       for (const [name, value] of Object.entries(body?.params as Record<string, unknown>)) {
         const v = value as { value?: unknown } | null;
-        device.properties[name] = v !== null && typeof v === 'object' && 'value' in v ? v.value : value;
+        // With a TSL, what was checked is stored (a struct may have a field named "value").
+        if (model) device.properties[name] = postedValue(value);
+        else device.properties[name] = v !== null && typeof v === 'object' && 'value' in v ? v.value : value;
       }
     }
-    const fault = valid ? this.postReplyFaults.shift() : undefined;
+    const fault = valid && !refused ? this.postReplyFaults.shift() : undefined;
     if (fault === 'no-reply') return;
-    const tooMany = valid && Object.keys(body?.params as object).length > 200;
     const [code, message] = !valid
       ? [460, 'request parameter error']
-      : fault
-        ? [fault.code, fault.message ?? 'injected error']
-        : tooMany
-          ? [6106, 'too many properties']
-          : [200, 'success'];
+      : refused
+        ? [refused.code, `tsl check failed: ${describeProblem(refused)}`]
+        : fault
+          ? [fault.code, fault.message ?? 'injected error']
+          : tooMany
+            ? [6106, 'too many properties']
+            : [200, 'success'];
     void this.broker.publish(`${topic}_reply`, JSON.stringify(replyTo(body, code, message)), 0).catch(() => undefined);
   }
 
@@ -200,11 +237,13 @@ export class Platform {
     const request = JSON.stringify({ id, version: '1.0', params, method: `thing.service.${service}` });
     const answer = await this.rrpc(device, request, timeoutMs);
     if (typeof answer.reply !== 'string') return { ...answer, id };
+    let reply: unknown;
     try {
-      return { ...answer, id, reply: JSON.parse(answer.reply) as unknown };
+      reply = JSON.parse(answer.reply) as unknown;
     } catch {
       return { ...answer, id };
     }
+    return { ...answer, id, reply, ...this.replyWarning(device, service, reply) };
   }
 
   close(): void {

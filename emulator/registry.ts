@@ -1,7 +1,8 @@
 // What the emulated platform knows: products, devices, HTTPS-auth tokens, online state, counters
 // and a bounded log of recent uplink messages per device.
 import { randomBytes } from 'node:crypto';
-import type { StoredState } from './state-store';
+import type { StoredProduct, StoredState } from './state-store';
+import { compileTsl, type ThingModel } from './thing-model';
 
 export interface DeviceSpec {
   productKey: string;
@@ -21,6 +22,12 @@ export interface ProductSpec {
   productSecret?: string;
   /** 'gateway': every device of the product is a gateway. Direct devices by default. */
   nodeType?: NodeType;
+  /**
+   * The thing model as the console exports it (物模型 -> 导出物模型), or a list of such exports (custom
+   * modules): device data and cloud calls are then checked against it (emulator/tsl.ts). Given at
+   * each start, never stored in the state file.
+   */
+  tsl?: unknown;
 }
 
 export interface DeviceCounters {
@@ -95,6 +102,7 @@ function bump(counts: Record<string, number>, reason: string): void {
 export class Registry {
   private readonly devices = new Map<string, DeviceRecord>();
   private readonly products = new Map<string, ProductSpec>();
+  private readonly models = new Map<string, ThingModel>();
   private readonly tokens = new Map<string, IssuedToken>();
   /** Refusals of logins whose username names no known device. */
   readonly unknownLogins: Record<string, number> = {};
@@ -108,7 +116,14 @@ export class Registry {
     public tokenLifetimeMs = 7 * 24 * 3600 * 1000,
   ) {
     for (const p of products) this.products.set(p.productKey, { ...p });
+    // A TSL the emulator cannot read stops the start, naming the place (TslError).
+    for (const p of products) if (p.tsl !== undefined) this.models.set(p.productKey, compileTsl(p.tsl, p.productKey));
     for (const d of devices) this.addDevice(d);
+  }
+
+  /** The product's thing model; undefined when it has none (nothing is checked then). */
+  model(productKey: string): ThingModel | undefined {
+    return this.models.get(productKey);
   }
 
   addDevice(spec: DeviceSpec): DeviceRecord {
@@ -215,7 +230,7 @@ export class Registry {
         ...(d.registrationFree && { registrationFree: { ...d.registrationFree } }),
         ...(d.gateway && { nodeType: 'gateway' as const }),
       })),
-      products: [...this.products.values()].map((p) => ({ ...p })),
+      products: [...this.products.values()].map(storedProduct),
       tokens: [...this.tokens.values()]
         .filter((t) => t.expiresAt > now)
         .map((t) => ({
@@ -271,6 +286,15 @@ export class Registry {
       });
     }
   }
+}
+
+/** What a restart keeps of a product: not its TSL, which comes with the configuration. */
+function storedProduct(p: ProductSpec): StoredProduct {
+  return {
+    productKey: p.productKey,
+    ...(p.productSecret !== undefined && { productSecret: p.productSecret }),
+    ...(p.nodeType !== undefined && { nodeType: p.nodeType }),
+  };
 }
 
 /** A device as the cloud API shows it: no secret. */
