@@ -102,8 +102,9 @@ export function checkData(dt: DataType, value: unknown, id: string): Verdict {
     case 'text': {
       const text = typeof value === 'number' && Number.isFinite(value) ? String(value) : value;
       if (typeof text !== 'string') return typeProblem(id, value, dt);
-      // Characters (code points), as a user counts them.
-      const length = Array.from(text).length;
+      // UTF-8 bytes: the platform gives text limits in bytes (字节); counting characters would let a
+      // Chinese text through that the platform refuses. (Whether `length` counts bytes is UNVERIFIED.)
+      const length = new TextEncoder().encode(text).length;
       return dt.length !== undefined && length > dt.length
         ? refuse('TSL_LENGTH', id, { length, max: dt.length })
         : { ok: true, value: text };

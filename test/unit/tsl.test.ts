@@ -187,9 +187,10 @@ describe('thing model (TSL)', () => {
     assert.deepEqual(!refused.ok && refused.problem.params, { identifier: 'Mode', value: '7', values: '0, 1, 2' });
   });
 
-  it('text: a string within its length in characters; a number becomes its text', () => {
+  it('text: a string within its length in UTF-8 bytes; a number becomes its text', () => {
     assert.equal(accepted('Label', '12345678'), '12345678');
-    assert.equal(accepted('Label', '温度传感器一号'), '温度传感器一号', 'characters, not bytes');
+    assert.equal(accepted('Label', '温度'), '温度', 'six bytes in UTF-8');
+    assert.equal(code('Label', '温度传感'), 'TSL_LENGTH', 'four characters, twelve bytes');
     assert.equal(accepted('Label', 42), '42');
     assert.equal(code('Label', '123456789'), 'TSL_LENGTH');
     assert.equal(code('Label', { a: 1 }), 'TSL_TYPE');
