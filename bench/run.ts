@@ -1,18 +1,25 @@
 // `npm run bench [-- --quick]`: every scenario side by side with what users would use instead, in one
 // run on one broker (the emulator, rate limit off), as ratios; a table and bench/results/latest.json.
+// `-- --only gateway`: the gateway scenario alone (quicker while working on it); it prints its table
+// and leaves latest.json as it is, which holds complete runs only.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { startEmulatorBroker, startMosquitto, type BenchBroker } from './lib/brokers';
+import { fleetSpecs } from './lib/fleet';
 import { benchDevice, startRuntime, stopRuntime } from './lib/runtime';
 import { manyDevices, manyDeviceSpecs, type DevicesResult } from './scenarios/devices';
 import { fanout, type FanoutResult } from './scenarios/fanout';
+import { gatewayVsDirect, type GatewayResult } from './scenarios/gateway';
 import { latency, type LatencyResult } from './scenarios/latency';
 import { publishThroughput, type PublishResult } from './scenarios/publish';
 import { signing } from './scenarios/signing';
 
 const root = join(__dirname, '..');
 const quick = process.argv.includes('--quick');
+const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
+if (only !== undefined && only !== 'gateway')
+  throw new Error(`--only: 'gateway' is the one scenario to pick, not ${only}`);
 const SIZE = quick
   ? {
       messages: 2000,
@@ -22,6 +29,8 @@ const SIZE = quick
       devices: [20],
       samples: 100,
       signatures: 2000,
+      // Sub-devices behind one gateway (and as many direct devices), messages each.
+      gateway: { devices: 100, messages: 2 },
     }
   : {
       messages: 50_000,
@@ -31,6 +40,8 @@ const SIZE = quick
       devices: [100, 1000],
       samples: 2000,
       signatures: 20_000,
+      // The platform's maximum of sub-devices per gateway.
+      gateway: { devices: 2000, messages: 5 },
     };
 
 function version(pkg: string): string {
@@ -129,33 +140,76 @@ function rowsOf(r: BrokerResults): string[][] {
   return rows;
 }
 
+/** Sub-devices against direct devices: the emulator's only (mosquitto has no gateways). */
+function gatewayRows(g: GatewayResult): string[][] {
+  const n = `${fmt(g.devices)} devices`;
+  const row = (label: string, direct: number, sub: number, digits: number, spread = '', compare = true) => [
+    label,
+    fmt(direct, digits),
+    '',
+    fmt(sub, digits),
+    compare ? fmt(ratio(sub, direct), 2) : '',
+    '',
+    spread,
+  ];
+  const { sub, direct } = g;
+  const messages = `${n} x ${g.messagesPerDevice} QoS 0 msgs`;
+  return [
+    ['gateway on emulator', 'direct devices', '', 'sub-devices', 'sub/direct', '', 'spread (sub)'],
+    row(`${n}: time to all online (ms)`, direct.connectMs, sub.connectMs, 0),
+    // Logins the platform refused (a gateway's 429, say) and the device retried: they cost time.
+    row(`${n}: setbacks on the way (refusals, kicks)`, direct.setbacks, sub.setbacks, 0, '', false),
+    row(`${n}: RSS per device (KB)`, direct.rssPerDevice / 1024, sub.rssPerDevice / 1024, 1),
+    row(`${n}: heap per device (KB)`, direct.heapPerDevice / 1024, sub.heapPerDevice / 1024, 1),
+    row(
+      `${messages} upstream (msg/s)`,
+      direct.throughput.median,
+      sub.throughput.median,
+      0,
+      `${fmt(sub.throughput.spread * 100)}%`,
+    ),
+    // The package's own share of that time: the publish nodes taking every message, synchronously.
+    row(`${messages}: handed to publish nodes in (ms)`, direct.injectMs.median, sub.injectMs.median, 0),
+  ];
+}
+
 async function main(): Promise<void> {
   const maxDevices = Math.max(...SIZE.devices);
   const names = ['pub-bare', 'pub-core', 'pub-ours', 'fan-core', 'fan-ours', 'lat-bare', 'lat-ours'];
   const results: BrokerResults[] = [];
-  const emulator = await startEmulatorBroker([...names.map(benchDevice), ...manyDeviceSpecs(maxDevices)]);
-  results.push(await runOn(emulator));
+  const fleets = fleetSpecs(SIZE.gateway.devices);
+  const emulator = await startEmulatorBroker(
+    [...names.map(benchDevice), ...manyDeviceSpecs(maxDevices), ...fleets.devices],
+    fleets.products,
+  );
+  if (!only) results.push(await runOn(emulator));
+  const gateway = await gatewayVsDirect(emulator, SIZE.gateway.devices, SIZE.gateway.messages, SIZE.rounds);
   await emulator.close();
-  const mosquitto = await startMosquitto();
+  const mosquitto = only ? undefined : await startMosquitto();
   if (mosquitto) {
     results.push(await runOn(mosquitto));
     await mosquitto.close();
   }
-  const signatures = await signing(SIZE.signatures, SIZE.rounds);
+  const signatures = only ? undefined : await signing(SIZE.signatures, SIZE.rounds);
 
   const rows = results.flatMap((r) => [...rowsOf(r), []]);
-  rows.push(['signing', '', '', 'sig/s', '', '', 'spread']);
-  for (const [method, f] of Object.entries(signatures))
+  rows.push(...gatewayRows(gateway));
+  if (signatures) rows.push([], ['signing', '', '', 'sig/s', '', '', 'spread']);
+  for (const [method, f] of Object.entries(signatures ?? {}))
     rows.push([`signMqtt ${method}`, '', '', fmt(f.median), '', '', `${fmt(f.spread * 100)}%`]);
 
   const versions = {
     node: process.version,
     nodeRed: version('node-red'),
     mqtt: version('mqtt'),
-    brokers: results.map((r) => (r.broker === 'emulator' ? `emulator (aedes ${version('aedes')})` : 'mosquitto 2')),
+    brokers: [emulator, ...(mosquitto ? [mosquitto] : [])].map((b) =>
+      b.name === 'emulator' ? `emulator (aedes ${version('aedes')})` : 'mosquitto 2',
+    ),
     cores: cpus().length,
   };
-  process.stdout.write(`\n${table(rows)}\n\n${JSON.stringify(versions)}  mode: ${quick ? 'quick' : 'full'}\n`);
+  const mode = `${quick ? 'quick' : 'full'}${only ? `, only ${only}` : ''}`;
+  process.stdout.write(`\n${table(rows)}\n\n${JSON.stringify(versions)}  mode: ${mode}\n`);
+  if (only) return;
   mkdirSync(join(root, 'bench', 'results'), { recursive: true });
   writeFileSync(
     join(root, 'bench', 'results', 'latest.json'),
@@ -165,6 +219,7 @@ async function main(): Promise<void> {
         mode: quick ? 'quick' : 'full',
         versions,
         results,
+        gateway,
         signing: signatures,
       },
       null,

@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
-import { startEmulator, type Emulator } from '../../emulator/index';
+import { startEmulator, type Emulator, type ProductSpec } from '../../emulator/index';
 import * as nr from '../../scripts/node-red-process';
 import { sleep, until } from './stats';
 
@@ -48,8 +48,9 @@ export function emulatorBroker(emu: Emulator): BenchBroker {
   };
 }
 
-export async function startEmulatorBroker(devices: BenchDevice[]): Promise<BenchBroker> {
-  return emulatorBroker(await startEmulator({ devices, rateLimit: 0 }));
+/** `products` name node types: a gateway product's devices may carry sub-devices. */
+export async function startEmulatorBroker(devices: BenchDevice[], products: ProductSpec[] = []): Promise<BenchBroker> {
+  return emulatorBroker(await startEmulator({ devices, products, rateLimit: 0 }));
 }
 
 export const MOSQUITTO = '/usr/sbin/mosquitto';

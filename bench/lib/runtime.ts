@@ -66,6 +66,30 @@ export async function deploy(flows: Record<string, unknown>[]): Promise<void> {
 }
 
 /**
+ * A full deploy, resolved once Node-RED has created every node: setFlows resolves earlier, before the
+ * nodes exist (scenarios that wait for a broker-side sign after `deploy` never notice). Node-RED
+ * waits without end for a node type it lacks: that fails here after `timeoutMs`.
+ */
+export async function deployStarted(flows: Record<string, unknown>[], timeoutMs = 60_000): Promise<void> {
+  if (!red) throw new Error('runtime not started');
+  const runtime = red;
+  let timer: NodeJS.Timeout | undefined;
+  const started = new Promise<void>((resolve, reject) => {
+    runtime.events.once('flows:started', resolve);
+    timer = setTimeout(
+      () => reject(new Error('bench: flows not started (a node type missing? dist/ rebuilt meanwhile?)')),
+      timeoutMs,
+    );
+  });
+  try {
+    await deploy(flows);
+    await started;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
  * Calls `listener` whenever node `id` completes a message (its done() ran), through Node-RED's public
  * `onComplete` messaging hook; returns the function that removes it.
  */
