@@ -114,9 +114,8 @@
       var picked = m[kind].get(String(input.val() || '').trim());
       if (!picked) return schema.hide();
       var data = kind === 'events' ? picked.outputData : picked.inputData;
-      schema
-        .text(picked.name + ' · ' + optionLabel(kind, picked) + (data.length ? '\n' + fieldsText(data) : ''))
-        .show();
+      var id = String(input.val()).trim();
+      schema.text(id + ' · ' + optionLabel(kind, picked) + (data.length ? '\n' + fieldsText(data) : '')).show();
     }
     input.on('change keyup input', refresh);
     $('#node-input-device').on('change', refresh);
@@ -124,6 +123,12 @@
   };
 
   /** The property node: the product's properties listed below the data field, for reference. */
+  /** A node from a flow older than the `tslUnknown` setting: the default (refuse) shows selected. */
+  AliyunIot.unknownPolicyField = function () {
+    var select = $('#node-input-tslUnknown');
+    if (!select.val()) select.val('refuse');
+  };
+
   AliyunIot.propertyList = function () {
     var box = $('<div class="form-tips aliyun-iot-schema" style="white-space: pre-line">').insertAfter(
       $('#node-input-payload').closest('.form-row'),

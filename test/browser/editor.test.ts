@@ -286,6 +286,106 @@ describe('editor in Chromium', () => {
     await page.screenshot({ path: join(ARTIFACTS, 'gateway-flow.png') });
   });
 
+  /** A product with a small thing model, its device, an event and a command node, in the open workspace. */
+  async function importThingNodes(p: Page, suffix: string): Promise<void> {
+    const field = (identifier: string, dataType: unknown) => ({ identifier, name: identifier, dataType });
+    const tsl = {
+      properties: [{ ...field('Mode', { type: 'enum', specs: { '0': 'auto', '1': 'eco' } }), accessMode: 'rw' }],
+      events: [
+        {
+          identifier: 'Alarm',
+          name: 'Alarm',
+          type: 'alert',
+          outputData: [field('Level', { type: 'int', specs: { min: '1', max: '5' } })],
+        },
+      ],
+      services: [
+        {
+          identifier: 'ToggleRelay',
+          name: 'Toggle relay',
+          callType: 'sync',
+          inputData: [field('On', { type: 'bool', specs: { '0': 'off', '1': 'on' } })],
+          outputData: [],
+        },
+      ],
+    };
+    await p.evaluate(
+      ({ s, tslText }) => {
+        const RED = (window as unknown as { RED: EditorApi }).RED;
+        const z = RED.workspaces.active();
+        RED.view.importNodes([
+          { id: `prod${s}`, type: 'aliyun-iot-product', name: 'lamp', productKey: 'a1Lamp', tsl: tslText },
+          { id: `dev${s}`, type: 'aliyun-iot-device', productKey: '', product: `prod${s}`, deviceName: 'lamp-1' },
+          { id: `ev${s}`, type: 'aliyun-iot-event', x: 200, y: 400, z, device: `dev${s}`, event: '' },
+          { id: `cmd${s}`, type: 'aliyun-iot-command', x: 200, y: 460, z, device: `dev${s}`, service: '' },
+        ]);
+      },
+      { s: suffix, tslText: JSON.stringify(tsl) },
+    );
+  }
+
+  /** Opens a flow node's dialog, or a config node's (product) through the config editor. */
+  async function edit(p: Page, id: string, configType?: string): Promise<void> {
+    await p.evaluate(
+      ({ nodeId, type }) => {
+        const RED = (
+          window as unknown as { RED: EditorApi & { editor: { editConfig(n: string, t: string, id: string): void } } }
+        ).RED;
+        if (type) RED.editor.editConfig('', type, nodeId);
+        else RED.editor.edit(RED.nodes.node(nodeId));
+      },
+      { nodeId: id, type: configType },
+    );
+  }
+
+  it("thing model: the product dialog reads the TSL; event and command nodes offer the model's identifiers", async () => {
+    await importThingNodes(page, 'T');
+    await edit(page, 'evT');
+    await page.waitForSelector('#node-input-event');
+    const options = await page
+      .locator('#aliyun-iot-event-identifiers option')
+      .evaluateAll((els) => els.map((e) => [(e as HTMLOptionElement).value, e.textContent]));
+    assert.deepEqual(options, [['Alarm', 'Alarm · alert']]);
+    await page.fill('#node-input-event', 'Alarm');
+    await page.locator('#node-input-event').dispatchEvent('input');
+    await page.waitForSelector('.aliyun-iot-schema:visible');
+    assert.match(await page.locator('.aliyun-iot-schema:visible').innerText(), /Level: int 1\.\.5/);
+    await page.screenshot({ path: join(ARTIFACTS, 'tsl-event-picker.png') });
+    await page.click('#node-dialog-cancel');
+    await page.waitForSelector('#node-input-payloadType', { state: 'detached' });
+    // Data typed into the node is checked by the runtime's own validator (dialog closed: the node's values).
+    const verdicts = await page.evaluate(() => {
+      type Validate = (this: unknown, v: string, opt?: object) => unknown;
+      const RED = (
+        window as unknown as {
+          RED: { nodes: { getType(t: string): { defaults: { payload: { validate: Validate } } } } };
+        }
+      ).RED;
+      const validate = RED.nodes.getType('aliyun-iot-event').defaults.payload.validate;
+      const node = { payloadType: 'json', device: 'devT', event: 'Alarm' };
+      return [validate.call(node, '{"Level": 3}', {}), validate.call(node, '{"Level": 9}', {})];
+    });
+    assert.deepEqual(verdicts, [true, 'Alarm.Level: 9 is outside the range 1 to 5']);
+    await edit(page, 'cmdT');
+    await page.waitForSelector('#node-input-service');
+    assert.equal(await page.locator('#aliyun-iot-service-identifiers option').getAttribute('value'), 'ToggleRelay');
+    await page.click('#node-dialog-cancel');
+    await page.waitForSelector('#node-input-service', { state: 'detached' });
+    await edit(page, 'prodT', 'aliyun-iot-product');
+    await page.waitForSelector('#aliyun-iot-product-tsl-summary');
+    assert.equal(
+      await page.locator('#aliyun-iot-product-tsl-summary').innerText(),
+      '1 properties, 1 events, 1 services',
+    );
+    await page.fill('#node-config-input-tsl', '{"properties": 1}');
+    await page.locator('#node-config-input-tsl').dispatchEvent('keyup');
+    assert.match(
+      await page.locator('#aliyun-iot-product-tsl-summary').innerText(),
+      /Not a thing model: properties is not a list/,
+    );
+    await page.click('#node-config-dialog-cancel');
+  });
+
   /**
    * The help sidebar's text for a node type once it shows that help: a page still loading its flow
    * first shows the flow's own description there, so this asks again until `expected` appears or the
@@ -323,6 +423,23 @@ describe('editor in Chromium', () => {
       await showTab(zh, name);
       await zh.screenshot({ path: join(ARTIFACTS, `config-${name}.zh-CN.png`) });
     }
+    // The thing model's pickers and the product dialog in Chinese.
+    await zh.click('#node-config-dialog-cancel');
+    await zh.waitForSelector('#node-config-input-productKey', { state: 'detached' });
+    await zh.click('#node-dialog-cancel');
+    await zh.waitForSelector('#node-input-device', { state: 'detached' });
+    await importThingNodes(zh, 'Zh');
+    await edit(zh, 'prodZh', 'aliyun-iot-product');
+    await zh.waitForSelector('#aliyun-iot-product-tsl-summary');
+    assert.equal(await zh.locator('#aliyun-iot-product-tsl-summary').innerText(), '1 个属性、1 个事件、1 个服务');
+    assert.equal((await zh.locator('label[for="node-config-input-tsl"]').textContent())?.trim(), '物模型(TSL)');
+    await zh.click('#node-config-dialog-cancel');
+    await zh.waitForSelector('#aliyun-iot-product-tsl-summary', { state: 'detached' });
+    await edit(zh, 'evZh');
+    await zh.waitForSelector('#node-input-event');
+    assert.equal((await zh.locator('label[for="node-input-tslUnknown"]').textContent())?.trim(), '未知标识符');
+    assert.equal(await zh.locator('#aliyun-iot-event-identifiers option').getAttribute('value'), 'Alarm');
+    await zh.click('#node-dialog-cancel');
     await zh.close();
   });
 });
