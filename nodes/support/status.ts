@@ -18,7 +18,8 @@ export function statusText(RED: NodeAPI, status: ConnectionStatus): string {
     : (COMMON[status.state] ?? `${DEVICE_NAMESPACE}:status.${status.state}`);
   const text = RED._(key, { code: String(status.code ?? '') });
   const label = text === key ? status.state : text;
-  const coded = status.state === 'auth-failed' || status.state === 'disconnected';
+  // A sub-device retrying after a refusal (429...) says why too.
+  const coded = status.state === 'auth-failed' || status.state === 'disconnected' || status.state === 'reconnecting';
   if (!coded || status.code === undefined || label.includes(String(status.code))) return label;
   // The platform's codes for sub-devices (6287, 6401...) get a word on what to do.
   const hintKey = `${DEVICE_NAMESPACE}:status.platform-code.${String(status.code)}`;

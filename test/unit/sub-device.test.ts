@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import type { ConnectionState } from '../../nodes/lib/connection';
-import { GatewaySession } from '../../nodes/lib/gateway/session';
+import { GatewaySession, LOGIN_SPACING_MS } from '../../nodes/lib/gateway/session';
 import { SubDeviceConnection } from '../../nodes/lib/gateway/sub-device';
 import { validateDeviceOptions } from '../../nodes/lib/options';
 import { FakeGateway, T } from '../helpers/fake-gateway';
@@ -32,7 +32,7 @@ function setup(t: TestContext, settings: Record<string, unknown> = {}, gatewayRa
   /** The gateway comes online and the platform logs the sub-device in. */
   const login = async () => {
     gateway.go('connected');
-    t.mock.timers.tick(251);
+    t.mock.timers.tick(LOGIN_SPACING_MS + 1);
     gateway.reply(T.topoGet, 200, [{ productKey: sub.productKey, deviceName: sub.deviceName }]);
     await settle();
     gateway.reply(T.login, 200);
@@ -93,7 +93,7 @@ describe('sub-device connection (fake gateway, mock timers)', () => {
     const ctx = setup(t);
     ctx.device.connect();
     ctx.gateway.go('connected');
-    t.mock.timers.tick(251);
+    t.mock.timers.tick(LOGIN_SPACING_MS + 1);
     ctx.gateway.reply(T.topoGet, 200, [{ productKey: sub.productKey, deviceName: sub.deviceName }]);
     await ctx.settle();
     ctx.gateway.reply(T.login, 6287);
@@ -145,7 +145,7 @@ describe('sub-device connection (fake gateway, mock timers)', () => {
     ctx.device.connect();
     second.connect();
     ctx.gateway.go('connected');
-    t.mock.timers.tick(251);
+    t.mock.timers.tick(LOGIN_SPACING_MS + 1);
     ctx.gateway.reply(T.topoGet, 200, [
       { productKey: sub.productKey, deviceName: 'meter-0' },
       { productKey: sub.productKey, deviceName: 'meter-1' },

@@ -18,7 +18,8 @@ export interface GatewayLink {
   subscribe(filter: string, qos: 0 | 1, deliver: (delivery: Delivery) => void): SubscriptionHandle;
 }
 
-export type SubDeviceState = 'gateway-offline' | 'logging-in' | 'online' | 'login-failed' | 'kicked';
+/** `login-failed`: refused until the user acts; `retrying`: refused for now, logs in again after a backoff. */
+export type SubDeviceState = 'gateway-offline' | 'logging-in' | 'online' | 'login-failed' | 'retrying' | 'kicked';
 
 /** A sub-device as the session sees it: its identity, and where its state changes go. */
 export interface SubDeviceMember {
@@ -29,7 +30,7 @@ export interface SubDeviceMember {
   readonly store?: CredentialStore;
   /** Trouble with that store, for a log line. */
   warn?(code: ErrorCode, params: Record<string, unknown>): void;
-  changed(state: SubDeviceState, code?: number | string): void;
+  changed(state: SubDeviceState, code?: number | string, retryMs?: number): void;
 }
 
 export interface SessionTuning {

@@ -180,13 +180,13 @@ export function parseExtError(payload: Buffer | string): ExtError | undefined {
  * - `relogin`: its session is gone (520): log in again, bounded by backoff;
  * - `kicked`: the same sub-device logged in elsewhere (427, 527): back off as a kicked device;
  * - `stop`: nothing changes until the user acts (no topology 6401, deleted 521, disabled 522 or
- *   6204, wrong secret 6287, unknown 6100; registration off 6288, already registered 6289, itself
+ *   6204, wrong secret 6287 or a topo/add signature refused 401, unknown 6100; registration off 6288, already registered 6289, itself
  *   6402, bound to another gateway 6619): no retry until a redeploy or a topology change;
  * - `backoff`: anything else (429 rate, 428 too many online, 500...): retry later.
  */
 export type SubDeviceVerdict = 'relogin' | 'kicked' | 'stop' | 'backoff';
 
-const STOP = new Set([6401, 521, 522, 6204, 6287, 6100, 6288, 6289, 6402, 6619]);
+const STOP = new Set([401, 6401, 521, 522, 6204, 6287, 6100, 6288, 6289, 6402, 6619]);
 
 export function verdictOf(code: number): SubDeviceVerdict {
   if (code === 520) return 'relogin';

@@ -41,6 +41,7 @@ const REPORTED: Readonly<Record<SubDeviceState, ConnectionState>> = {
   'logging-in': 'connecting',
   online: 'connected',
   'login-failed': 'auth-failed',
+  retrying: 'reconnecting',
   kicked: 'kicked',
 };
 
@@ -90,7 +91,7 @@ export class SubDeviceConnection extends EventEmitter<ConnectionEvents> implemen
       cleanSession: this.options.cleanSession,
       store: this.options.authMode === 'register' ? this.store : undefined,
       warn: (code, params) => this.emit('warning', code, params),
-      changed: (state, code) => this.sessionChanged(state, code),
+      changed: (state, code, retryMs) => this.sessionChanged(state, code, retryMs),
     });
   }
 
@@ -158,7 +159,7 @@ export class SubDeviceConnection extends EventEmitter<ConnectionEvents> implemen
     this.goOffline();
   }
 
-  private sessionChanged(state: SubDeviceState, code?: number | string): void {
+  private sessionChanged(state: SubDeviceState, code?: number | string, nextRetryMs?: number): void {
     if (state === 'online') {
       this.online = true;
       for (const want of this.wanted) {
@@ -170,7 +171,7 @@ export class SubDeviceConnection extends EventEmitter<ConnectionEvents> implemen
     }
     this.goOffline();
     const reason = state === 'gateway-offline' ? GATEWAY_OFFLINE : undefined;
-    this.report(REPORTED[state], { reason, code });
+    this.report(REPORTED[state], { reason, code, nextRetryMs });
   }
 
   /** Its filters leave the gateway's connection until the next login: no traffic without a session. */
