@@ -4,6 +4,18 @@
 
 const DEMO = { productKey: 'a1DemoPk', deviceName: 'demo-device', deviceSecret: 'demo-device-secret' };
 
+/** A part of the emulator's demo thing model (emulator/demo-tsl.json): what the demo flow posts. */
+function demoThingModel() {
+  const tsl = require('../dist/emulator/demo-tsl.json');
+  const keep = (list, ids) => list.filter((item) => ids.includes(item.identifier));
+  return {
+    profile: tsl.profile,
+    properties: keep(tsl.properties, ['Temperature', 'Humidity', 'LightSwitch', 'Mode']),
+    events: keep(tsl.events, ['Alarm']),
+    services: keep(tsl.services, ['ToggleRelay', 'Echo']),
+  };
+}
+
 function demoFlow({ host, ports, caPem, caPath }) {
   const z = 'demo-tab';
   const base = `/sys/${DEMO.productKey}/${DEMO.deviceName}`;
@@ -16,9 +28,19 @@ function demoFlow({ host, ports, caPem, caPath }) {
       info: 'Runs against the local emulator started by npm start.',
     },
     {
+      // The product and its thing model: the property node below checks and converts by it, and
+      // its dialog offers the model's identifiers.
+      id: 'demo-product',
+      type: 'aliyun-iot-product',
+      name: 'demo lamp',
+      productKey: DEMO.productKey,
+      tsl: JSON.stringify(demoThingModel()),
+    },
+    {
       id: 'demo-config',
       type: 'aliyun-iot-device',
       name: 'demo device (emulator)',
+      product: 'demo-product',
       productKey: DEMO.productKey,
       deviceName: DEMO.deviceName,
       endpoint: 'custom',
@@ -74,6 +96,38 @@ function demoFlow({ host, ports, caPem, caPath }) {
       topic: 'user/update',
       qos: '1',
       x: 410,
+      y: 100,
+      wires: [],
+    },
+    {
+      id: 'demo-reading',
+      type: 'inject',
+      z,
+      name: 'thing model post every 10 s',
+      props: [{ p: 'payload' }],
+      repeat: '10',
+      crontab: '',
+      once: true,
+      onceDelay: '3',
+      topic: '',
+      payload: '{"Temperature":"21.5","LightSwitch":true}',
+      payloadType: 'json',
+      x: 630,
+      y: 100,
+      wires: [['demo-post']],
+    },
+    {
+      id: 'demo-post',
+      type: 'aliyun-iot-property',
+      z,
+      name: 'post (TSL-checked)',
+      device: 'demo-config',
+      payload: 'payload',
+      payloadType: 'msg',
+      timeout: '10',
+      ack: true,
+      tslUnknown: 'refuse',
+      x: 880,
       y: 100,
       wires: [],
     },

@@ -70,7 +70,7 @@ async function main() {
   nr.writeSettings(userDir, { port: options.port, credentialSecret: 'aliyun-iot-demo' });
 
   const { startEmulator, createCertificateAuthority } = require('../dist/emulator/index.js');
-  const { DEMO_DEVICE, DEMO_PRODUCT } = require('../dist/emulator/cli-args.js');
+  const { DEMO_DEVICE, DEMO_PRODUCT, DEMO_TSL } = require('../dist/emulator/cli-args.js');
   const caPath = join(userDir, 'emulator', 'ca.pem');
   const keyPath = join(userDir, 'emulator', 'ca-key.pem');
   const ca =
@@ -79,7 +79,12 @@ async function main() {
       : createCertificateAuthority();
   writeFileSync(caPath, ca.cert);
   writeFileSync(keyPath, ca.key, { mode: 0o600 });
-  const emulator = await startEmulator({ devices: [DEMO_DEVICE], products: [DEMO_PRODUCT], ports: options.ports, ca });
+  const emulator = await startEmulator({
+    devices: [DEMO_DEVICE],
+    products: [{ ...DEMO_PRODUCT, tsl: DEMO_TSL }],
+    ports: options.ports,
+    ca,
+  });
 
   const firstRun = !existsSync(join(userDir, 'flows.json'));
   const nodeRed = nr.startNodeRed({ userDir, port: options.port });

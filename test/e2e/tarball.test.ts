@@ -13,6 +13,7 @@ import {
   DEMO_GATEWAY,
   DEMO_GATEWAY_PRODUCT,
   DEMO_PRODUCT,
+  DEMO_TSL,
   DEMO_SUB_DEVICES,
   DEMO_UNREGISTERED,
 } from '../../emulator/cli-args';
@@ -50,7 +51,7 @@ describe(`end to end: tarball in ${process.env.E2E_RED_JS ? 'the given' : 'the d
     });
     emu = await start({
       devices: [DEMO_DEVICE, ...DEMO_UNREGISTERED, DEMO_GATEWAY, ...DEMO_SUB_DEVICES],
-      products: [DEMO_PRODUCT, DEMO_GATEWAY_PRODUCT],
+      products: [{ ...DEMO_PRODUCT, tsl: DEMO_TSL }, DEMO_GATEWAY_PRODUCT],
     });
     port = await nr.freePort();
     nr.writeSettings(userDir, {
@@ -135,6 +136,21 @@ describe(`end to end: tarball in ${process.env.E2E_RED_JS ? 'the given' : 'the d
   it('device example: a property post is answered and kept', async () => {
     await nr.deployFlows(red.url, example('aliyun-iot-device', emu));
     await eventually(() => demo().properties.LightSwitch === 1, 15_000, 'property kept');
+  });
+
+  it('property and event examples: the product node loads and its thing model checks the posts', async () => {
+    await nr.deployFlows(red.url, example('aliyun-iot-property', emu));
+    await eventually(
+      () => demo().properties.Humidity === 40 && demo().properties.Temperature === 21.5,
+      15_000,
+      'properties posted, accepted by the emulator checking the same thing model',
+    );
+    await nr.deployFlows(red.url, example('aliyun-iot-event', emu));
+    await eventually(
+      () => demo().uplink.some((m) => m.topic === '/sys/a1DemoPk/demo-device/thing/event/Alarm/post'),
+      15_000,
+      'the Alarm event posted',
+    );
   });
 
   it('register example: registers once; after a Node-RED restart logs in with the kept secret', async () => {

@@ -8,6 +8,7 @@ import {
   DEMO_GATEWAY,
   DEMO_GATEWAY_PRODUCT,
   DEMO_PRODUCT,
+  DEMO_TSL,
   DEMO_SUB_DEVICES,
   DEMO_UNREGISTERED,
 } from '../../emulator/cli-args';
@@ -39,7 +40,8 @@ function loadExample(
 describe('examples/', () => {
   const suite = nodeRedSuite({
     devices: [DEMO_DEVICE, ...DEMO_UNREGISTERED, DEMO_GATEWAY, ...DEMO_SUB_DEVICES],
-    products: [DEMO_PRODUCT, DEMO_GATEWAY_PRODUCT],
+    // The demo product with its thing model: the emulator checks the examples' data as the platform would.
+    products: [{ ...DEMO_PRODUCT, tsl: DEMO_TSL }, DEMO_GATEWAY_PRODUCT],
   });
   let emu: Emulator;
   before(() => {
