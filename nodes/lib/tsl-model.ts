@@ -135,7 +135,9 @@ function fieldsOf(raw: unknown, where: string): Field[] {
 
 /** The export's own entries for property set/get and the property post: not a flow's to name. */
 const BUILT_IN = /^thing\.(service\.property\.(set|get)|event\.property\.post)$/;
-const builtIn = (v: Json): boolean => BUILT_IN.test(str(v.method));
+/** By method, or by the reserved identifier when an export leaves the method out. */
+const builtIn = (v: Json, reserved: readonly string[]): boolean =>
+  BUILT_IN.test(str(v.method)) || (str(v.method) === '' && reserved.includes(str(v.identifier)));
 
 function readBlock(block: Json, into: { [K in 'properties' | 'events' | 'services']: Map<string, unknown> }): string {
   const module = str(block.functionBlockId);
@@ -147,7 +149,7 @@ function readBlock(block: Json, into: { [K in 'properties' | 'events' | 'service
   }
   for (const [i, item] of asList(block.events, 'events').entries()) {
     const v = asObject(item, `events[${i}]`);
-    if (builtIn(v)) continue;
+    if (builtIn(v, ['post'])) continue;
     const identifier = prefix + (str(v.identifier) || fail(`events[${i}] has no identifier`));
     const outputData = fieldsOf(v.outputData, `${identifier} outputData`);
     into.events.set(identifier, {
@@ -159,7 +161,7 @@ function readBlock(block: Json, into: { [K in 'properties' | 'events' | 'service
   }
   for (const [i, item] of asList(block.services, 'services').entries()) {
     const v = asObject(item, `services[${i}]`);
-    if (builtIn(v)) continue;
+    if (builtIn(v, ['set', 'get'])) continue;
     const identifier = prefix + (str(v.identifier) || fail(`services[${i}] has no identifier`));
     into.services.set(identifier, {
       identifier,

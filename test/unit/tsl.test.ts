@@ -1,6 +1,8 @@
 // The thing-model validator: every data type and spec at its boundaries, conversions where the
 // intent is unambiguous, modules, struct in array, and the export's shape as the console gives it.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import {
   checkData,
@@ -117,6 +119,19 @@ describe('thing model (TSL)', () => {
     assert.equal(describeType(dataType('Temperature')), 'float -40..120 °C');
     assert.equal(describeType(dataType('Mode')), 'enum 0 auto, 1 manual, 2 eco');
     assert.equal(parseTsl(JSON.stringify(EXPORT)).ok, true, 'the JSON text as pasted');
+  });
+
+  it("reads the emulator's demo export (written independently) and accepts what the examples send", () => {
+    const demo = model(JSON.parse(readFileSync(join(__dirname, '..', 'fixtures', 'tsl', 'demo-lamp.json'), 'utf8')));
+    assert.equal(demo.productKey, 'a1DemoPk');
+    assert.ok(['Temperature', 'LightSwitch', 'Schedule', 'InstallDate'].every((id) => demo.properties.has(id)));
+    assert.ok(!demo.services.has('get') && !demo.events.has('post'), 'built-ins left out');
+    const post = checkPropertyPost(demo, { Temperature: 21.5, Humidity: 40, LightSwitch: true }, 'refuse');
+    assert.deepEqual(post.ok && post.value, { Temperature: 21.5, Humidity: 40, LightSwitch: 1 });
+    assert.equal(checkEventPost(demo, 'Alarm', { ErrorCode: 3 }, 'refuse').ok, true);
+    // Built-ins without a method (a hand-trimmed export) are still recognised by their reserved names.
+    const trimmed = model({ services: [{ identifier: 'get', inputData: ['Temperature'], outputData: [] }] });
+    assert.equal(trimmed.services.size, 0);
   });
 
   it('refuses what is not a TSL, saying where', () => {
