@@ -50,7 +50,12 @@ const TSL = {
 };
 
 describe('thing model (TSL) in Node-RED', () => {
-  const emulator = nodeRedSuite({ devices: [device], rateLimit: 0 });
+  const registering = { productKey: device.productKey, deviceName: 'tsl-registering' };
+  const emulator = nodeRedSuite({
+    devices: [device, registering],
+    products: [{ productKey: device.productKey, productSecret: 'tsl-product-secret' }],
+    rateLimit: 0,
+  });
   const record = () => emulator().registry.device(device.productKey, device.deviceName)!;
 
   /** A product with the TSL, its device, and `nodes` wired to helper nodes. */
@@ -130,6 +135,30 @@ describe('thing model (TSL) in Node-RED', () => {
     assert.equal(await inject('reply', { ...out[0]!, payload: { Relay: true } }), undefined);
     const answer = await call;
     assert.deepEqual(answer.reply, { id: answer.id, code: 200, data: { Relay: 1 } });
+  });
+
+  it("a device in registration mode takes the product's ProductSecret", async () => {
+    const emu = emulator();
+    const flow = [
+      { id: 'prod', type: 'aliyun-iot-product', productKey: device.productKey, tsl: JSON.stringify(TSL) },
+      {
+        ...deviceConfig(emu, { ...registering, deviceSecret: '' }, { transport: 'tls' }),
+        productKey: '',
+        product: 'prod',
+        authMode: 'register',
+        authHost: `${emu.host}:${emu.ports.https}`,
+      },
+      { id: 'prop', type: 'aliyun-iot-property', device: 'dev', wires: [['out']] },
+      { id: 'out', type: 'helper' },
+    ];
+    await helper.load(NODES, flow, { prod: { productSecret: 'tsl-product-secret' } });
+    const reg = () => emu.registry.device(registering.productKey, registering.deviceName)!;
+    await eventually(() => reg().online, 10_000, 'registered with the product secret and online');
+    assert.equal(reg().counters.registrations, 1);
+    const out = collect('out');
+    assert.equal(await inject('prop', { payload: { Mode: '1' } }), undefined);
+    await eventually(() => out.length === 1, 5000, 'post_reply');
+    assert.equal(reg().properties.Mode, 1);
   });
 
   it('a device naming a missing product, or a product with a broken TSL, is refused clearly', async () => {
