@@ -160,6 +160,9 @@ function gatewayRows(g: GatewayResult): string[][] {
     // Logins the platform refused (a gateway's 429, say) and the device retried: they cost time.
     row(`${n}: setbacks on the way (refusals, kicks)`, direct.setbacks, sub.setbacks, 0, '', false),
     row(`${n}: RSS per device (KB)`, direct.rssPerDevice / 1024, sub.rssPerDevice / 1024, 1),
+    // Direct devices over TLS, the default transport: what a sub-device saves includes TLS.
+    row(`${n}: time to all online, direct over TLS (ms)`, g.directTls.connectMs, sub.connectMs, 0),
+    row(`${n}: RSS per device, direct over TLS (KB)`, g.directTls.rssPerDevice / 1024, sub.rssPerDevice / 1024, 1),
     row(`${n}: heap per device (KB)`, direct.heapPerDevice / 1024, sub.heapPerDevice / 1024, 1),
     row(
       `${messages} upstream (msg/s)`,

@@ -2,9 +2,10 @@
 // its own: N sub-devices through one gateway (`sub`) or N direct devices (`direct`), each with a
 // publish and a subscribe node. It reports when all are online, then injects messages on the parent's
 // command (over IPC) while the parent counts what the broker receives.
-// Arguments: host port count sub|direct.
+// Arguments: host port count sub|direct|direct-tls [tls-port ca-file].
+import { readFileSync } from 'node:fs';
 import type { FleetCommand, FleetMode, FleetReply } from '../lib/fleet';
-import { fleetDevice, GATEWAY, WARM_GATEWAY } from '../lib/fleet';
+import { FLEET_MODES, fleetDevice, GATEWAY, WARM_GATEWAY } from '../lib/fleet';
 import { deployStarted, findNode, node, ourDevice, startRuntime, stopRuntime, type InputNode } from '../lib/runtime';
 import { sleep } from '../lib/stats';
 import { settledMemory } from './memory';
@@ -18,9 +19,10 @@ interface Connection extends Status {
 }
 type Key = number | 'warm';
 
-const [host = '127.0.0.1', port = '1883', countArg = '10', modeArg = 'direct'] = process.argv.slice(2);
+const [host = '127.0.0.1', port = '1883', countArg = '10', modeArg = 'direct', tlsPort = '', caFile = ''] =
+  process.argv.slice(2);
 const count = Number(countArg);
-const mode: FleetMode = modeArg === 'sub' ? 'sub' : 'direct';
+const mode: FleetMode = FLEET_MODES.find((m) => m === modeArg) ?? 'direct';
 const payload = JSON.stringify({ temperature: 21.5, humidity: 40, ts: 1700000000000 });
 const SETBACKS = new Set(['auth-failed', 'kicked', 'reconnecting']);
 
@@ -50,7 +52,14 @@ function flow(keys: Key[]): Record<string, unknown>[] {
             rateLimit: '0',
             credentials: { deviceSecret: device.deviceSecret },
           }
-        : ourDevice(`cfg${key}`, broker, device);
+        : mode === 'direct-tls'
+          ? {
+              ...ourDevice(`cfg${key}`, broker, device),
+              transport: 'tls',
+              port: tlsPort,
+              ca: readFileSync(caFile, 'utf8'),
+            }
+          : ourDevice(`cfg${key}`, broker, device);
     nodes.push(
       config,
       { id: `pub${key}`, type: 'aliyun-iot-publish', device: `cfg${key}`, topic: 'user/update' },

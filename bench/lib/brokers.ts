@@ -18,7 +18,9 @@ export interface BenchDevice {
 export interface BenchBroker {
   name: string;
   host: string;
-  ports: { mqtt: number };
+  ports: { mqtt: number; mqtts?: number };
+  /** The CA of its TLS port, where it has one (the emulator). */
+  ca?: string;
   /** Messages the broker has received from this device's topics. */
   received(device: BenchDevice): number;
   /** Resolves once the device is logged in with `subscriptions` filters in place. */
@@ -34,6 +36,7 @@ export function emulatorBroker(emu: Emulator): BenchBroker {
     name: 'emulator',
     host: emu.host,
     ports: emu.ports,
+    ca: emu.ca,
     received: (d) => record(d)?.counters.messagesIn ?? 0,
     ready: (d, subscriptions) =>
       until(

@@ -3,8 +3,13 @@
 import type { ProductSpec } from '../../emulator/index';
 import type { BenchDevice } from './brokers';
 
-/** 'sub': N sub-devices through one gateway; 'direct': N devices each with its own MQTT connection. */
-export type FleetMode = 'sub' | 'direct';
+/**
+ * 'sub': N sub-devices through one gateway; 'direct': N devices each with its own MQTT connection
+ * over TCP; 'direct-tls': the same over TLS, the package's default transport and what a sub-device
+ * saves (no socket, no TLS, no keepalive of its own).
+ */
+export type FleetMode = 'sub' | 'direct' | 'direct-tls';
+export const FLEET_MODES: readonly FleetMode[] = ['sub', 'direct', 'direct-tls'];
 
 /** The emulator marks a gateway by its product's node type. */
 export const GATEWAY: BenchDevice = { productKey: 'pkBenchGw', deviceName: 'gw-0', deviceSecret: 'gw-0-secret' };
@@ -24,7 +29,7 @@ export const WARM_GATEWAY: BenchDevice = {
  * sides publish on topics of the same size.
  */
 export function fleetDevice(mode: FleetMode, i: number | 'warm'): BenchDevice {
-  const deviceName = `${mode === 'sub' ? 'sub' : 'dir'}-${i}`;
+  const deviceName = `${{ sub: 'sub', direct: 'dir', 'direct-tls': 'tls' }[mode]}-${i}`;
   return { productKey: 'pkBench', deviceName, deviceSecret: `${deviceName}-secret` };
 }
 
@@ -38,10 +43,7 @@ export function fleetSpecs(count: number): { devices: BenchDevice[]; products: P
     devices: [
       GATEWAY,
       WARM_GATEWAY,
-      fleetDevice('sub', 'warm'),
-      fleetDevice('direct', 'warm'),
-      ...fleet('sub', count),
-      ...fleet('direct', count),
+      ...FLEET_MODES.flatMap((mode) => [fleetDevice(mode, 'warm'), ...fleet(mode, count)]),
     ],
     products: [{ productKey: GATEWAY.productKey, nodeType: 'gateway' }],
   };

@@ -3,6 +3,8 @@
 // memory per device, and upstream msg/s when every device sends M QoS 0 messages at once, timed
 // here until the broker (the emulator only: mosquitto has no gateways) has received every one.
 import { fork, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BenchBroker } from '../lib/brokers';
 import { fleet, type FleetCommand, type FleetMode, type FleetOnline, type FleetReply } from '../lib/fleet';
@@ -26,7 +28,11 @@ export interface GatewayResult {
   messagesPerDevice: number;
   sub: GatewaySide;
   direct: GatewaySide;
-  /** Sub-device / direct device; the target is at most 0.25. */
+  /** Direct devices over TLS, the default transport. */
+  directTls: GatewaySide;
+  /** Sub-device / direct device over TLS (the default), the target at most 0.25. */
+  rssRatioTls: number;
+  /** Sub-device / direct device over TCP: the floor, with no TLS to save. */
   rssRatio: number;
   heapRatio: number;
   connectRatio: number;
@@ -42,9 +48,17 @@ class Side {
 
   constructor(emu: BenchBroker, mode: FleetMode, count: number) {
     const root = join(__dirname, '..', '..');
+    // The TLS side trusts the emulator's CA, handed over as a file.
+    const tls: string[] = [];
+    if (mode === 'direct-tls') {
+      if (!emu.ports.mqtts || !emu.ca) throw new Error(`${emu.name} has no TLS port`);
+      const caFile = join(mkdtempSync(join(tmpdir(), 'aliyun-iot-bench-')), 'ca.pem');
+      writeFileSync(caFile, emu.ca);
+      tls.push(String(emu.ports.mqtts), caFile);
+    }
     this.child = fork(
       join(__dirname, '..', 'children', 'fleet.ts'),
-      [emu.host, String(emu.ports.mqtt), String(count), mode],
+      [emu.host, String(emu.ports.mqtt), String(count), mode, ...tls],
       { cwd: root, execArgv: ['--expose-gc', '--import', 'tsx'], stdio: ['ignore', 'pipe', 'pipe', 'ipc'] },
     );
     const keep = (chunk: Buffer) => (this.output = (this.output + chunk.toString()).slice(-20_000));
@@ -154,12 +168,15 @@ export async function gatewayVsDirect(
 ): Promise<GatewayResult> {
   const sub = await side(emu, 'sub', count, perDevice, rounds);
   const direct = await side(emu, 'direct', count, perDevice, rounds);
+  const directTls = await side(emu, 'direct-tls', count, perDevice, rounds);
   const ratio = (a: number, b: number) => (b ? a / b : 0);
   return {
     devices: count,
     messagesPerDevice: perDevice,
     sub,
     direct,
+    directTls,
+    rssRatioTls: ratio(sub.rssPerDevice, directTls.rssPerDevice),
     rssRatio: ratio(sub.rssPerDevice, direct.rssPerDevice),
     heapRatio: ratio(sub.heapPerDevice, direct.heapPerDevice),
     connectRatio: ratio(sub.connectMs, direct.connectMs),
