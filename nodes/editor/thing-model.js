@@ -146,6 +146,25 @@
     refresh();
   };
 
+  /** The reply node: what each of the product's services answers with, for reference. */
+  AliyunIot.serviceOutputs = function () {
+    var box = $('<div class="form-tips aliyun-iot-schema" style="white-space: pre-line">').insertAfter(
+      $('#node-input-device').closest('.form-row'),
+    );
+    function refresh() {
+      var m = AliyunIot.modelOf($('#node-input-device').val());
+      if (!m || m.services.size === 0) return box.hide();
+      var blocks = [];
+      m.services.forEach(function (service, id) {
+        var out = service.outputData.length ? '\n' + fieldsText(service.outputData) : '';
+        blocks.push(id + ' (' + optionLabel('services', service) + ')' + out);
+      });
+      box.text(blocks.join('\n\n')).show();
+    }
+    $('#node-input-device').on('change', refresh);
+    refresh();
+  };
+
   /**
    * Data typed into a property or event node (a JSON constant) checked as the runtime will check
    * it; anything else (msg, flow, JSONata) is read at run time and checked then.

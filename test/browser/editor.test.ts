@@ -305,7 +305,7 @@ describe('editor in Chromium', () => {
           name: 'Toggle relay',
           callType: 'sync',
           inputData: [field('On', { type: 'bool', specs: { '0': 'off', '1': 'on' } })],
-          outputData: [],
+          outputData: [field('Relay', { type: 'bool', specs: { '0': 'off', '1': 'on' } })],
         },
       ],
     };
@@ -318,6 +318,7 @@ describe('editor in Chromium', () => {
           { id: `dev${s}`, type: 'aliyun-iot-device', productKey: '', product: `prod${s}`, deviceName: 'lamp-1' },
           { id: `ev${s}`, type: 'aliyun-iot-event', x: 200, y: 400, z, device: `dev${s}`, event: '' },
           { id: `cmd${s}`, type: 'aliyun-iot-command', x: 200, y: 460, z, device: `dev${s}`, service: '' },
+          { id: `reply${s}`, type: 'aliyun-iot-reply', x: 400, y: 460, z, device: `dev${s}` },
         ]);
       },
       { s: suffix, tslText: JSON.stringify(tsl) },
@@ -371,6 +372,15 @@ describe('editor in Chromium', () => {
     assert.equal(await page.locator('#aliyun-iot-service-identifiers option').getAttribute('value'), 'ToggleRelay');
     await page.click('#node-dialog-cancel');
     await page.waitForSelector('#node-input-service', { state: 'detached' });
+    // The reply node lists what each service answers with.
+    await edit(page, 'replyT');
+    await page.waitForSelector('.aliyun-iot-schema:visible');
+    assert.match(
+      await page.locator('.aliyun-iot-schema:visible').innerText(),
+      /ToggleRelay \(Toggle relay · sync\)\nRelay: bool/,
+    );
+    await page.click('#node-dialog-cancel');
+    await page.waitForSelector('.aliyun-iot-schema', { state: 'detached' });
     await edit(page, 'prodT', 'aliyun-iot-product');
     await page.waitForSelector('#aliyun-iot-product-tsl-summary');
     assert.equal(
