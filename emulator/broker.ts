@@ -13,7 +13,7 @@ import type { GuessGuard } from './guard';
 import { checkLogin, parseMqttClientId, type EmulatorTransport, type RegistrationPush } from './login';
 import { deviceKey, type DeviceRecord, type Registry } from './registry';
 import { SubDeviceRouting, type SubDeviceHooks } from './sub-device-routing';
-import { filterMatches, systemTopicDevice } from './topics';
+import { filterMatches, shadowWrongWay, systemTopicDevice } from './topics';
 
 export const KEEPALIVE_MAX = 1200;
 export const MAX_PAYLOAD_BYTES = 256 * 1024;
@@ -221,6 +221,8 @@ export class EmulatorBroker {
   }
 
   private dropReason(device: DeviceRecord, packet: { topic: string; payload: Buffer | string }): string | undefined {
+    // Answers come from the platform: a device publishing on `/shadow/get/...` is refused.
+    if (shadowWrongWay(packet.topic, 'publish')) return 'forbidden-topic';
     const actor = this.routing.actorOf(device, packet.topic);
     if (!actor) {
       const owner = this.routing.refusedOwner(device, packet.topic);

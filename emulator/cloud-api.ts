@@ -1,13 +1,15 @@
 // The cloud side over HTTP (JSON): what a server application does with the platform's OpenAPI,
 // reduced to what flows need to be tested: devices, recent uplink, downlink, property set,
-// services, RRPC, a forced disconnect, products' thing models (TSL), and the emulator's own
-// counters. Calls that break a product's TSL are refused before reaching the device (emulator/tsl-api.ts).
+// services, RRPC, a forced disconnect, device shadows, products' thing models (TSL), and the
+// emulator's own counters. Calls that break a product's TSL are refused before reaching the device (emulator/tsl-api.ts).
 // No answer carries a secret.
 import type { EmulatorBroker } from './broker';
 import type { Gateways } from './gateway';
 import { gatewayAction } from './gateway-api';
 import type { Platform } from './platform';
 import { describeDevice, type DeviceRecord, type Registry } from './registry';
+import { shadowAction } from './shadow-api';
+import type { ShadowService } from './shadow-requests';
 import { deviceOwnsTopic } from './topics';
 import { productAction, refuseProperties, refuseService, serviceIdOk } from './tsl-api';
 
@@ -21,6 +23,8 @@ export interface CloudContext {
   platform: Platform;
   broker: EmulatorBroker;
   gateways: Gateways;
+  /** Device shadows, and their `control` pushes. */
+  shadows: ShadowService;
   /** What `GET /api/stats` answers. */
   stats: () => unknown;
 }
@@ -53,6 +57,8 @@ async function deviceAction(
   if (method === 'GET' && verb === 'messages') return { status: 200, body: device.uplink };
   const gateway = gatewayAction(ctx, device, action, method, body);
   if (gateway) return gateway;
+  const shadow = shadowAction(ctx, device, action, method, body);
+  if (shadow) return shadow;
   if (method !== 'POST') return { status: 405, body: { code: 'METHOD_NOT_ALLOWED' } };
   const model = ctx.registry.model(device.productKey);
   switch (verb) {

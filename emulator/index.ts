@@ -15,6 +15,8 @@ import { GuessGuard, guessingLimits, type GuessingLimits, type GuessingStats } f
 import { createHttpsServer, type AuthRequest, type HttpFault } from './http';
 import { Platform } from './platform';
 import { Registry, type DeviceSpec, type ProductSpec } from './registry';
+import { Shadows } from './shadow';
+import { ShadowService } from './shadow-requests';
 import { StateStore } from './state-store';
 
 export type { GatewayCounters, GatewayLimits } from './gateway';
@@ -28,6 +30,8 @@ export type { CertificateAuthority } from './certs';
 export type { AuthRequest, HttpFault } from './http';
 export type { GuessingLimits, GuessingStats, GuessKind } from './guard';
 export type { StoredState } from './state-store';
+export type { ShadowDocument, StoredShadow } from './shadow';
+export type { ShadowService } from './shadow-requests';
 export { isLoopbackHost } from './access';
 export { createCertificateAuthority } from './certs';
 export { Registry, describeDevice } from './registry';
@@ -96,6 +100,8 @@ export interface Emulator {
   broker: EmulatorBroker;
   /** Gateways' topology and sub-device sessions. */
   gateways: Gateways;
+  /** Device shadows (`shadows.shadows.document(device)`), and `pushControl` as the cloud API does it. */
+  shadows: ShadowService;
   /** Makes the next matching HTTPS device call fail this way (500, a non-JSON body, no answer). */
   injectHttpFault(fault: HttpFault): void;
   /** HTTPS device calls received, newest last. */
@@ -128,25 +134,29 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   const tls = issueServerCertificate(ca, serverCertificateNames(host, options.serverNames ?? []));
   const gateways = new Gateways(registry, { ...GATEWAY_LIMITS, ...options.gatewayLimits });
   gateways.onChange = () => registry.changed();
+  const shadows = new Shadows();
+  shadows.onChange = () => registry.changed();
   const store = options.dataDir === undefined ? undefined : new StateStore(options.dataDir, log);
   if (store) {
     const state = store.load();
     if (state) {
       registry.restore(state);
       gateways.restore(state.topology ?? []);
+      shadows.restore(state.shadows ?? [], (pk, dn) => registry.device(pk, dn) !== undefined);
     }
-    const snapshot = () => ({ ...registry.snapshot(), topology: gateways.snapshot() });
+    const snapshot = () => ({ ...registry.snapshot(), topology: gateways.snapshot(), shadows: shadows.snapshot() });
     registry.onChange = () => store.schedule(snapshot);
     // The merged state is what this run starts from: on disk before anyone can log in, so a crash
     // right after the start cannot bring back what the merge dropped (expired tokens, old secrets).
     store.saveNow(snapshot);
   }
   // The broker reports uplink to the platform, which publishes its replies through the broker.
-  const uplink: { platform?: Platform; routes?: GatewayRoutes } = {};
+  const uplink: { platform?: Platform; routes?: GatewayRoutes; shadows?: ShadowService } = {};
   const broker = await EmulatorBroker.create({
     registry,
     rateLimit: options.rateLimit ?? 30,
-    onUplink: (device, topic, payload) => {
+    onUplink: (device, topic, payload, qos) => {
+      if (uplink.shadows?.handle(device, topic, payload, qos)) return;
       if (!uplink.routes?.handle(device, topic, payload)) uplink.platform?.onUplink(device, topic, payload);
     },
     guard,
@@ -165,6 +175,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   });
   const platform = new Platform(broker, { model: (productKey) => registry.model(productKey), log });
   uplink.platform = platform;
+  const shadowService = new ShadowService(shadows, (topic, payload, qos) => broker.publish(topic, payload, qos));
+  uplink.shadows = shadowService;
   const routes = new GatewayRoutes(gateways, (topic, payload) => {
     broker.publish(topic, payload, 0).catch(() => undefined);
   });
@@ -186,6 +198,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       platform,
       broker,
       gateways,
+      shadows: shadowService,
       mqtt: (requestHost) => ({ host: (wildcard && requestHost) || host, port: mqttTlsPort }),
       faults,
       authRequests,
@@ -219,6 +232,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     platform,
     broker,
     gateways,
+    shadows: shadowService,
     injectHttpFault: (fault) => faults.push(fault),
     authRequests,
     apiToken,

@@ -1,9 +1,11 @@
 // The emulator's state on disk (`<dataDir>/state.json`), so a restart keeps what devices obtained:
-// registered secrets, registration-free tokens, activation, product secrets and HTTPS-auth tokens.
+// registered secrets, registration-free tokens, activation, product secrets, HTTPS-auth tokens,
+// gateways' topology and device shadows.
 // Written atomically (temporary file, fsync, rename), coalesced, readable only by its owner. A file
 // that cannot be used is reported with its path and set aside, never fatal and never overwritten.
 import { closeSync, fchmodSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { storedShadowProblem, type StoredShadow } from './shadow';
 
 export interface StoredDevice {
   productKey: string;
@@ -37,8 +39,8 @@ export interface StoredToken {
 
 /**
  * Version 1 holds devices, products, tokens and (optional, so older files still load) gateways'
- * topology. Shadows, OTA jobs and configuration are not emulated yet; they become further
- * top-level arrays when they are.
+ * topology and device shadows. OTA jobs and configuration are not emulated yet; they become
+ * further top-level arrays when they are.
  */
 export interface StoredState {
   version: 1;
@@ -46,6 +48,7 @@ export interface StoredState {
   products: StoredProduct[];
   tokens: StoredToken[];
   topology?: StoredTopology[];
+  shadows?: StoredShadow[];
 }
 
 export const STATE_FILE = 'state.json';
@@ -111,6 +114,12 @@ export function stateProblem(json: unknown): string | undefined {
       item.subDevices.every((d) => typeof d === 'string');
     if (!ok) return `topology[${i}] is not {gateway, subDevices: [names]}`;
   }
+  const shadows = json.shadows ?? [];
+  if (!Array.isArray(shadows)) return 'shadows is not a list';
+  for (const [i, item] of shadows.entries()) {
+    const problem = storedShadowProblem(item, `shadows[${i}]`);
+    if (problem) return problem;
+  }
   for (const [list, check] of Object.entries(CHECKS)) {
     const items = json[list] ?? [];
     if (!Array.isArray(items)) return `${list} is not a list`;
@@ -173,6 +182,7 @@ export class StateStore {
       products: state.products ?? [],
       tokens: state.tokens ?? [],
       topology: state.topology ?? [],
+      shadows: state.shadows ?? [],
     };
   }
 

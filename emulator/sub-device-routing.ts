@@ -1,8 +1,8 @@
 // Which device a connection speaks for on a topic (PLATFORM.md §11): its own topics, and a
 // gateway's logged-in sub-devices' topics (`/sys/{subPK}/{subDN}/...`, `/{subPK}/{subDN}/user/...`,
-// `/ext/ntp/{subPK}/{subDN}/...`) on the gateway's connection.
+// `/ext/ntp/{subPK}/{subDN}/...`, `/shadow/update|get/{subPK}/{subDN}`) on the gateway's connection.
 import type { DeviceRecord, Registry } from './registry';
-import { deviceOwnsTopic, topicOwner } from './topics';
+import { deviceOwnsTopic, shadowWrongWay, topicOwner } from './topics';
 
 /** How a gateway's connection carries its sub-devices' traffic; the gateway state answers. */
 export interface SubDeviceHooks {
@@ -38,8 +38,12 @@ export class SubDeviceRouting {
     return this.hooks?.isGateway(device) ? topicOwner(topic) : undefined;
   }
 
-  /** A gateway's subscription to a sub-device's topic delivers only while that sub-device is logged in through it. */
+  /**
+   * A gateway's subscription to a sub-device's topic delivers only while that sub-device is logged
+   * in through it. A shadow request is never delivered to a device (`/shadow/+/pk/dn` matches it).
+   */
   mayForward(device: DeviceRecord, topic: string): boolean {
+    if (shadowWrongWay(topic, 'receive')) return false;
     return !this.hooks?.isGateway(device) || this.actorOf(device, topic) !== undefined;
   }
 
@@ -49,6 +53,7 @@ export class SubDeviceRouting {
    * the subscription is kept and delivers only while the sub-device is logged in (mayForward).
    */
   maySubscribe(device: DeviceRecord, filter: string): boolean {
+    if (shadowWrongWay(filter, 'receive')) return false;
     if (deviceOwnsTopic(device.productKey, device.deviceName, filter)) return true;
     return this.hooks?.isGateway(device) === true && this.ownerRecord(filter) !== undefined;
   }

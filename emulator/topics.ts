@@ -65,14 +65,32 @@ export function systemTopicDevice(topic: string): { productKey: string; deviceNa
 }
 
 /**
- * The pk/dn a topic or filter names: a system topic's, or a custom topic's (`/pk/dn/user/...`).
- * A gateway's connection uses its sub-devices' topics (PLATFORM.md §11).
+ * The pk/dn a topic or filter names: a system topic's, a shadow request's (`/shadow/update/pk/dn`)
+ * or a custom topic's (`/pk/dn/user/...`). A gateway's connection uses its sub-devices' topics
+ * (PLATFORM.md §11, PLATFORM-ADVANCED §2.1).
  */
 export function topicOwner(topic: string): { productKey: string; deviceName: string } | undefined {
   const system = systemTopicDevice(topic);
   if (system) return system;
-  const [root, productKey, deviceName, kind] = topic.split('/');
+  const levels = topic.split('/');
+  if (levels.length === 5 && levels[0] === '' && levels[1] === 'shadow' && levels[2] === 'update') {
+    const [, , , productKey, deviceName] = levels;
+    return productKey && deviceName ? { productKey, deviceName } : undefined;
+  }
+  const [root, productKey, deviceName, kind] = levels;
   return root === '' && productKey && deviceName && kind === 'user' ? { productKey, deviceName } : undefined;
+}
+
+/**
+ * The shadow's topics go one way each (DOC:53964 https://help.aliyun.com/document_detail/53964.htm):
+ * a device publishes requests on `/shadow/update/...` only, and receives answers on
+ * `/shadow/get/...` only. True when this use of a topic (or filter) goes the wrong way; a
+ * `/shadow/+/pk/dn` filter may be subscribed, it never delivers a request back.
+ */
+export function shadowWrongWay(topic: string, use: 'publish' | 'receive'): boolean {
+  const [root, family, kind] = topic.split('/');
+  if (root !== '' || family !== 'shadow') return false;
+  return use === 'publish' ? kind !== 'update' : kind === 'update';
 }
 
 /** MQTT filter matching (`+` one level, `#` the rest), for topics that never start with `$`. */
