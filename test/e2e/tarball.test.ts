@@ -78,7 +78,7 @@ describe(`end to end: tarball in ${process.env.E2E_RED_JS ? 'the given' : 'the d
     await emu.close();
   });
 
-  it('loads the eleven node types from the installed package', async () => {
+  it('loads the twelve node types from the installed package', async () => {
     const nodes = (await nr.request('GET', `${red.url}/nodes`, undefined, { accept: 'application/json' })).body as {
       id: string;
       err?: string;
@@ -95,6 +95,7 @@ describe(`end to end: tarball in ${process.env.E2E_RED_JS ? 'the given' : 'the d
       'aliyun-iot-property',
       'aliyun-iot-publish',
       'aliyun-iot-reply',
+      'aliyun-iot-shadow',
       'aliyun-iot-subscribe',
       'aliyun-iot-time',
     ]);

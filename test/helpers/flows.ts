@@ -14,6 +14,7 @@ import eventNode from '../../nodes/aliyun-iot-event';
 import commandNode from '../../nodes/aliyun-iot-command';
 import replyNode from '../../nodes/aliyun-iot-reply';
 import timeNode from '../../nodes/aliyun-iot-time';
+import shadowNode from '../../nodes/aliyun-iot-shadow';
 import { DEFAULT_BACKOFF } from '../../nodes/lib/backoff';
 import { sharedPool } from '../../nodes/lib/pool';
 import { after, afterEach, before } from 'node:test';
@@ -36,6 +37,7 @@ export const NODES = [
   commandNode,
   replyNode,
   timeNode,
+  shadowNode,
 ];
 
 helper.init(require.resolve('node-red'));

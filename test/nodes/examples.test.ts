@@ -12,12 +12,19 @@ import {
   DEMO_SUB_DEVICES,
   DEMO_UNREGISTERED,
 } from '../../emulator/cli-args';
-import { eventually } from '../helpers/emulator';
+import { eventually, https } from '../helpers/emulator';
 import { readExample, type FlowNode } from '../helpers/examples';
 import { collect, helper, NODES, nodeRedSuite } from '../helpers/flows';
 
 // Core nodes the examples use, loaded from the node-red devDependency.
-const core = ['common/20-inject.js', 'common/21-debug.js', 'common/90-comment.js', 'function/10-function.js'].map(
+const core = [
+  'common/20-inject.js',
+  'common/21-debug.js',
+  'common/90-comment.js',
+  'function/10-function.js',
+  'function/10-switch.js',
+  'function/15-change.js',
+].map(
   (f) =>
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     require(join(require.resolve('@node-red/nodes/package.json'), '..', 'core', f)) as unknown,
@@ -176,6 +183,23 @@ describe('examples/', () => {
     assert.equal(gateway.online, true);
     const call = await emu.platform.callThing(meter(2), 'ToggleRelay', { On: 1 }, 5000);
     assert.deepEqual(call.reply, { id: call.id, code: 200, data: { Relay: 1 } });
+  });
+
+  it('shadow: a desired state set while the flow was down is applied, reported and cleared', async () => {
+    const path = '/api/devices/a1DemoPk/demo-device/shadow';
+    assert.equal((await https(emu, 'POST', path, { desired: { LightSwitch: 1 } })).status, 200);
+    const { flow, credentials } = loadExample('aliyun-iot-shadow', emu);
+    await helper.load([...NODES, ...core], flow, credentials);
+    type Doc = { state: { reported?: Record<string, unknown>; desired?: Record<string, unknown> } };
+    const doc = async () => (await https(emu, 'GET', path)).body as unknown as Doc;
+    // Polled through the cloud API until the deadline: reported as applied, desired cleared.
+    const deadline = Date.now() + 10_000;
+    let applied = await doc();
+    while (!(applied.state.reported?.LightSwitch === 1 && Object.keys(applied.state.desired ?? {}).length === 0)) {
+      assert.ok(Date.now() < deadline, `not applied in time: ${JSON.stringify(applied.state)}`);
+      await new Promise((r) => setTimeout(r, 50));
+      applied = await doc();
+    }
   });
 
   it('gateway-register: demo-sub-register gets its secret through the gateway and posts', async () => {
