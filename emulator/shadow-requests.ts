@@ -3,7 +3,7 @@
 // goes out on `/shadow/get/{pk}/{dn}`. A gateway speaks for its logged-in sub-devices with their
 // pk/dn (emulator/sub-device-routing.ts decides that before a request gets here).
 //
-// Sources (PLATFORM-ADVANCED §2.2-2.4):
+// Sources (PLATFORM.md §13):
 // - DOC:53964 https://help.aliyun.com/document_detail/53964.htm : the topics, the request bodies,
 //   the reply `{"method":"reply","payload":{"status":"success","version":N},"timestamp":<s>}`, the
 //   error `payload.content.{errorcode,errormessage}`, the get reply with top-level `version`.
@@ -91,7 +91,7 @@ export class ShadowService {
   handle(device: DeviceRecord, topic: string, payload: Buffer, qos: number): boolean {
     if (topic !== requestTopic(device)) return false;
     const answer = this.answer(device, payload);
-    // Answered at the request's QoS: the platform delivers with the publisher's QoS (PLATFORM-ADVANCED §8.5).
+    // Answered at the request's QoS: the platform delivers with the publisher's QoS (PLATFORM.md §10).
     void this.publish(shadowTopic(device), JSON.stringify(answer), qos === 1 ? 1 : 0).catch(() => undefined);
     return true;
   }

@@ -2,7 +2,7 @@
 // (what the device last said), `desired` (what an application wants), per-key metadata timestamps
 // and a version, kept for the emulator's lifetime and, with `dataDir`, in the state file.
 //
-// Sources (PLATFORM-ADVANCED §2):
+// Sources (PLATFORM.md §13):
 // - DOC:53932 设备影子JSON详解 https://help.aliyun.com/document_detail/53932.htm : the document's shape,
 //   timestamps in seconds; "如果大于当前版本号,则更新设备影子,并将version值更新到请求的版本中" (a write
 //   takes the request's version); version is a long, -1 resets it to 0; arrays are replaced whole.

@@ -67,7 +67,7 @@ export function systemTopicDevice(topic: string): { productKey: string; deviceNa
 /**
  * The pk/dn a topic or filter names: a system topic's, a shadow request's (`/shadow/update/pk/dn`)
  * or a custom topic's (`/pk/dn/user/...`). A gateway's connection uses its sub-devices' topics
- * (PLATFORM.md §11, PLATFORM-ADVANCED §2.1).
+ * (PLATFORM.md §11, PLATFORM.md §13).
  */
 export function topicOwner(topic: string): { productKey: string; deviceName: string } | undefined {
   const system = systemTopicDevice(topic);

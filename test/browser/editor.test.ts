@@ -29,9 +29,18 @@ describe('editor in Chromium', () => {
   it('shows every node under "Aliyun IoT" in the palette', async () => {
     const header = page.locator('#red-ui-palette-header-Aliyun_IoT');
     assert.equal((await header.textContent())?.trim(), 'Aliyun IoT');
-    const types = ['connect', 'publish', 'subscribe', 'auth', 'property', 'event', 'command', 'reply', 'time'].map(
-      (t) => `aliyun-iot-${t}`,
-    );
+    const types = [
+      'connect',
+      'publish',
+      'subscribe',
+      'auth',
+      'property',
+      'event',
+      'command',
+      'reply',
+      'time',
+      'shadow',
+    ].map((t) => `aliyun-iot-${t}`);
     for (const type of types) {
       assert.equal(
         await page.locator(`#red-ui-palette-container-Aliyun_IoT [data-palette-type="${type}"]`).count(),

@@ -1,5 +1,5 @@
 // Shadow requests as the device SDKs send them, and the checks the Link SDK 4.x parser applies to
-// what comes back, written from PLATFORM-ADVANCED §2 (not from the client).
+// what comes back, written from PLATFORM.md §13 (not from the client).
 import assert from 'node:assert/strict';
 import type { MqttClient } from 'mqtt';
 import { nextMessage } from '../helpers/emulator';

@@ -1,4 +1,4 @@
-// The device shadow from a plain mqtt.js device (PLATFORM-ADVANCED §2): get, update, delete, the
+// The device shadow from a plain mqtt.js device (PLATFORM.md §13): get, update, delete, the
 // version rules, clientToken, every error code, and the shapes the Link SDK 4.x parser requires.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
