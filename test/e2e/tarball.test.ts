@@ -154,6 +154,20 @@ describe(`end to end: tarball in ${process.env.E2E_RED_JS ? 'the given' : 'the d
     );
   });
 
+  it('shadow example: a desired state set before the deploy is applied, reported and cleared', async () => {
+    const path = '/api/devices/a1DemoPk/demo-device/shadow';
+    assert.equal((await https(emu, 'POST', path, { desired: { LightSwitch: 1 } })).status, 200);
+    await nr.deployFlows(red.url, example('aliyun-iot-shadow', emu));
+    type Doc = { state: { reported?: Record<string, unknown>; desired?: Record<string, unknown> } };
+    const deadline = Date.now() + 15_000;
+    let doc = (await https(emu, 'GET', path)).body as unknown as Doc;
+    while (!(doc.state.reported?.LightSwitch === 1 && Object.keys(doc.state.desired ?? {}).length === 0)) {
+      assert.ok(Date.now() < deadline, `not applied in time: ${JSON.stringify(doc.state)}`);
+      await new Promise((r) => setTimeout(r, 100));
+      doc = (await https(emu, 'GET', path)).body as unknown as Doc;
+    }
+  });
+
   it('register example: registers once; after a Node-RED restart logs in with the kept secret', async () => {
     const registered = () => emu.registry.device('a1DemoPk', 'demo-register')!;
     await nr.deployFlows(red.url, example('auth-register', emu));
