@@ -85,6 +85,13 @@
       .join('\n');
   }
 
+  /** Where a dialog shows the model's items: a tips box under the row of `input`, one per line. */
+  function schemaBox(input) {
+    return $('<div class="form-tips aliyun-iot-schema" style="white-space: pre-line">').insertAfter(
+      input.closest('.form-row'),
+    );
+  }
+
   function optionLabel(kind, item) {
     if (kind === 'properties') {
       return item.name + ' · ' + model().describeType(item.dataType) + ' · ' + item.accessMode;
@@ -100,9 +107,7 @@
     var input = $('#node-input-' + name);
     var listId = 'aliyun-iot-' + name + '-identifiers';
     var list = $('<datalist>').attr('id', listId).insertAfter(input);
-    var schema = $('<div class="form-tips aliyun-iot-schema" style="white-space: pre-line">').insertAfter(
-      input.closest('.form-row'),
-    );
+    var schema = schemaBox(input);
     function refresh() {
       var m = AliyunIot.modelOf($('#node-input-device').val());
       list.empty();
@@ -130,9 +135,7 @@
   };
 
   AliyunIot.propertyList = function () {
-    var box = $('<div class="form-tips aliyun-iot-schema" style="white-space: pre-line">').insertAfter(
-      $('#node-input-payload').closest('.form-row'),
-    );
+    var box = schemaBox($('#node-input-payload'));
     function refresh() {
       var m = AliyunIot.modelOf($('#node-input-device').val());
       if (!m || m.properties.size === 0) return box.hide();
@@ -148,9 +151,7 @@
 
   /** The reply node: what each of the product's services answers with, for reference. */
   AliyunIot.serviceOutputs = function () {
-    var box = $('<div class="form-tips aliyun-iot-schema" style="white-space: pre-line">').insertAfter(
-      $('#node-input-device').closest('.form-row'),
-    );
+    var box = schemaBox($('#node-input-device'));
     function refresh() {
       var m = AliyunIot.modelOf($('#node-input-device').val());
       if (!m || m.services.size === 0) return box.hide();

@@ -16,10 +16,15 @@
     // Not checked itself, but the ProductKey and ProductSecret checks depend on it.
     var product = $('#node-config-input-product');
     out.product = product.length ? product.val() : node.product;
+    return withoutAddNew(out);
+  }
+
+  /** The config pickers' "Add new..." entry is no gateway or product. */
+  function withoutAddNew(settings) {
     ['gateway', 'product'].forEach(function (picker) {
-      if (out[picker] === '_ADD_') out[picker] = '';
+      if (settings[picker] === '_ADD_') settings[picker] = '';
     });
-    return out;
+    return settings;
   }
 
   function message(problem) {
@@ -139,11 +144,7 @@
       names.forEach(function (name) {
         settings[name] = input(name).val();
       });
-      // The config pickers' "Add new..." entry is not a gateway or product.
-      ['gateway', 'product'].forEach(function (picker) {
-        if (settings[picker] === '_ADD_') settings[picker] = '';
-      });
-      return settings;
+      return withoutAddNew(settings);
     }
     function refresh() {
       var settings = current();

@@ -87,18 +87,21 @@ export function checkEvent(eventId: string, value: unknown, time: unknown): Prob
   return undefined;
 }
 
-interface Waiting {
-  resolve(reply: AlinkReply): void;
+interface Waiting<T> {
+  resolve(reply: T): void;
   reject(err: Error): void;
   timer?: NodeJS.Timeout;
 }
 
-/** Requests waiting for their reply, matched by id, each with its own deadline. */
-export class PendingReplies {
-  private readonly waiting = new Map<string, Waiting>();
+/**
+ * Requests waiting for their reply, matched by id (an Alink id, a shadow clientToken), each with
+ * its own deadline.
+ */
+export class PendingReplies<T = AlinkReply> {
+  private readonly waiting = new Map<string, Waiting<T>>();
 
   /** Registers the id before the request goes out, so that no reply can arrive unexpected. */
-  expect(id: string): Promise<AlinkReply> {
+  expect(id: string): Promise<T> {
     return new Promise((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
     });
@@ -113,11 +116,16 @@ export class PendingReplies {
     }, timeoutMs);
   }
 
+  /** An Alink reply to the request of its id; false when nothing waits for it. */
+  settle(this: PendingReplies, reply: AlinkReply): boolean {
+    return this.resolve(reply.id, reply);
+  }
+
   /** False when nothing waits for this id (late, duplicate or someone else's reply). */
-  settle(reply: AlinkReply): boolean {
-    const waiting = this.waiting.get(reply.id);
+  resolve(id: string, reply: T): boolean {
+    const waiting = this.waiting.get(id);
     if (!waiting) return false;
-    this.waiting.delete(reply.id);
+    this.waiting.delete(id);
     clearTimeout(waiting.timer);
     waiting.resolve(reply);
     return true;
@@ -138,6 +146,11 @@ export class PendingReplies {
 
   get size(): number {
     return this.waiting.size;
+  }
+
+  /** The id waiting longest (for a reply that does not say whose it is). */
+  oldest(): string | undefined {
+    return this.waiting.keys().next().value;
   }
 }
 

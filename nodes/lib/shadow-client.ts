@@ -4,6 +4,7 @@
 // every (re)connect, since the platform pushes `control` only to a device that is online then.
 import { EventEmitter } from 'node:events';
 import type { ConnectionStatus, DeviceChannel, SubscriptionHandle } from './connection';
+import { PendingReplies } from './alink';
 import { AliyunIotError } from './errors';
 import { perConnection } from './shared-subscription';
 import { parseShadowMessage, shadowRequests, shadowTopics, type ShadowMessage, type ShadowRequest } from './shadow';
@@ -16,12 +17,6 @@ export interface ShadowSnapshot {
   version: number;
 }
 
-interface Waiting {
-  resolve(message: ShadowMessage): void;
-  reject(err: Error): void;
-  timer?: NodeJS.Timeout;
-}
-
 const VERSION_CONFLICT = 403;
 const EMPTY_SHADOW = 407;
 export const SHADOW_TIMEOUT_MS = 10_000;
@@ -31,7 +26,7 @@ export class ShadowClient extends EventEmitter<{ desired: [snapshot: ShadowSnaps
   version = 0;
   /** The desired state last heard is not cleared yet. */
   desiredPending = false;
-  private readonly waiting = new Map<string, Waiting>();
+  private readonly pending = new PendingReplies<ShadowMessage>();
   private seq = 0;
   private users = 0;
   private handle: SubscriptionHandle | undefined;
@@ -64,7 +59,7 @@ export class ShadowClient extends EventEmitter<{ desired: [snapshot: ShadowSnaps
       this.connection.off('state', this.onState);
       this.handle?.close(false);
       this.handle = undefined;
-      for (const token of [...this.waiting.keys()]) this.fail(token, new AliyunIotError('CONNECTION_CLOSED'));
+      this.pending.failAll(new AliyunIotError('CONNECTION_CLOSED'));
     };
   }
 
@@ -142,28 +137,12 @@ export class ShadowClient extends EventEmitter<{ desired: [snapshot: ShadowSnaps
 
   private request(build: (token: string) => ShadowRequest): Promise<ShadowMessage> {
     const token = `${this.connection.options.productKey}.${this.connection.options.deviceName}-${++this.seq}`;
-    const body = JSON.stringify(build(token));
-    return new Promise<ShadowMessage>((resolve, reject) => {
-      this.waiting.set(token, { resolve, reject });
-      this.connection.publish(shadowTopics.update(this.connection.options), body, 1, (err) => {
-        if (err) return this.fail(token, err);
-        const waiting = this.waiting.get(token);
-        if (waiting) {
-          waiting.timer = setTimeout(
-            () => this.fail(token, new AliyunIotError('REPLY_TIMEOUT', { id: token, seconds: this.timeoutMs / 1000 })),
-            this.timeoutMs,
-          );
-        }
-      });
-    });
-  }
-
-  private fail(token: string, err: Error): void {
-    const waiting = this.waiting.get(token);
-    if (!waiting) return;
-    this.waiting.delete(token);
-    clearTimeout(waiting.timer);
-    waiting.reject(err);
+    const reply = this.pending.expect(token);
+    // The deadline runs from when the request left, not while it waited in the offline queue.
+    this.connection.publish(shadowTopics.update(this.connection.options), JSON.stringify(build(token)), 1, (err) =>
+      err ? this.pending.fail(token, err) : this.pending.arm(token, this.timeoutMs),
+    );
+    return reply;
   }
 
   private received(payload: Buffer): void {
@@ -177,14 +156,11 @@ export class ShadowClient extends EventEmitter<{ desired: [snapshot: ShadowSnaps
       return;
     }
     // A reply without a clientToken (a platform that does not echo it) goes to the oldest request.
-    const token = message.clientToken ?? [...this.waiting.keys()][0];
-    const waiting = token === undefined ? undefined : this.waiting.get(token);
-    if (!waiting || token === undefined) return;
-    this.waiting.delete(token);
-    clearTimeout(waiting.timer);
-    if (message.ok) return waiting.resolve(message);
+    const token = message.clientToken ?? this.pending.oldest();
+    if (token === undefined) return;
+    if (message.ok) return void this.pending.resolve(token, message);
     const code = message.errorCode ?? 500;
-    waiting.reject(new AliyunIotError('SHADOW_REFUSED', { code, message: message.errorMessage }, code));
+    this.pending.fail(token, new AliyunIotError('SHADOW_REFUSED', { code, message: message.errorMessage }, code));
   }
 }
 
