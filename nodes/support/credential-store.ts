@@ -1,5 +1,6 @@
-// Where a config node keeps what dynamic registration obtained: its own context, in a persistent
-// store when Node-RED has one, because an activated device can never register again.
+// What a node keeps across restarts in its own context, in a persistent store when Node-RED has
+// one: what dynamic registration obtained (an activated device can never register again), the
+// firmware versions an OTA node reported.
 import type { Node, NodeAPI } from 'node-red';
 import type { CredentialStore, StoredCredentials } from '../lib/login';
 
@@ -24,28 +25,40 @@ export function pickContextStore(storage: StorageConfig | undefined, wanted: str
   });
 }
 
+/** One value kept in a node's context, in the store `pickContextStore` chooses. */
+export interface ContextSlot<T> {
+  load(): Promise<T | undefined>;
+  save(value: T): Promise<void>;
+  /** False: memory only, lost at a restart. */
+  persistent: boolean;
+}
+
+export function contextSlot<T>(RED: NodeAPI, node: Node, key: string, wanted = ''): ContextSlot<T> {
+  const storage = (RED.settings as unknown as { contextStorage?: StorageConfig }).contextStorage;
+  const name = pickContextStore(storage, wanted);
+  const context = node.context();
+  return {
+    load: () =>
+      new Promise((resolve, reject) => {
+        const cb = (err: Error | undefined, value: unknown) => (err ? reject(err) : resolve(value as T | undefined));
+        if (name) context.get(key, name, cb);
+        else context.get(key, cb);
+      }),
+    save: (value) =>
+      new Promise((resolve, reject) => {
+        const cb = (err?: Error) => (err ? reject(err) : resolve());
+        if (name) context.set(key, value, name, cb);
+        else context.set(key, value, cb);
+      }),
+    persistent: name !== undefined && moduleOf(storage ?? {}, name) !== 'memory',
+  };
+}
+
 export function contextCredentialStore(
   RED: NodeAPI,
   node: Node,
   wanted: string,
 ): { store: CredentialStore; persistent: boolean } {
-  const storage = (RED.settings as unknown as { contextStorage?: StorageConfig }).contextStorage;
-  const name = pickContextStore(storage, wanted);
-  const context = node.context();
-  const store: CredentialStore = {
-    load: () =>
-      new Promise((resolve, reject) => {
-        const cb = (err: Error | undefined, value: unknown) =>
-          err ? reject(err) : resolve(value as StoredCredentials | undefined);
-        if (name) context.get(KEY, name, cb);
-        else context.get(KEY, cb);
-      }),
-    save: (value) =>
-      new Promise((resolve, reject) => {
-        const cb = (err?: Error) => (err ? reject(err) : resolve());
-        if (name) context.set(KEY, value, name, cb);
-        else context.set(KEY, value, cb);
-      }),
-  };
-  return { store, persistent: name !== undefined && moduleOf(storage ?? {}, name) !== 'memory' };
+  const { load, save, persistent } = contextSlot<StoredCredentials>(RED, node, KEY, wanted);
+  return { store: { load, save }, persistent };
 }

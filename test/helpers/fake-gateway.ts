@@ -29,6 +29,7 @@ function json(raw: string): Sent['body'] {
 /** The gateway's connection as the session uses it: records publishes, routes deliveries by filter. */
 export class FakeGateway extends EventEmitter implements GatewayLink {
   readonly endpoint = { url: 'mqtts://gw.test:8883' };
+  readonly trust = { rejectUnauthorized: true };
   readonly options: typeof gw & { gatewayRateLimit?: number };
   state: ConnectionState = 'connecting';
   readonly sent: Sent[] = [];

@@ -5,10 +5,21 @@ import type { DeviceOptions } from '../options';
 import type { ConnectionEvents, ConnectionState, ConnectionStatus } from './status';
 import type { Delivery, SubscriptionHandle } from './subscriptions';
 
+export interface PlatformTrust {
+  /** CAs beyond Node's own roots; absent over plain TCP. */
+  readonly ca?: readonly string[];
+  readonly rejectUnauthorized: boolean;
+}
+
 export interface DeviceChannel extends EventEmitter<ConnectionEvents> {
   readonly options: DeviceOptions;
   /** Where it connects, for status and logs (never a secret). */
   readonly endpoint: { readonly url: string };
+  /**
+   * The TLS trust it reaches the platform with (its gateway's for a sub-device): what an HTTPS
+   * download the platform points it to (OTA firmware, remote configuration) trusts too.
+   */
+  readonly trust: PlatformTrust;
   readonly state: ConnectionState;
   readonly status: Readonly<ConnectionStatus>;
   connect(): void;

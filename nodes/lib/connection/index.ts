@@ -11,7 +11,7 @@ import { createLogin, isHardFailure, type LoginStrategy, type MqttLogin } from '
 import type { DeviceOptions } from '../options';
 import type { Outbox } from '../outbox';
 import type { Router } from '../router';
-import type { DeviceChannel } from './channel';
+import type { DeviceChannel, PlatformTrust } from './channel';
 import { loginOptions, MqttSession } from './mqtt-session';
 import { onReconnect, reportOf, sessionOf, type Backoff, type Phase } from './phase';
 import { classifyClose } from './retry-policy';
@@ -33,13 +33,14 @@ import {
 import { Uplink } from './uplink';
 
 export { CONNECTION_STATES, type ConnectionEvents, type ConnectionState, type ConnectionStatus } from './status';
-export type { DeviceChannel } from './channel';
+export type { DeviceChannel, PlatformTrust } from './channel';
 export { sessionEnded } from './mqtt-session';
 export type { Delivery, SubscriptionHandle } from './subscriptions';
 export { DEFAULT_TUNING, type ConnectionStorage, type ConnectionTuning } from './tuning';
 
 export class DeviceConnection extends EventEmitter<ConnectionEvents> implements DeviceChannel {
   readonly endpoint: ResolvedEndpoint;
+  readonly trust: PlatformTrust;
   private readonly tuning: ConnectionTuning;
   private readonly login: LoginStrategy;
   private readonly uplink: Uplink;
@@ -67,6 +68,7 @@ export class DeviceConnection extends EventEmitter<ConnectionEvents> implements 
     this.setMaxListeners(0);
     this.tuning = { ...DEFAULT_TUNING, ...tuning };
     this.endpoint = resolveEndpoint(options);
+    this.trust = { ca: this.endpoint.ca, rejectUnauthorized: options.rejectUnauthorized };
     const journal = storage.queuePath ? new QueueJournal(storage.queuePath) : undefined;
     const closed = () => this.phase.kind === 'closed';
     const ending = () => this.phase.kind === 'closing' || closed();

@@ -4,6 +4,7 @@
 // to its own rate, and its filters are subscribed on the gateway's connection only after login.
 import { EventEmitter } from 'node:events';
 import type {
+  PlatformTrust,
   ConnectionEvents,
   ConnectionState,
   ConnectionStatus,
@@ -20,7 +21,7 @@ import { Pacer, type SharedPace } from '../pacer';
 import type { GatewaySession, SubDeviceState } from './session';
 
 /** What a sub-device needs of its gateway's connection beyond what the session uses. */
-export type GatewayCarrier = Pick<DeviceChannel, 'endpoint' | 'publish' | 'publishNow' | 'subscribe'>;
+export type GatewayCarrier = Pick<DeviceChannel, 'endpoint' | 'trust' | 'publish' | 'publishNow' | 'subscribe'>;
 
 interface Wanted {
   readonly filter: string;
@@ -47,6 +48,7 @@ const REPORTED: Readonly<Record<SubDeviceState, ConnectionState>> = {
 
 export class SubDeviceConnection extends EventEmitter<ConnectionEvents> implements DeviceChannel {
   readonly endpoint: { readonly url: string };
+  readonly trust: PlatformTrust;
   readonly outbox: Outbox;
   private readonly pacer: Pacer;
   /** The gateway-wide pace every sub-device of this gateway shares (its `gatewayRateLimit`). */
@@ -68,6 +70,7 @@ export class SubDeviceConnection extends EventEmitter<ConnectionEvents> implemen
     super();
     this.setMaxListeners(0);
     this.endpoint = { url: `${gateway.endpoint.url} (gateway)` };
+    this.trust = gateway.trust;
     this.outbox = new Outbox(options.queueSize);
     this.pacer = new Pacer(options.rateLimit);
     this.shared = session.pace;
