@@ -10,6 +10,8 @@ import { fakeConnect, type FakeClient } from '../helpers/fake-mqtt';
 
 const device = { productKey: 'pkUnit', deviceName: 'unit-dev', deviceSecret: 'unit-secret' };
 const TOPIC = `/${device.productKey}/${device.deviceName}/user/t`;
+const SYS = `/sys/${device.productKey}/${device.deviceName}/thing`;
+const LIFECYCLE = Object.fromEntries(['disable', 'enable', 'delete'].map((n) => [`${SYS}/${n}`, { qos: 0 }]));
 
 function setup(t: TestContext, tuning: Partial<ConnectionTuning> = {}, predecessor?: Promise<void>) {
   t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
@@ -58,7 +60,10 @@ describe('connection phases (fake client, mock timers)', () => {
       states.map((s) => s.state),
       ['connecting', 'connected'],
     );
-    assert.deepEqual(latest().subscribed, [{ [`/${device.productKey}/${device.deviceName}/user/get`]: { qos: 1 } }]);
+    // The lifecycle notices (PLATFORM.md §16.3) ride in the same SUBSCRIBE.
+    assert.deepEqual(latest().subscribed, [
+      { ...LIFECYCLE, [`/${device.productKey}/${device.deviceName}/user/get`]: { qos: 1 } },
+    ]);
     const results: (Error | undefined)[] = [];
     publish(connection, 'a', results);
     assert.equal(latest().published.length, 1);
@@ -233,5 +238,41 @@ describe('connection phases (fake client, mock timers)', () => {
     assert.equal(connection.state, 'reconnecting');
     first.close();
     assert.equal(connection.state, 'reconnecting', "the dropped session's close is not this session's");
+  });
+
+  for (const [notice, state] of [
+    ['disable', 'disabled'],
+    ['delete', 'deleted'],
+  ] as const) {
+    it(`thing/${notice} is answered and stops logins until connect(): state ${state}`, (t) => {
+      const { connection, clients, latest, tick } = setup(t);
+      connection.connect();
+      latest().accept();
+      const payload = JSON.stringify({ id: '123', version: '1.0', params: {}, method: `thing.${notice}` });
+      latest().emit('message', `${SYS}/${notice}`, Buffer.from(payload), { qos: 0, retain: false });
+      const reply = latest().published.find((m) => m.topic === `${SYS}/${notice}_reply`);
+      assert.deepEqual(JSON.parse(reply?.payload ?? '{}'), { id: '123', code: 200, data: {} });
+      assert.equal(reply?.qos, 0);
+      assert.equal(connection.state, state);
+      assert.equal(connection.status.reason, `thing/${notice}`);
+      assert.equal(latest().ended, 'graceful');
+      latest().close();
+      tick(3_600_000);
+      assert.equal(clients.length, 1, 'no login after the notice');
+      connection.connect();
+      assert.equal(clients.length, 2);
+      latest().accept();
+      assert.equal(connection.state, 'connected');
+    });
+  }
+
+  it('thing/enable is answered (numeric id echoed) and changes nothing', (t) => {
+    const { connection, latest } = setup(t);
+    connection.connect();
+    latest().accept();
+    latest().emit('message', `${SYS}/enable`, Buffer.from('{"id":7,"params":{}}'), { qos: 0, retain: false });
+    const reply = latest().published.find((m) => m.topic === `${SYS}/enable_reply`);
+    assert.deepEqual(JSON.parse(reply?.payload ?? '{}'), { id: 7, code: 200, data: {} });
+    assert.equal(connection.state, 'connected');
   });
 });

@@ -12,6 +12,7 @@ import type { DeviceOptions } from '../options';
 import type { Outbox } from '../outbox';
 import type { Router } from '../router';
 import type { DeviceChannel, PlatformTrust } from './channel';
+import { haltFor, LIFECYCLE_NOTICES, lifecycleReply, lifecycleTopic, type LifecycleNotice } from './lifecycle';
 import { loginOptions, MqttSession } from './mqtt-session';
 import { onReconnect, reportOf, sessionOf, type Backoff, type Phase } from './phase';
 import { classifyClose } from './retry-policy';
@@ -88,6 +89,8 @@ export class DeviceConnection extends EventEmitter<ConnectionEvents> implements 
       warn: (code, params) => this.emit('warning', code, params),
     });
     this.current = this.describe('idle', {});
+    for (const notice of LIFECYCLE_NOTICES)
+      this.subscriptions.add(lifecycleTopic(options, notice), 0, ({ payload }) => this.onLifecycle(notice, payload));
   }
 
   get outbox(): Outbox {
@@ -127,6 +130,21 @@ export class DeviceConnection extends EventEmitter<ConnectionEvents> implements 
     const session = sessionOf(this.phase);
     this.enter({ kind: 'stopped' }, session);
     await session?.end(CLOSE_TIMEOUT_MS);
+  }
+
+  /**
+   * A lifecycle notice: answered at once (unpaced, ahead of the queue when it can be); after disable
+   * or delete the session ends and no login follows until `connect()`.
+   */
+  private onLifecycle(notice: LifecycleNotice, payload: Buffer): void {
+    const topic = `${lifecycleTopic(this.options, notice)}_reply`;
+    const reply = lifecycleReply(payload);
+    if (!this.uplink.publishNow(topic, reply, false)) this.uplink.publish(topic, reply, 0, () => undefined, false);
+    const halted = haltFor(notice);
+    if (!halted || this.phase.kind !== 'online') return;
+    const session = this.phase.session;
+    this.enter({ kind: 'stopped', halted }, session);
+    void session.end(CLOSE_TIMEOUT_MS);
   }
 
   /**

@@ -15,6 +15,7 @@
 //   any but waiting, closing, closed --reconnect()--> authorizing | dialing
 //   stopped      --connect()---------------------> authorizing | dialing
 //   any but closing, closed --disconnect()-------> stopped (after a bounded DISCONNECT)
+//   online       --thing/disable, thing/delete---> stopped (disabled | deleted), after the answer
 //   any          --close()-----------------------> closing --> closed
 //
 // `authorizing` exists only for logins that need an HTTPS call or a registration first; a signed
@@ -33,7 +34,8 @@ export type Phase =
   | { readonly kind: 'dialing'; readonly session: MqttSession; readonly retrying: boolean }
   | { readonly kind: 'online'; readonly session: MqttSession; readonly since: number }
   | { readonly kind: 'backoff'; readonly timer: NodeJS.Timeout; readonly cause: Backoff; readonly delayMs: number }
-  | { readonly kind: 'stopped' }
+  /** `halted`: the cloud disabled or deleted the device; it waits for `connect()` all the same. */
+  | { readonly kind: 'stopped'; readonly halted?: 'disabled' | 'deleted' }
   | { readonly kind: 'closing'; readonly session?: MqttSession }
   | { readonly kind: 'closed' };
 
@@ -84,7 +86,9 @@ export function reportOf(phase: Phase): { state: ConnectionState; extra: Partial
       return { state, extra: { reason, code, nextRetryMs: state === 'reconnecting' ? undefined : phase.delayMs } };
     }
     case 'stopped':
-      return { state: 'stopped', extra: { reason: 'requested' } };
+      return phase.halted
+        ? { state: phase.halted, extra: { reason: `thing/${phase.halted === 'disabled' ? 'disable' : 'delete'}` } }
+        : { state: 'stopped', extra: { reason: 'requested' } };
     case 'closed':
       return { state: 'closed', extra: {} };
     default:

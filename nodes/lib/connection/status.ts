@@ -12,11 +12,14 @@ export const CONNECTION_STATES = [
   'auth-failed',
   'kicked',
   'stopped',
+  'disabled',
+  'deleted',
   'closed',
 ] as const;
 /**
  * `disconnected`, `auth-failed` and `kicked` back off and retry on their own; `stopped` waits for
- * `connect()` (the flow asked to disconnect); `closed` is the end.
+ * `connect()` (the flow asked to disconnect), and so do `disabled` and `deleted` (the cloud said so:
+ * PLATFORM.md §16.3); `closed` is the end.
  */
 export type ConnectionState = (typeof CONNECTION_STATES)[number];
 
