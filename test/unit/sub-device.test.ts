@@ -104,6 +104,24 @@ describe('sub-device connection (fake gateway, mock timers)', () => {
     assert.equal(ctx.device.state, 'kicked');
   });
 
+  for (const [code, state] of [
+    [522, 'disabled'],
+    [521, 'deleted'],
+  ] as const) {
+    it(`a login refused with ${code} shows ${state}`, async (t) => {
+      const ctx = setup(t);
+      ctx.device.connect();
+      ctx.gateway.go('connected');
+      t.mock.timers.tick(LOGIN_SPACING_MS + 1);
+      ctx.gateway.reply(T.topoGet, 200, [{ productKey: sub.productKey, deviceName: sub.deviceName }]);
+      await ctx.settle();
+      ctx.gateway.reply(T.login, code);
+      await ctx.settle();
+      assert.equal(ctx.device.state, state);
+      assert.equal(ctx.device.status.code, code);
+    });
+  }
+
   it('paces its own messages to its rate, whatever the gateway allows', async (t) => {
     const ctx = setup(t, { rateLimit: 10 });
     ctx.device.connect();

@@ -36,6 +36,13 @@ const ignore = (): void => undefined;
 /** The reason a sub-device reports while its gateway is offline; nodes show it as such. */
 export const GATEWAY_OFFLINE = 'gateway-offline';
 
+/**
+ * A login refused because the cloud disabled (522, 6204) or deleted (521) the sub-device: shown as a
+ * direct device shows its lifecycle notices (PLATFORM.md §16.3). Like any refused login it waits for
+ * the user, or for `thing/topo/change` to enable it again (§11).
+ */
+const HALTED: Readonly<Record<number, ConnectionState>> = { 521: 'deleted', 522: 'disabled', 6204: 'disabled' };
+
 /** The session's view of a sub-device, as the state every node already knows how to show. */
 const REPORTED: Readonly<Record<SubDeviceState, ConnectionState>> = {
   'gateway-offline': 'disconnected',
@@ -174,7 +181,8 @@ export class SubDeviceConnection extends EventEmitter<ConnectionEvents> implemen
     }
     this.goOffline();
     const reason = state === 'gateway-offline' ? GATEWAY_OFFLINE : undefined;
-    this.report(REPORTED[state], { reason, code, nextRetryMs });
+    const halted = state === 'login-failed' ? HALTED[Number(code)] : undefined;
+    this.report(halted ?? REPORTED[state], { reason, code, nextRetryMs });
   }
 
   /** Its filters leave the gateway's connection until the next login: no traffic without a session. */
