@@ -5,7 +5,6 @@
 import { homedir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
-import { defaultCAs } from './lib/ca';
 import { AliyunIotError } from './lib/errors';
 import { otaClientOf, type OtaClient } from './lib/ota/client';
 import {
@@ -17,6 +16,7 @@ import {
   type OfferParse,
   type UpgradeOffer,
 } from './lib/ota/protocol';
+import { downloadTlsOf } from './lib/ota/download';
 import { fetchFirmware, type DownloadedFile, type FirmwareTarget } from './lib/ota/upgrade';
 import {
   keepReported,
@@ -137,10 +137,7 @@ export = function register(RED: NodeAPI): void {
       fetchFirmware(offer, {
         client: ota,
         target,
-        tls: {
-          ca: [...(link.ok ? (link.connection.trust.ca ?? []) : []), ...defaultCAs()],
-          rejectUnauthorized: link.ok ? link.connection.trust.rejectUnauthorized : true,
-        },
+        tls: downloadTlsOf(ota.trust),
         signal: abort.signal,
         onPercent: (percent) =>
           node.status({ fill: 'blue', shape: 'dot', text: localize(RED, 'OTA_DOWNLOADING', { label, percent }) }),

@@ -40,6 +40,11 @@ export class OtaClient extends EventEmitter<OtaEvents> {
     return this.connection.options;
   }
 
+  /** The TLS trust of the device's connection, for downloads from the platform. */
+  get trust() {
+    return this.connection.trust;
+  }
+
   get connected(): boolean {
     return this.connection.state === 'connected';
   }

@@ -4,6 +4,8 @@
 import { createHash, type Hash } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { defaultCAs } from '../ca';
+import type { PlatformTrust } from '../connection';
 import { AliyunIotError } from '../errors';
 import type { DigestMethod, FirmwareFile } from './protocol';
 import type { FirmwareSink } from './sink';
@@ -11,6 +13,15 @@ import type { FirmwareSink } from './sink';
 export interface DownloadTls {
   ca?: readonly string[];
   rejectUnauthorized: boolean;
+}
+
+/**
+ * What a download from the platform's file hosts trusts: the device's CAs (its gateway's for a
+ * sub-device) and the public roots too, since OSS hosts are not the MQTT endpoint a custom CA was
+ * given for. Verification stays as the device has it.
+ */
+export function downloadTlsOf(trust: PlatformTrust): DownloadTls {
+  return { ca: [...new Set([...(trust.ca ?? []), ...defaultCAs()])], rejectUnauthorized: trust.rejectUnauthorized };
 }
 
 export interface DownloadOptions {

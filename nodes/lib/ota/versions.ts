@@ -47,8 +47,7 @@ export function keepReported(
 ): KeptVersions {
   const reported: ModuleVersions = {};
   // What was reported for a module whose configured version changed since no longer holds.
-  for (const [m, v] of Object.entries(kept?.reported ?? {}))
-    if (kept?.configured[m] === configured[m]) reported[m] = v;
+  for (const [m, v] of Object.entries(kept?.reported ?? {})) if (kept?.configured[m] === configured[m]) reported[m] = v;
   reported[module] = version;
   return { configured: { ...configured }, reported };
 }
