@@ -13,7 +13,8 @@ import type { GuessGuard } from './guard';
 import { checkLogin, parseMqttClientId, type EmulatorTransport, type RegistrationPush } from './login';
 import { deviceKey, type DeviceRecord, type Registry } from './registry';
 import { SubDeviceRouting, type SubDeviceHooks } from './sub-device-routing';
-import { filterMatches, shadowWrongWay, systemTopicDevice } from './topics';
+import { extRrpcBit } from './ext-rrpc';
+import { filterMatches, isExtRrpc, shadowWrongWay, systemTopicDevice } from './topics';
 
 export const KEEPALIVE_MAX = 1200;
 export const MAX_PAYLOAD_BYTES = 256 * 1024;
@@ -29,6 +30,14 @@ export interface BrokerOptions {
   guard: GuessGuard;
   /** Gateways speaking for their logged-in sub-devices; none: every device speaks for itself. */
   subDevices?: SubDeviceHooks;
+  /**
+   * A device's session is ready (after its CONNACK), and a connection's SUBSCRIBE took effect:
+   * what the platform pushes again at reconnect (OTA, emulator/ota-requests.ts) goes out then.
+   */
+  sessions?: {
+    ready(device: DeviceRecord): void;
+    subscribed(device: DeviceRecord, filters: string[]): void;
+  };
 }
 
 export interface ListenOptions {
@@ -128,6 +137,11 @@ export class EmulatorBroker {
         broker.authorizeSubscribe(client, sub, cb);
       },
       authorizeForward: (client, packet) => {
+        // A device's answer on `/ext/rrpc/...` goes to the platform only, never back to the
+        // subscribers of the request's topic (PLATFORM.md §16.2: the reply uses the same topic).
+        // aedes marks what a client published with its id; the platform's own publishes carry none.
+        const from = (packet as { clientId?: string }).clientId;
+        if (from !== undefined && isExtRrpc(packet.topic)) return null;
         const device = broker.devices.get(client);
         // A gateway's subscription to a sub-device's topic delivers only while that sub-device is
         // logged in through it: the platform sends nothing for a sub-device that is offline.
@@ -150,11 +164,14 @@ export class EmulatorBroker {
     const pending = this.pending.get(client) ?? { mqttClientId: client.id, keepalive: 0 };
     const transport = this.transports.get(client.conn) ?? 'tcp';
     const checked = checkLogin(this.opts.registry, { ...pending, username, password, transport });
-    // A device disabled from the cloud is refused as not authorized.
+    // A device disabled from the cloud is refused as not authorized. So is a deleted one: UNVERIFIED
+    // (PLATFORM.md §16.3: "CONNACK 4 or 5"); 5 tells it from a name that never existed (4).
     const result =
       checked.ok && checked.device.disabled
         ? { ok: false as const, device: checked.device, reason: 'disabled', returnCode: 5 }
-        : checked;
+        : !checked.ok && checked.reason === 'unknown-device' && this.opts.registry.deletedLogin(username ?? '')
+          ? { ...checked, reason: 'deleted', returnCode: 5 }
+          : checked;
     if (!result.ok) {
       this.opts.registry.refuse(result.device, result.reason);
       // 4 and 5 answer a wrong secret, token or name: what a guesser gets.
@@ -188,7 +205,9 @@ export class EmulatorBroker {
     (client as { id: string }).id = key;
     this.opts.subDevices?.started(device);
     device.keepalive = Math.min(pending.keepalive, KEEPALIVE_MAX);
-    device.serverSubscribed = parseMqttClientId(pending.mqttClientId)?.ext?.get('_ss') === '1';
+    const flags = parseMqttClientId(pending.mqttClientId)?.ext;
+    device.serverSubscribed = flags?.get('_ss') === '1';
+    device.extRrpc = extRrpcBit(flags?.get('ext'));
     if (device.serverSubscribed) this.serverSubscribed.add(client);
     // Before the CONNACK: the client may subscribe as soon as it has it, before 'clientReady' fires.
     if (client.clean) device.subscriptions.clear();
@@ -323,9 +342,16 @@ export class EmulatorBroker {
       device.counters.connects++;
       device.lastConnectAt = Date.now();
       this.online.set(device, client);
+      this.opts.sessions?.ready(device);
     });
     aedes.on('keepaliveTimeout', (client) => this.closeReasons.set(client, 'keepalive-timeout'));
-    aedes.on('subscribe', (subs, client) => this.subscribed(client, subs.length));
+    aedes.on('subscribe', (subs, client) => {
+      this.subscribed(client, subs.length);
+      const device = this.devices.get(client);
+      // A refused filter is listed too, granted 128.
+      const granted = subs.filter((sub) => (sub.qos as number) !== 128).map((sub) => sub.topic);
+      if (device && granted.length > 0) this.opts.sessions?.subscribed(device, granted);
+    });
     aedes.on('clientDisconnect', (client) => {
       this.release(client);
       clearTimeout(this.tokenTimers.get(client)?.timer);
@@ -349,11 +375,15 @@ export class EmulatorBroker {
       if (!connected || packet.topic.startsWith('$')) return;
       const device = this.routing.actorOf(connected, packet.topic) ?? connected;
       const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
+      const text = payload.toString('utf8');
+      // Bytes that are not UTF-8 text (raw data) are kept whole beside the text.
+      const lossy = text.includes('\uFFFD') && !Buffer.from(text, 'utf8').equals(payload);
       this.opts.registry.recordUplink(device, {
         topic: packet.topic,
-        payload: payload.toString('utf8'),
+        payload: text,
         qos: packet.qos,
         time: Date.now(),
+        ...(lossy && { payloadBase64: payload.toString('base64') }),
       });
       this.opts.onUplink(device, packet.topic, payload, packet.qos);
     });

@@ -6,7 +6,14 @@ import demoTsl from './demo-tsl.json';
 import type { DeviceSpec, EmulatorPorts, ProductSpec } from './index';
 
 /** Fixed, documented defaults so flows and examples can name them. */
-export const CLI_DEFAULT_PORTS: EmulatorPorts = { mqtt: 11883, mqtts: 18883, ws: 18080, wss: 18443, https: 18444 };
+export const CLI_DEFAULT_PORTS: EmulatorPorts = {
+  mqtt: 11883,
+  mqtts: 18883,
+  ws: 18080,
+  wss: 18443,
+  https: 18444,
+  files: 18445,
+};
 
 /** The device and product the examples and the demo flow use (`--demo`). */
 export const DEMO_DEVICE: DeviceSpec = {
@@ -94,6 +101,7 @@ export const USAGE = `Usage: aliyun-iot-emulator [options]
   --ws-port ${CLI_DEFAULT_PORTS.ws}            MQTT over WS, path /mqtt  (securemode 3)
   --wss-port ${CLI_DEFAULT_PORTS.wss}           MQTT over WSS, path /mqtt (securemode 2)
   --https-port ${CLI_DEFAULT_PORTS.https}         HTTPS auth, registration and the cloud API (/api/devices)
+  --files-port ${CLI_DEFAULT_PORTS.files}         HTTPS downloads: OTA firmware, remote configuration files
   --data-dir dir             where the CA and the state (state.json: registered devices and their
                              secrets, tokens) are kept between runs (default ~/.aliyun-iot-emulator)
   --rate-limit 30            upstream messages per second per device, 0 = off
@@ -107,6 +115,7 @@ const PORT_FLAGS: Record<string, keyof EmulatorPorts> = {
   '--ws-port': 'ws',
   '--wss-port': 'wss',
   '--https-port': 'https',
+  '--files-port': 'files',
 };
 
 function integer(flag: string, value: string, min: number, max: number): number {

@@ -36,6 +36,7 @@ function describe(emulator: Emulator, options: CliOptions, caPath: string): stri
     `  MQTT over WS    ws://${host}:${ports.ws}/mqtt     (transport ws, securemode 3)`,
     `  MQTT over WSS   wss://${host}:${ports.wss}/mqtt    (transport wss, securemode 2)`,
     `  HTTPS           https://${host}:${ports.https}       (/auth/devicename, /auth/register/device, /api/devices)`,
+    `  Files           https://${host}:${ports.files}       (OTA firmware and remote configuration downloads)`,
     `  CA certificate  ${caPath}   (hand out this file, never ca-key.pem beside it)`,
     ...(emulator.statePath ? [`  State           ${emulator.statePath}`] : []),
     ...apiAccess(emulator, options),
@@ -121,7 +122,7 @@ async function main(): Promise<void> {
     const code = (err as { code?: string }).code;
     if (code === 'EADDRINUSE') {
       throw new Error(
-        `A port is already in use (${String((err as { port?: number }).port)}); choose others with --mqtt-port, --mqtts-port, --ws-port, --wss-port, --https-port (defaults ${Object.values(CLI_DEFAULT_PORTS).join(', ')})`,
+        `A port is already in use (${String((err as { port?: number }).port)}); choose others with --mqtt-port, --mqtts-port, --ws-port, --wss-port, --https-port, --files-port (defaults ${Object.values(CLI_DEFAULT_PORTS).join(', ')})`,
       );
     }
     throw err;

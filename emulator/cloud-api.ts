@@ -1,13 +1,22 @@
 // The cloud side over HTTP (JSON): what a server application does with the platform's OpenAPI,
 // reduced to what flows need to be tested: devices, recent uplink, downlink, property set,
-// services, RRPC, a forced disconnect, device shadows, products' thing models (TSL), and the
-// emulator's own counters. Calls that break a product's TSL are refused before reaching the device (emulator/tsl-api.ts).
+// services, RRPC (both forms, emulator/ext-rrpc.ts), raw data, disable/enable/delete, a forced
+// disconnect, device shadows, OTA jobs, products' thing models (TSL) and remote configuration, and
+// the emulator's own counters. Calls that break a product's TSL are
+// refused before reaching the device (emulator/tsl-api.ts).
 // No answer carries a secret.
 import type { EmulatorBroker } from './broker';
 import type { Gateways } from './gateway';
+import { rrpcAction } from './ext-rrpc';
 import { gatewayAction } from './gateway-api';
+import { lifecycleAction, type Lifecycle } from './lifecycle';
+import { otaAction } from './ota-api';
+import type { OtaService } from './ota-requests';
 import type { Platform } from './platform';
+import { rawAction, type RawService } from './raw';
 import { describeDevice, type DeviceRecord, type Registry } from './registry';
+import { configAction } from './remote-config-api';
+import type { RemoteConfigService } from './remote-config-requests';
 import { shadowAction } from './shadow-api';
 import type { ShadowService } from './shadow-requests';
 import { deviceOwnsTopic } from './topics';
@@ -25,6 +34,14 @@ export interface CloudContext {
   gateways: Gateways;
   /** Device shadows, and their `control` pushes. */
   shadows: ShadowService;
+  /** OTA jobs and their pushes (`/api/devices/{pk}/{dn}/ota`). */
+  ota: OtaService;
+  /** Products' remote configuration and its pushes (`/api/products/{pk}/config`). */
+  remoteConfig: RemoteConfigService;
+  /** Disable, enable and delete notices, and the devices' replies (`/api/devices/{pk}/{dn}/disable`...). */
+  lifecycle: Lifecycle;
+  /** Raw (pass-through) data (`/api/devices/{pk}/{dn}/raw`). */
+  raw: RawService;
   /** What `GET /api/stats` answers. */
   stats: () => unknown;
 }
@@ -59,6 +76,14 @@ async function deviceAction(
   if (gateway) return gateway;
   const shadow = shadowAction(ctx, device, action, method, body);
   if (shadow) return shadow;
+  const ota = otaAction(ctx, device, action, method, body);
+  if (ota) return ota;
+  // RRPC in the form the device's ClientId asked for; disable/enable/delete; raw data.
+  const advanced =
+    rrpcAction(ctx, device, action, method, body) ??
+    lifecycleAction(ctx, device, action, method, body) ??
+    rawAction(ctx, device, action, method, body);
+  if (advanced) return advanced;
   if (method !== 'POST') return { status: 405, body: { code: 'METHOD_NOT_ALLOWED' } };
   const model = ctx.registry.model(device.productKey);
   switch (verb) {
@@ -86,19 +111,6 @@ async function deviceAction(
       if (refused) return refused;
       return { status: 200, body: await ctx.platform.callThing(device, arg, body.params ?? {}, timeoutOf(body, 0)) };
     }
-    case 'rrpc': {
-      // `service` + `params`: a synchronous thing-model service; otherwise a raw RRPC payload.
-      if (typeof body.service === 'string') {
-        if (!serviceIdOk(model, body.service)) return bad('service identifier is invalid');
-        const refused = refuseService(model, body.service, body.params ?? {});
-        if (refused) return refused;
-        const answer = await ctx.platform.rrpcService(device, body.service, body.params ?? {}, timeoutOf(body, 5000));
-        return { status: 200, body: answer };
-      }
-      const payload = payloadOf(body);
-      if (payload === undefined) return bad('payload or payloadBase64 is required');
-      return { status: 200, body: await ctx.platform.rrpc(device, payload, timeoutOf(body, 5000)) };
-    }
     case 'disconnect':
       return { status: 200, body: { disconnected: ctx.broker.disconnect(device, 'disconnected-by-cloud') } };
     default:
@@ -106,9 +118,9 @@ async function deviceAction(
   }
 }
 
-/** Routes `/api/stats`, `/api/products/pk/tsl` and `/api/devices[/pk/dn[/action[/arg]]]`. */
+/** Routes `/api/stats`, `/api/products/pk/tsl|config` and `/api/devices[/pk/dn[/action[/arg]]]`. */
 export async function cloudApi(ctx: CloudContext, method: string, path: string[], body: Body): Promise<ApiAnswer> {
-  if (path[0] === 'products') return productAction(ctx.registry, method, path);
+  if (path[0] === 'products') return configAction(ctx, method, path, body) ?? productAction(ctx.registry, method, path);
   if (path[0] === 'stats' && path.length === 1) {
     return method === 'GET'
       ? { status: 200, body: ctx.stats() }

@@ -1,5 +1,6 @@
-// The cloud side of gateways over HTTP: read and change a gateway's topology, disable and enable a
-// device, and what a gateway reported with `thing/list/found`. Answers name devices, never secrets.
+// The cloud side of gateways over HTTP: read and change a gateway's topology, and what a gateway
+// reported with `thing/list/found` (disabling a sub-device: emulator/lifecycle.ts). Answers name
+// devices, never secrets.
 import type { ApiAnswer, CloudContext } from './cloud-api';
 import type { DeviceRecord } from './registry';
 
@@ -28,7 +29,7 @@ function subDevicesOf(ctx: CloudContext, body: Body): DeviceRecord[] | string {
 
 /**
  * `GET topology`, `POST topology/add` (`move: true` takes sub-devices from another gateway),
- * `POST topology/delete`, `GET found`, `POST disable`, `POST enable`. Undefined: not one of these.
+ * `POST topology/delete`, `GET found`. Undefined: not one of these.
  */
 export function gatewayAction(
   ctx: CloudContext,
@@ -39,12 +40,6 @@ export function gatewayAction(
 ): ApiAnswer | undefined {
   const [verb, arg] = action;
   const gws = ctx.gateways;
-  if (verb === 'disable' || verb === 'enable') {
-    if (method !== 'POST') return { status: 405, body: { code: 'METHOD_NOT_ALLOWED' } };
-    gws.setDisabled(device, verb === 'disable');
-    if (verb === 'disable') ctx.broker.disconnect(device, 'disabled');
-    return { status: 200, body: { code: 'SUCCESS', disabled: verb === 'disable' } };
-  }
   if (verb !== 'topology' && verb !== 'found') return undefined;
   if (!ctx.registry.isGateway(device)) return { status: 409, body: { code: 'NOT_A_GATEWAY' } };
   if (method === 'GET' && arg === undefined) {

@@ -53,6 +53,8 @@ export class Gateways {
   notices: GatewayNotices | undefined;
   /** Called when the topology changed, for the state file. */
   onChange: (() => void) | undefined;
+  /** Called after sub-devices logged in through a gateway (their sessions started), e.g. to push open OTA jobs again. */
+  onLogin: ((subs: readonly DeviceRecord[]) => void) | undefined;
 
   constructor(
     readonly registry: Registry,
@@ -141,6 +143,7 @@ export class Gateways {
       }
     }
     this.counters.logins += subs.length;
+    this.onLogin?.(subs);
   }
 
   logout(subs: readonly DeviceRecord[], reason = 'logout'): void {

@@ -1,6 +1,7 @@
 // A local IoT Platform: MQTT over TCP/TLS/WS/WSS, HTTPS auth and registration, and a cloud API.
 // `require('@iotflow/node-red-aliyun-iot/emulator')`; aedes and the certificate code load only here.
 import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
 import { ApiGate, effectiveApiToken, isLoopbackHost, isWildcardHost } from './access';
 import { EmulatorBroker } from './broker';
 import {
@@ -9,15 +10,23 @@ import {
   serverCertificateNames,
   type CertificateAuthority,
 } from './certs';
+import { FileServer } from './files';
 import { Gateways, GATEWAY_LIMITS, type GatewayCounters, type GatewayLimits } from './gateway';
 import { GatewayRoutes } from './gateway-routes';
 import { GuessGuard, guessingLimits, type GuessingLimits, type GuessingStats } from './guard';
 import { createHttpsServer, type AuthRequest, type HttpFault } from './http';
+import { Lifecycle } from './lifecycle';
+import { OtaJobs } from './ota';
+import { OtaService } from './ota-requests';
 import { Platform } from './platform';
+import { RawService } from './raw';
 import { Registry, type DeviceSpec, type ProductSpec } from './registry';
+import { RemoteConfigs } from './remote-config';
+import { RemoteConfigService } from './remote-config-requests';
 import { Shadows } from './shadow';
 import { ShadowService } from './shadow-requests';
 import { StateStore } from './state-store';
+import { TagService } from './tags';
 
 export type { GatewayCounters, GatewayLimits } from './gateway';
 export { Gateways, GATEWAY_LIMITS } from './gateway';
@@ -32,6 +41,15 @@ export type { GuessingLimits, GuessingStats, GuessKind } from './guard';
 export type { StoredState } from './state-store';
 export type { ShadowDocument, StoredShadow } from './shadow';
 export type { ShadowService } from './shadow-requests';
+export type { Lifecycle, Notice, NoticeOutcome, NoticeReply } from './lifecycle';
+export type { RawService, RawMessage, RawAnswer } from './raw';
+export type { TagService } from './tags';
+export type { FileServer, FileRequest } from './files';
+export type { OtaJob, OtaJobSpec, OtaStatus, OtaSignMethod, OtaProtocol } from './ota';
+export type { OtaService, OtaStart } from './ota-requests';
+export type { ProductConfig, ConfigPushReply } from './remote-config';
+export type { RemoteConfigService } from './remote-config-requests';
+export { crc16Arc } from './mqtt-download';
 export { isLoopbackHost } from './access';
 export { createCertificateAuthority } from './certs';
 export { Registry, describeDevice } from './registry';
@@ -42,6 +60,8 @@ export interface EmulatorPorts {
   ws: number;
   wss: number;
   https: number;
+  /** HTTPS file server: OTA firmware and remote configuration files (OSS-like signed URLs). */
+  files: number;
 }
 
 export interface EmulatorOptions {
@@ -102,6 +122,31 @@ export interface Emulator {
   gateways: Gateways;
   /** Device shadows (`shadows.shadows.document(device)`), and `pushControl` as the cloud API does it. */
   shadows: ShadowService;
+  /**
+   * The file server OTA and remote configuration URLs point to. Test hooks: `files.requests` (each
+   * request with its Range header), `files.cutNext(url, n)` (the next download of that file stops
+   * after n bytes of body, the connection destroyed), `files.offer(bytes, {name, expiresMs})`.
+   */
+  files: FileServer;
+  /**
+   * OTA upgrades: `ota.start(device, spec)` as `POST /api/devices/{pk}/{dn}/ota` does it, the jobs
+   * (`ota.jobs.latest(device)`), the push (`ota.pushMessage(job)`), counters.
+   */
+  ota: OtaService;
+  /** Remote configuration: `remoteConfig.update(pk, bytes)` as `POST /api/products/{pk}/config`, `remoteConfig.configs`. */
+  remoteConfig: RemoteConfigService;
+  /** Device tags (`thing/deviceinfo/update|delete`); a device's tags are `registry.device(pk, dn).tags`. */
+  tags: TagService;
+  /**
+   * Disable, enable and delete as `POST /api/devices/{pk}/{dn}/disable|enable|delete` do them
+   * (`lifecycle.disable(device, waitMs)`...), and the devices' replies (`lifecycle.repliesOf(device)`).
+   */
+  lifecycle: Lifecycle;
+  /**
+   * Raw data: `raw.down(device, bytes, timeoutMs)` as `POST /api/devices/{pk}/{dn}/raw`, `raw.recentOf(device)`,
+   * and `raw.upRawReply`, the stand-in for the product script's `up_raw_reply` bytes (replaceable).
+   */
+  raw: RawService;
   /** Makes the next matching HTTPS device call fail this way (500, a non-JSON body, no answer). */
   injectHttpFault(fault: HttpFault): void;
   /** HTTPS device calls received, newest last. */
@@ -151,12 +196,26 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     store.saveNow(snapshot);
   }
   // The broker reports uplink to the platform, which publishes its replies through the broker.
-  const uplink: { platform?: Platform; routes?: GatewayRoutes; shadows?: ShadowService } = {};
+  const uplink: {
+    platform?: Platform;
+    routes?: GatewayRoutes;
+    shadows?: ShadowService;
+    ota?: OtaService;
+    remoteConfig?: RemoteConfigService;
+    tags?: TagService;
+    lifecycle?: Lifecycle;
+    raw?: RawService;
+  } = {};
   const broker = await EmulatorBroker.create({
     registry,
     rateLimit: options.rateLimit ?? 30,
     onUplink: (device, topic, payload, qos) => {
       if (uplink.shadows?.handle(device, topic, payload, qos)) return;
+      if (uplink.ota?.handle(device, topic, payload, qos)) return;
+      if (uplink.remoteConfig?.handle(device, topic, payload, qos)) return;
+      if (uplink.tags?.handle(device, topic, payload)) return;
+      if (uplink.lifecycle?.handle(device, topic, payload)) return;
+      if (uplink.raw?.handle(device, topic, payload, qos)) return;
       if (!uplink.routes?.handle(device, topic, payload)) uplink.platform?.onUplink(device, topic, payload);
     },
     guard,
@@ -172,11 +231,37 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
         if (registry.isGateway(device)) gateways.endAll(device, 'gateway-offline');
       },
     },
+    sessions: {
+      ready: (device) => uplink.ota?.sessionStarted(device),
+      subscribed: (device, filters) => uplink.ota?.subscribed(device, filters),
+    },
   });
   const platform = new Platform(broker, { model: (productKey) => registry.model(productKey), log });
   uplink.platform = platform;
   const shadowService = new ShadowService(shadows, (topic, payload, qos) => broker.publish(topic, payload, qos));
   uplink.shadows = shadowService;
+  const publishAny = (topic: string, payload: Buffer | string, qos: 0 | 1) => broker.publish(topic, payload, qos);
+  const tags = new TagService(publishAny, () => registry.changed());
+  uplink.tags = tags;
+  const lifecycle = new Lifecycle({ registry, gateways, broker, forget: (device) => shadows.forget(device) });
+  uplink.lifecycle = lifecycle;
+  const raw = new RawService(publishAny);
+  uplink.raw = raw;
+  // Download URLs name the host devices reach the emulator by; on every interface, this machine's name.
+  const files = new FileServer(tls, isWildcardHost(host) ? (options.serverNames?.[0] ?? hostname()) : host);
+  const otaJobs = new OtaJobs();
+  const ota = new OtaService(otaJobs, {
+    registry,
+    files,
+    publish: publishAny,
+    connectionOf: (device) => (device.online ? (gateways.sessionOf(device) ?? device) : undefined),
+    log,
+  });
+  uplink.ota = ota;
+  // A sub-device's session starts with its login reply: its open jobs are pushed right after it.
+  gateways.onLogin = (subs) => setImmediate(() => subs.forEach((sub) => ota.sessionStarted(sub)));
+  const remoteConfig = new RemoteConfigService(new RemoteConfigs(), { registry, files, publish: publishAny, log });
+  uplink.remoteConfig = remoteConfig;
   const routes = new GatewayRoutes(gateways, (topic, payload) => {
     broker.publish(topic, payload, 0).catch(() => undefined);
   });
@@ -185,7 +270,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   };
   gateways.notices = routes;
   uplink.routes = routes;
-  const wanted = { mqtt: 0, mqtts: 0, ws: 0, wss: 0, https: 0, ...options.ports };
+  const wanted = { mqtt: 0, mqtts: 0, ws: 0, wss: 0, https: 0, files: 0, ...options.ports };
   let mqttTlsPort = 0;
   const faults: HttpFault[] = [];
   const authRequests: AuthRequest[] = [];
@@ -199,6 +284,10 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       broker,
       gateways,
       shadows: shadowService,
+      ota,
+      remoteConfig,
+      lifecycle,
+      raw,
       mqtt: (requestHost) => ({ host: (wildcard && requestHost) || host, port: mqttTlsPort }),
       faults,
       authRequests,
@@ -216,14 +305,21 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       https.once('error', reject);
       https.listen(wanted.https, host, resolve);
     });
+    await files.listen(wanted.files, host);
   } catch (err) {
     guard.close();
     https.close();
+    files.close();
+    otaJobs.close();
     await broker.close();
     store?.close();
     throw err;
   }
-  const ports: EmulatorPorts = { ...broker.ports(), https: (https.address() as AddressInfo).port };
+  const ports: EmulatorPorts = {
+    ...broker.ports(),
+    https: (https.address() as AddressInfo).port,
+    files: files.port,
+  };
   return {
     host,
     ports,
@@ -233,6 +329,12 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     broker,
     gateways,
     shadows: shadowService,
+    files,
+    ota,
+    remoteConfig,
+    tags,
+    lifecycle,
+    raw,
     injectHttpFault: (fault) => faults.push(fault),
     authRequests,
     apiToken,
@@ -241,8 +343,12 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     async close() {
       guard.close();
       platform.close();
+      lifecycle.close();
+      raw.close();
       https.close();
       https.closeAllConnections();
+      files.close();
+      otaJobs.close();
       await broker.close();
       store?.close();
     },

@@ -10,6 +10,8 @@ export interface CloudReply {
   code: 'SUCCESS' | 'TIMEOUT' | 'OFFLINE';
   /** The device's reply: parsed Alink JSON for thing-model calls, text for RRPC. */
   reply?: unknown;
+  /** RRPC: the reply's bytes, base64 (the RRpc OpenAPI's PayloadBase64Byte, PLATFORM.md §16.2). */
+  replyBase64?: string;
   /** The reply's data breaks the service's outputData: said here and logged, the reply passed on. */
   tslWarning?: string;
 }
@@ -57,6 +59,11 @@ function replyTo(request: { id?: unknown } | undefined, code: number, message: s
   return { id: request?.id ?? null, code, data: {}, message, version: '1.0' };
 }
 
+/** An RRPC answer: the bytes as text and as base64 (they may be anything, PLATFORM.md §16.2). */
+function rrpcReply(payload: Buffer): CloudReply {
+  return { code: 'SUCCESS', reply: payload.toString('utf8'), replyBase64: payload.toString('base64') };
+}
+
 /** What the next post_reply does instead of succeeding: an error code, or no reply at all. */
 export type PostReplyFault = { code: number; message?: string } | 'no-reply';
 
@@ -81,6 +88,12 @@ export class Platform {
 
   /** Called for every accepted uplink message. */
   onUplink(device: DeviceRecord, topic: string, payload: Buffer): void {
+    // The `/ext/rrpc/` form: the reply comes on the request's own topic (PLATFORM.md §16.2).
+    // DOC:90568 takes QoS 0 replies only; a QoS 1 reply is taken too (forgiving).
+    if (topic.startsWith('/ext/rrpc/')) {
+      this.settle(topic, rrpcReply(payload));
+      return;
+    }
     const base = this.base(device);
     const ntp = `/ext/ntp/${device.productKey}/${device.deviceName}/request`;
     if (topic === ntp) {
@@ -95,7 +108,7 @@ export class Platform {
     }
     const rrpc = /^rrpc\/response\/(\d+)$/.exec(rest);
     if (rrpc) {
-      this.settle(`${base}/rrpc/${rrpc[1] ?? ''}`, { code: 'SUCCESS', reply: payload.toString('utf8') });
+      this.settle(`${base}/rrpc/${rrpc[1] ?? ''}`, rrpcReply(payload));
       return;
     }
     const service = /^thing\/service\/(property\/set|[^/]+)_reply$/.exec(rest)?.[1];
@@ -212,30 +225,41 @@ export class Platform {
     return { id, ...(await reply) };
   }
 
-  /** Synchronous call: request on rrpc/request/<messageId>, the device answers within the timeout. */
+  /**
+   * Synchronous call: request on rrpc/request/<messageId>, the device answers within the timeout.
+   * With `extTopic` (the device's own topic: `/sys/pk/dn/thing/service/x`, `/pk/dn/user/get`...), the
+   * `/ext/rrpc/<messageId><extTopic>` form instead, answered on that same topic (PLATFORM.md §16.2).
+   */
   async rrpc(
     device: DeviceRecord,
     payload: Buffer | string,
     timeoutMs: number,
+    extTopic?: string,
   ): Promise<CloudReply & { messageId: string }> {
     const messageId = `${Date.now()}${String(this.nextId++).padStart(6, '0')}`;
     if (!device.online) return { messageId, code: 'OFFLINE' };
     const clamped = Math.min(Math.max(timeoutMs, RRPC_TIMEOUT_MIN_MS), RRPC_TIMEOUT_MAX_MS);
-    const reply = this.wait(`${this.base(device)}/rrpc/${messageId}`, clamped);
-    await this.broker.publish(`${this.base(device)}/rrpc/request/${messageId}`, payload, 0);
+    const ext = extTopic === undefined ? undefined : `/ext/rrpc/${messageId}${extTopic}`;
+    const reply = this.wait(ext ?? `${this.base(device)}/rrpc/${messageId}`, clamped);
+    await this.broker.publish(ext ?? `${this.base(device)}/rrpc/request/${messageId}`, payload, 0);
     return { messageId, ...(await reply) };
   }
 
-  /** A synchronous service call: Alink JSON over RRPC, the device's Alink reply parsed. */
+  /**
+   * A synchronous service call: Alink JSON over RRPC, the device's Alink reply parsed. `ext`: the
+   * `/ext/rrpc/<messageId>/sys/pk/dn/thing/service/<service>` form (PLATFORM.md §16.2).
+   */
   async rrpcService(
     device: DeviceRecord,
     service: string,
     params: unknown,
     timeoutMs: number,
+    ext = false,
   ): Promise<CloudReply & { messageId: string; id: string }> {
     const id = this.id();
     const request = JSON.stringify({ id, version: '1.0', params, method: `thing.service.${service}` });
-    const answer = await this.rrpc(device, request, timeoutMs);
+    const extTopic = ext ? `${this.base(device)}/thing/service/${service}` : undefined;
+    const answer = await this.rrpc(device, request, timeoutMs, extTopic);
     if (typeof answer.reply !== 'string') return { ...answer, id };
     let reply: unknown;
     try {

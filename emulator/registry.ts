@@ -1,7 +1,7 @@
 // What the emulated platform knows: products, devices, HTTPS-auth tokens, online state, counters
 // and a bounded log of recent uplink messages per device.
 import { randomBytes } from 'node:crypto';
-import type { StoredProduct, StoredState } from './state-store';
+import type { StoredDevice, StoredProduct, StoredState } from './state-store';
 import { compileTsl, type ThingModel } from './thing-model';
 
 export interface DeviceSpec {
@@ -50,6 +50,8 @@ export interface UplinkMessage {
   payload: string;
   qos: number;
   time: number;
+  /** The bytes, when they are not UTF-8 text (raw data, PLATFORM.md §16.1): `payload` then loses some. */
+  payloadBase64?: string;
 }
 
 export interface DeviceRecord {
@@ -72,6 +74,12 @@ export interface DeviceRecord {
   gateway?: boolean;
   /** Disabled from the cloud: refused at login (CONNACK 5, or 522 through a gateway). */
   disabled?: boolean;
+  /** The current or last session's ClientId had `ext` with bit0 set: RRPC uses `/ext/rrpc/` (PLATFORM.md §16.2). */
+  extRrpc?: boolean;
+  /** Device tags (`thing/deviceinfo/update`, emulator/tags.ts), in the order first set. */
+  readonly tags: Map<string, string>;
+  /** Firmware versions the device reported on `/ota/device/inform`, by module ("default": the whole device; emulator/ota.ts). */
+  firmware?: Record<string, string>;
   /** A sub-device online through a gateway: that gateway's `pk&dn`. */
   via?: string;
   /** Filters the current session holds. */
@@ -104,6 +112,8 @@ export class Registry {
   private readonly products = new Map<string, ProductSpec>();
   private readonly models = new Map<string, ThingModel>();
   private readonly tokens = new Map<string, IssuedToken>();
+  /** `pk&dn` of devices deleted from the cloud API and not given again (a login naming one gets CONNACK 5). */
+  private readonly deleted = new Set<string>();
   /** Refusals of logins whose username names no known device. */
   readonly unknownLogins: Record<string, number> = {};
   /** Called after a change worth keeping across restarts (a registration, an activation, a token). */
@@ -136,6 +146,7 @@ export class Registry {
       online: false,
       subscriptions: new Set(),
       properties: {},
+      tags: new Map(),
       counters: {
         connects: 0,
         refused: {},
@@ -150,6 +161,7 @@ export class Registry {
       uplink: [],
     };
     this.devices.set(deviceKey(spec.productKey, spec.deviceName), record);
+    this.deleted.delete(deviceKey(spec.productKey, spec.deviceName));
     if (!this.products.has(spec.productKey)) this.products.set(spec.productKey, { productKey: spec.productKey });
     return record;
   }
@@ -169,6 +181,22 @@ export class Registry {
 
   list(): DeviceRecord[] {
     return [...this.devices.values()];
+  }
+
+  /** Deletes a device (emulator/lifecycle.ts): its tokens go with it, its name is remembered as deleted. */
+  remove(device: DeviceRecord): void {
+    const key = deviceKey(device.productKey, device.deviceName);
+    if (this.devices.get(key) !== device) return;
+    this.devices.delete(key);
+    this.deleted.add(key);
+    for (const [iotId, token] of this.tokens) if (token.device === device) this.tokens.delete(iotId);
+    this.changed();
+  }
+
+  /** True when an MQTT username (`dn&pk`) names a device deleted from the cloud API. */
+  deletedLogin(username: string): boolean {
+    const parts = username.split('&');
+    return parts.length === 2 && this.deleted.has(deviceKey(parts[1] ?? '', parts[0] ?? ''));
   }
 
   refuse(device: DeviceRecord | undefined, reason: string): void {
@@ -229,7 +257,10 @@ export class Registry {
         activated: d.activated,
         ...(d.registrationFree && { registrationFree: { ...d.registrationFree } }),
         ...(d.gateway && { nodeType: 'gateway' as const }),
+        ...(d.disabled && { disabled: true }),
+        ...(d.tags.size > 0 && { tags: Object.fromEntries(d.tags) }),
       })),
+      ...(this.deleted.size > 0 && { deleted: [...this.deleted] }),
       products: [...this.products.values()].map(storedProduct),
       tokens: [...this.tokens.values()]
         .filter((t) => t.expiresAt > now)
@@ -262,6 +293,7 @@ export class Registry {
     for (const stored of state.devices) {
       let device = this.device(stored.productKey, stored.deviceName);
       if (device?.deviceSecret !== undefined) {
+        restoreCloudState(device, stored);
         if (device.deviceSecret !== stored.deviceSecret) rotated.add(device);
         device.registrationFree ??= stored.registrationFree && { ...stored.registrationFree };
         continue;
@@ -274,7 +306,10 @@ export class Registry {
       device.deviceSecret = stored.deviceSecret;
       device.activated = stored.activated;
       if (stored.registrationFree) device.registrationFree = { ...stored.registrationFree };
+      restoreCloudState(device, stored);
     }
+    // A deleted device the configuration gives again is created anew (as re-creating it in the console).
+    for (const key of state.deleted ?? []) if (!this.devices.has(key)) this.deleted.add(key);
     for (const stored of state.tokens) {
       const device = this.device(stored.productKey, stored.deviceName);
       if (!device || rotated.has(device) || stored.expiresAt <= now || this.tokens.has(stored.iotId)) continue;
@@ -286,6 +321,12 @@ export class Registry {
       });
     }
   }
+}
+
+/** What the cloud decided about a device and the device reported: disabled, tags (emulator/lifecycle.ts, tags.ts). */
+function restoreCloudState(device: DeviceRecord, stored: StoredDevice): void {
+  if (stored.disabled === true) device.disabled = true;
+  for (const [key, value] of Object.entries(stored.tags ?? {})) device.tags.set(key, value);
 }
 
 /** What a restart keeps of a product: not its TSL, which comes with the configuration. */
@@ -307,8 +348,13 @@ export function describeDevice(d: DeviceRecord): Record<string, unknown> {
     online: d.online,
     ...(d.gateway && { nodeType: 'gateway' }),
     ...(d.via !== undefined && { via: d.via }),
-    ...(d.disabled && { disabled: true }),
+    disabled: d.disabled === true,
+    tags: Object.fromEntries(d.tags),
+    ...(d.firmware && { firmware: { ...d.firmware } }),
     keepalive: d.keepalive,
+    // The ClientId flags of the current or last session: `_ss=1`, and `ext` bit0 (RRPC's form).
+    ...(d.serverSubscribed && { serverSubscribed: true }),
+    ...(d.extRrpc && { extRrpc: true }),
     lastConnectAt: d.lastConnectAt,
     lastDisconnectAt: d.lastDisconnectAt,
     lastDisconnectReason: d.lastDisconnectReason,

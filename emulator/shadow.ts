@@ -163,6 +163,11 @@ export class Shadows {
     return { ok: true, version: doc.version };
   }
 
+  /** A deleted device's shadow goes with it (emulator/lifecycle.ts). */
+  forget(device: { productKey: string; deviceName: string }): void {
+    if (this.docs.delete(Shadows.key(device))) this.onChange?.();
+  }
+
   /** What a restart keeps: every shadow written at least once. */
   snapshot(): StoredShadow[] {
     return [...this.docs.entries()].map(([key, doc]) => {

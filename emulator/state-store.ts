@@ -1,6 +1,6 @@
 // The emulator's state on disk (`<dataDir>/state.json`), so a restart keeps what devices obtained:
 // registered secrets, registration-free tokens, activation, product secrets, HTTPS-auth tokens,
-// gateways' topology and device shadows.
+// gateways' topology, device shadows, device tags, and devices disabled or deleted from the cloud.
 // Written atomically (temporary file, fsync, rename), coalesced, readable only by its owner. A file
 // that cannot be used is reported with its path and set aside, never fatal and never overwritten.
 import { closeSync, fchmodSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
@@ -15,6 +15,10 @@ export interface StoredDevice {
   registrationFree?: { clientId: string; deviceToken: string };
   /** A gateway by its own spec (its product's node type is kept with the product). */
   nodeType?: 'gateway';
+  /** Disabled from the cloud API (emulator/lifecycle.ts). */
+  disabled?: boolean;
+  /** Device tags (emulator/tags.ts). */
+  tags?: Record<string, string>;
 }
 
 export interface StoredProduct {
@@ -39,8 +43,8 @@ export interface StoredToken {
 
 /**
  * Version 1 holds devices, products, tokens and (optional, so older files still load) gateways'
- * topology and device shadows. OTA jobs and configuration are not emulated yet; they become
- * further top-level arrays when they are.
+ * topology and device shadows. OTA jobs and remote configuration are not kept: their download
+ * URLs are signed with a key of the running process (emulator/files.ts).
  */
 export interface StoredState {
   version: 1;
@@ -49,6 +53,8 @@ export interface StoredState {
   tokens: StoredToken[];
   topology?: StoredTopology[];
   shadows?: StoredShadow[];
+  /** `pk&dn` of devices deleted from the cloud API (emulator/lifecycle.ts): a login naming one gets CONNACK 5. */
+  deleted?: string[];
 }
 
 export const STATE_FILE = 'state.json';
@@ -85,6 +91,7 @@ const CHECKS: Record<'devices' | 'products' | 'tokens', Check> = {
     deviceSecret: ['string', true],
     activated: ['boolean', false],
     registrationFree: ['object', true],
+    disabled: ['boolean', true],
   }),
   products: fields({ productKey: ['string', false], productSecret: ['string', true] }),
   tokens: fields({
@@ -119,6 +126,13 @@ export function stateProblem(json: unknown): string | undefined {
   for (const [i, item] of shadows.entries()) {
     const problem = storedShadowProblem(item, `shadows[${i}]`);
     if (problem) return problem;
+  }
+  const deleted = json.deleted ?? [];
+  if (!Array.isArray(deleted) || !deleted.every((d) => typeof d === 'string')) return 'deleted is not a list of names';
+  for (const [i, device] of (Array.isArray(json.devices) ? json.devices : []).entries()) {
+    const tags = isObject(device) ? device.tags : undefined;
+    if (tags !== undefined && !(isObject(tags) && Object.values(tags).every((v) => typeof v === 'string')))
+      return `devices[${i}].tags is not an object of strings`;
   }
   for (const [list, check] of Object.entries(CHECKS)) {
     const items = json[list] ?? [];
@@ -183,6 +197,7 @@ export class StateStore {
       tokens: state.tokens ?? [],
       topology: state.topology ?? [],
       shadows: state.shadows ?? [],
+      deleted: state.deleted ?? [],
     };
   }
 

@@ -2,7 +2,7 @@
 // gateway's logged-in sub-devices' topics (`/sys/{subPK}/{subDN}/...`, `/{subPK}/{subDN}/user/...`,
 // `/ext/ntp/{subPK}/{subDN}/...`, `/shadow/update|get/{subPK}/{subDN}`) on the gateway's connection.
 import type { DeviceRecord, Registry } from './registry';
-import { deviceOwnsTopic, shadowWrongWay, topicOwner } from './topics';
+import { deviceOwnsTopic, EXT_RRPC_ALL, isExtRrpc, shadowWrongWay, topicOwner } from './topics';
 
 /** How a gateway's connection carries its sub-devices' traffic; the gateway state answers. */
 export interface SubDeviceHooks {
@@ -44,6 +44,8 @@ export class SubDeviceRouting {
    */
   mayForward(device: DeviceRecord, topic: string): boolean {
     if (shadowWrongWay(topic, 'receive')) return false;
+    // `/ext/rrpc/#` matches every device's requests: each connection gets its own (and its sub-devices').
+    if (isExtRrpc(topic)) return this.actorOf(device, topic) !== undefined;
     return !this.hooks?.isGateway(device) || this.actorOf(device, topic) !== undefined;
   }
 
@@ -54,7 +56,7 @@ export class SubDeviceRouting {
    */
   maySubscribe(device: DeviceRecord, filter: string): boolean {
     if (shadowWrongWay(filter, 'receive')) return false;
-    if (deviceOwnsTopic(device.productKey, device.deviceName, filter)) return true;
+    if (filter === EXT_RRPC_ALL || deviceOwnsTopic(device.productKey, device.deviceName, filter)) return true;
     return this.hooks?.isGateway(device) === true && this.ownerRecord(filter) !== undefined;
   }
 

@@ -11,6 +11,10 @@ const FAMILIES: readonly { head: readonly Level[]; minRest: number; maxRest?: nu
   { head: [PK, DN], minRest: 1 }, // custom: /pk/dn/user/...
   { head: ['sys', PK, DN], minRest: 1 }, // thing model, RRPC
   { head: ['ext', ANY, PK, DN], minRest: 0 }, // ntp, session...
+  // RRPC's `/ext/rrpc/{messageId}/...` form (PLATFORM.md §16.2): a sync service or raw call under
+  // `sys`, a custom topic keeping its leading slash (one slash between messageId and pk).
+  { head: ['ext', 'rrpc', ANY, 'sys', PK, DN], minRest: 1 },
+  { head: ['ext', 'rrpc', ANY, PK, DN], minRest: 1 },
   { head: ['shadow', ANY, PK, DN], minRest: 0, maxRest: 0 },
   { head: ['ota', 'device', ANY, PK, DN], minRest: 0 },
 ];
@@ -34,6 +38,18 @@ export function deviceOwnsTopic(productKey: string, deviceName: string, topic: s
   const levels = topic.slice(1).split('/');
   return FAMILIES.some((family) => matchesFamily(levels, productKey, deviceName, family));
 }
+
+/** A topic (or filter) of RRPC's `/ext/rrpc/{messageId}/...` form (PLATFORM.md §16.2). */
+export function isExtRrpc(topic: string): boolean {
+  return topic.startsWith('/ext/rrpc/');
+}
+
+/**
+ * The one filter over other devices' topics a device may subscribe: GO3P `ext_rrpc.go` names
+ * `/ext/rrpc/#` beside `/ext/rrpc/+/${topic}` (PLATFORM.md §16.2). It delivers only the
+ * device's own requests (emulator/sub-device-routing.ts mayForward).
+ */
+export const EXT_RRPC_ALL = '/ext/rrpc/#';
 
 /**
  * The device a system topic addresses (`/sys/pk/dn/...`, `/ext/<kind>/pk/dn/...`,

@@ -13,7 +13,10 @@ import { httpsRaw } from '../helpers/emulator';
 
 const root = join(__dirname, '..', '..');
 const cli = join(root, 'dist', 'emulator', 'cli.js');
-const zeroPorts = ['--mqtt-port', '0', '--mqtts-port', '0', '--ws-port', '0', '--wss-port', '0', '--https-port', '0'];
+const zeroPorts = [
+  ...['--mqtt-port', '0', '--mqtts-port', '0', '--ws-port', '0', '--wss-port', '0', '--https-port', '0'],
+  ...['--files-port', '0'],
+];
 
 interface RunOptions {
   /** Run emulator/cli.ts through tsx: the code as it is, whether or not dist/ was rebuilt. */

@@ -16,7 +16,10 @@ import { https } from '../helpers/emulator';
 import { demoLamp, DEMO_LAMP_PATH } from './tsl-fixture';
 
 const root = join(__dirname, '..', '..');
-const zeroPorts = ['--mqtt-port', '0', '--mqtts-port', '0', '--ws-port', '0', '--wss-port', '0', '--https-port', '0'];
+const zeroPorts = [
+  ...['--mqtt-port', '0', '--mqtts-port', '0', '--ws-port', '0', '--wss-port', '0', '--https-port', '0'],
+  ...['--files-port', '0'],
+];
 
 function tempFile(name: string, content: unknown): string {
   const path = join(mkdtempSync(join(tmpdir(), 'emu-tsl-cli-')), name);
