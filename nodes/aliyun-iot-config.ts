@@ -25,7 +25,7 @@ function configMessage(received: ConfigReceived): NodeMessage {
     topic: 'config',
     payload: contentOf(received.content),
     config: { configId, configSize, sign, source: received.source },
-  } as NodeMessage;
+  };
 }
 
 export = function register(RED: NodeAPI): void {

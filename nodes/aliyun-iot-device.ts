@@ -9,6 +9,7 @@ import type { CredentialStore } from './lib/login';
 import { validateDeviceOptions, type DeviceOptions } from './lib/options';
 import { deviceKeyOf, sharedPool, type Lease } from './lib/pool';
 import { contextCredentialStore } from './support/credential-store';
+import { wantsExtRrpc } from './support/custom-rrpc';
 import { linkSubDevice } from './support/gateway-link';
 import { linkProduct } from './support/product-link';
 import { localize, localizedError } from './support/i18n';
@@ -39,7 +40,12 @@ export = function register(RED: NodeAPI): void {
     const product =
       typeof def.product === 'string' && def.product ? linkProduct(RED, def.product, ownProductSecret) : undefined;
     if (product?.ok) node.model = product.model;
-    const result = validateDeviceOptions({ ...def, ...node.credentials, ...(product?.ok ? product.settings : {}) });
+    const result = validateDeviceOptions({
+      ...def,
+      ...node.credentials,
+      ...(product?.ok ? product.settings : {}),
+      extRrpc: wantsExtRrpc(RED, node.id),
+    });
     if (product && !product.ok) {
       node.problem = product.problem;
       node.error(localize(RED, 'CONFIG_INVALID', { reason: node.problem }));

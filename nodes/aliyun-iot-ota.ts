@@ -96,7 +96,9 @@ export = function register(RED: NodeAPI): void {
     if (typeof parsed === 'string') node.error(localize(RED, 'OTA_MODULES_INVALID', { value: parsed }));
     const target = targetOf(RED, def);
     const slot = contextSlot<KeptVersions>(RED, node, KEY);
-    let kept: Promise<KeptVersions | undefined> = slot.load().catch(() => undefined);
+    // Read when first needed (the first connect): context stores are ready by then.
+    let keptVersions: Promise<KeptVersions | undefined> | undefined;
+    const kept = () => (keptVersions ??= slot.load().catch(() => undefined));
     let client: OtaClient | undefined;
     let release = (): void => undefined;
     /** The download running, and the offer it is for. */
@@ -106,7 +108,7 @@ export = function register(RED: NodeAPI): void {
     const offerKey = (o: UpgradeOffer) => `${o.module}\n${o.version}\n${o.files.map((f) => f.sign).join(',')}`;
 
     const reportAll = async (ota: OtaClient) => {
-      const versions = versionsToReport(configured, await kept);
+      const versions = versionsToReport(configured, await kept());
       for (const [module, version] of Object.entries(versions)) await ota.report(version, module);
     };
 
@@ -178,8 +180,8 @@ export = function register(RED: NodeAPI): void {
         case 'report': {
           const version = (msg.version as string).trim();
           await ota.report(version, module);
-          const next = keepReported(configured, await kept, module, version);
-          kept = Promise.resolve(next);
+          const next = keepReported(configured, await kept(), module, version);
+          keptVersions = Promise.resolve(next);
           await slot.save(next);
           delivered = undefined;
           return { ...msg, topic: 'reported', payload: { version, module } };

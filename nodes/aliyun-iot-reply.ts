@@ -1,7 +1,8 @@
 // Answers a command from the command node (msg.aliyun) with msg.code and msg.payload, on its
-// `_reply` topic or the RRPC response topic; a second answer to one command is refused.
+// `_reply` topic, the RRPC response topic or the `/ext/rrpc/` topic it came on; raw data and
+// custom-topic RRPC with msg.payload's bytes. A second answer to one command is refused.
 import type { Node, NodeAPI, NodeDef } from 'node-red';
-import { commandBookOf, commandFrom, replyBody, replyTopic } from './lib/commands';
+import { answeredRaw, commandBookOf, commandFrom, replyBody, replyTopic } from './lib/commands';
 import { checkServiceReply } from './lib/tsl-check';
 import { encodePayload, exceedsPayloadLimit, MAX_PAYLOAD_BYTES } from './lib/payload';
 import { linkDevice } from './support/device-link';
@@ -19,7 +20,7 @@ export = function register(RED: NodeAPI): void {
 
     node.on('input', (msg, _send, done) => {
       if (!link.ok) return done(link.error);
-      const m = msg as typeof msg & { aliyun?: unknown; code?: unknown; message?: unknown };
+      const m = msg as typeof msg & { aliyun?: unknown; code?: unknown; message?: unknown; replyTopic?: unknown };
       const command = commandFrom(m.aliyun);
       if (!command) return done(codedError(RED, 'COMMAND_MISSING'));
       const { productKey, deviceName } = link.options;
@@ -35,11 +36,13 @@ export = function register(RED: NodeAPI): void {
         if (!checked.ok) return done(codedError(RED, checked.problem.code, checked.problem.params));
         data = checked.value;
       }
-      // A raw RRPC (no Alink id) is answered with the payload itself.
-      const body =
-        command.kind === 'rrpc' && !command.id
-          ? encodePayload(msg.payload)
-          : replyBody(command, code, data, typeof m.message === 'string' ? m.message : undefined);
+      // Raw data, custom-topic and raw RRPC (no Alink id) are answered with the payload itself.
+      const body = answeredRaw(command)
+        ? encodePayload(msg.payload)
+        : replyBody(command, code, data, typeof m.message === 'string' ? m.message : undefined);
+      const rawReply = m.replyTopic ?? 'up_raw';
+      if (rawReply !== 'up_raw' && rawReply !== 'down_raw_reply')
+        return done(codedError(RED, 'RAW_REPLY_TOPIC_INVALID', { value: describeValue(rawReply) }));
       if (body === undefined) return done(codedError(RED, 'PAYLOAD_INVALID'));
       const size = exceedsPayloadLimit(body);
       if (size !== undefined) return done(codedError(RED, 'PAYLOAD_TOO_LARGE', { size, max: MAX_PAYLOAD_BYTES }));
@@ -47,7 +50,7 @@ export = function register(RED: NodeAPI): void {
       if (answered === 'duplicate')
         return done(codedError(RED, 'REPLY_DUPLICATE', { id: command.id || command.messageId }));
       if (answered === 'late') node.warn(localize(RED, 'REPLY_LATE', { id: command.id || command.messageId }));
-      const { topic, qos } = replyTopic(command);
+      const { topic, qos } = replyTopic(command, rawReply);
       link.connection.publish(topic, body, qos, (err) => done(err ? localizedError(RED, err) : undefined));
     });
 

@@ -77,7 +77,8 @@ export function memoryStore(): CredentialStore {
 const TOKEN_RENEW_MARGIN_MS = 3600_000;
 
 function signed(options: DeviceOptions, endpoint: ResolvedEndpoint, deviceSecret: string): MqttLogin {
-  const creds = signMqtt({ ...options, deviceSecret, securemode: endpoint.securemode, timestamp: Date.now() });
+  const ext = options.extRrpc ? { ext: 1 } : undefined;
+  const creds = signMqtt({ ...options, deviceSecret, securemode: endpoint.securemode, timestamp: Date.now(), ext });
   return { url: endpoint.url, ...creds };
 }
 

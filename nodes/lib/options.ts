@@ -62,6 +62,11 @@ export interface DeviceOptions {
   readonly ca: string;
   readonly servername: string;
   readonly rejectUnauthorized: boolean;
+  /**
+   * Logs in with `ext=1` in the ClientId (PLATFORM.md §16.2): set by the config node when one of
+   * the device's command nodes answers custom-topic RRPC, not a setting of its own.
+   */
+  readonly extRrpc: boolean;
 }
 
 export interface OptionError {
@@ -125,6 +130,7 @@ export function validateDeviceOptions(raw: RawDeviceOptions): ValidationResult {
     ca: text(raw.ca),
     servername: text(raw.servername),
     rejectUnauthorized: flag(raw.rejectUnauthorized, DEFAULTS.rejectUnauthorized),
+    extRrpc: raw.extRrpc === true,
   };
   return Object.freeze({ ok: true, options: Object.freeze(options), errors: Object.freeze([]) });
 }

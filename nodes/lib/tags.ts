@@ -55,7 +55,8 @@ export function tagsToUpdate(input: unknown): Tag[] | Problem {
     if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean')
       return problem(`tag ${String(key)} has no text value`);
     const text = String(value);
-    if ([...text].length > MAX_TAG_VALUE)
+    // Characters as the platform counts them (a Chinese character is one): code points.
+    if (Array.from(text).length > MAX_TAG_VALUE)
       return problem(`tag ${String(key)}'s value is longer than ${MAX_TAG_VALUE} characters`);
     tags.push({ attrKey: key as string, attrValue: text });
   }

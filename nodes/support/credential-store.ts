@@ -59,6 +59,6 @@ export function contextCredentialStore(
   node: Node,
   wanted: string,
 ): { store: CredentialStore; persistent: boolean } {
-  const { load, save, persistent } = contextSlot<StoredCredentials>(RED, node, KEY, wanted);
-  return { store: { load, save }, persistent };
+  const slot = contextSlot<StoredCredentials>(RED, node, KEY, wanted);
+  return { store: { load: () => slot.load(), save: (value) => slot.save(value) }, persistent: slot.persistent };
 }

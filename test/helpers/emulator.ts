@@ -123,10 +123,14 @@ export function nextMessage(
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Polls until `check` holds, failing after `ms`. */
-export async function eventually(check: () => boolean, ms = 5000, what = 'condition'): Promise<void> {
+/** Polls until `check` holds (a promise of it: awaited), failing after `ms`. */
+export async function eventually(
+  check: () => boolean | Promise<boolean>,
+  ms = 5000,
+  what = 'condition',
+): Promise<void> {
   const until = Date.now() + ms;
-  while (!check()) {
+  while (!(await check())) {
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
     await sleep(20);
   }

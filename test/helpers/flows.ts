@@ -15,6 +15,9 @@ import commandNode from '../../nodes/aliyun-iot-command';
 import replyNode from '../../nodes/aliyun-iot-reply';
 import timeNode from '../../nodes/aliyun-iot-time';
 import shadowNode from '../../nodes/aliyun-iot-shadow';
+import otaNode from '../../nodes/aliyun-iot-ota';
+import configNode from '../../nodes/aliyun-iot-config';
+import tagsNode from '../../nodes/aliyun-iot-tags';
 import { DEFAULT_BACKOFF } from '../../nodes/lib/backoff';
 import { sharedPool } from '../../nodes/lib/pool';
 import { after, afterEach, before } from 'node:test';
@@ -38,6 +41,9 @@ export const NODES = [
   replyNode,
   timeNode,
   shadowNode,
+  otaNode,
+  configNode,
+  tagsNode,
 ];
 
 helper.init(require.resolve('node-red'));

@@ -2,7 +2,16 @@
 // the answered-once book, and the NTP formula.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { CommandBook, commandFrom, parseCommand, replyBody, replyTopic, type Command } from '../../nodes/lib/commands';
+import {
+  answeredRaw,
+  CommandBook,
+  commandFrom,
+  customRrpcTopic,
+  parseCommand,
+  replyBody,
+  replyTopic,
+  type Command,
+} from '../../nodes/lib/commands';
 import { ntpResult, parseNtpResponse } from '../../nodes/lib/ntp';
 
 const d = { productKey: 'pk', deviceName: 'dn' };
@@ -49,6 +58,52 @@ describe('commands', () => {
       assert.equal(commandFrom(bad), undefined, JSON.stringify(bad));
   });
 
+  it('parses raw data and the /ext/rrpc/ forms; each /ext/rrpc/ answer goes to its own topic', () => {
+    const bytes = Buffer.from([0x01, 0xff, 0x00, 0x80]);
+    const raw = parseCommand(d, '/sys/pk/dn/thing/model/down_raw', bytes, times);
+    assert.ok(raw && raw !== 'malformed');
+    assert.equal(raw.command.kind, 'raw');
+    assert.deepEqual(raw.params, bytes);
+    assert.ok(/^\d+$/.test(raw.command.messageId));
+    assert.ok(answeredRaw(raw.command));
+    assert.deepEqual(replyTopic(raw.command), { topic: '/sys/pk/dn/thing/model/up_raw', qos: 0 });
+    assert.deepEqual(replyTopic(raw.command, 'down_raw_reply'), {
+      topic: '/sys/pk/dn/thing/model/down_raw_reply',
+      qos: 0,
+    });
+    const extService = parse('/ext/rrpc/77/sys/pk/dn/thing/service/Echo', alink('3', 'thing.service.Echo', { n: 1 }));
+    assert.ok(extService && extService !== 'malformed');
+    assert.deepEqual(
+      [extService.command.kind, extService.command.serviceId, extService.command.messageId, extService.command.id],
+      ['rrpc', 'Echo', '77', '3'],
+    );
+    assert.deepEqual(replyTopic(extService.command), { topic: '/ext/rrpc/77/sys/pk/dn/thing/service/Echo', qos: 0 });
+    assert.equal(extService.command.deadline, 1000 + 8000);
+    const syncRaw = parseCommand(d, '/ext/rrpc/78/sys/pk/dn/thing/model/down_raw', bytes, times);
+    assert.ok(syncRaw && syncRaw !== 'malformed');
+    assert.equal(syncRaw.command.kind, 'raw');
+    assert.equal(replyTopic(syncRaw.command).topic, '/ext/rrpc/78/sys/pk/dn/thing/model/down_raw');
+    const custom = parse('/ext/rrpc/79/pk/dn/user/get', 'hello');
+    assert.ok(custom && custom !== 'malformed');
+    assert.equal(custom.command.kind, 'topic-rrpc');
+    assert.equal(custom.params, 'hello');
+    assert.ok(answeredRaw(custom.command));
+    assert.equal(replyTopic(custom.command).topic, '/ext/rrpc/79/pk/dn/user/get');
+    assert.deepEqual(commandFrom(JSON.parse(JSON.stringify(custom.command))), custom.command);
+    assert.equal(parse('/ext/rrpc/80/other/dn/user/get', 'x'), undefined);
+    assert.equal(parse('/ext/rrpc/81/sys/pk/dn/thing/service/Echo', 'not json'), 'malformed');
+    // A msg.aliyun that would answer elsewhere than its own /ext/rrpc/ topic is not a command.
+    assert.equal(commandFrom({ ...custom.command, replyTo: '/pk/dn/user/elsewhere' }), undefined);
+    assert.equal(commandFrom({ ...custom.command, replyTo: '' }), undefined);
+  });
+
+  it('resolves a custom RRPC topic under the device and refuses other topics', () => {
+    assert.equal(customRrpcTopic(d, 'user/get'), '/pk/dn/user/get');
+    assert.equal(customRrpcTopic(d, ' /pk/dn/user/get '), '/pk/dn/user/get');
+    for (const bad of ['', '/other/dn/user/get', '/pk/dn/', 'user/+', 'user//x'])
+      assert.equal(customRrpcTopic(d, bad), undefined, bad);
+  });
+
   it('the book: one reply per command, late ones marked, unanswered reported once', async () => {
     const book = new CommandBook();
     const base: Command = {
@@ -58,6 +113,7 @@ describe('commands', () => {
       method: 'm',
       serviceId: 'S',
       messageId: '',
+      replyTo: '',
       receivedAt: Date.now(),
       deadline: Date.now() + 30,
     };

@@ -37,7 +37,7 @@ describe('remote configuration file', () => {
       [{ ...fields, sign: 'abc' }, /sign is not/],
       [{ ...fields, url: '' }, /url/],
     ];
-    for (const [f, reason] of cases) assert.match(String(parseConfigFile(f)), reason);
+    for (const [f, reason] of cases) assert.match(parseConfigFile(f) as string, reason);
     assert.equal(parseConfigFile(null), 'no configuration fields');
   });
 

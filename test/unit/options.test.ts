@@ -50,6 +50,7 @@ describe('validateDeviceOptions', () => {
         ca: '',
         servername: '',
         rejectUnauthorized: true,
+        extRrpc: false,
       },
     );
   });

@@ -101,7 +101,7 @@ export async function downloadFile(file: FirmwareFile, sink: FirmwareSink, optio
         throw new AliyunIotError('OTA_VERIFY_FAILED', { reason: `more than ${file.size} bytes` });
       sink.write(chunk);
       options.onBytes?.(received);
-    }).catch((err: unknown) => ({ dropped: err instanceof Error ? err : new Error(String(err)) }) as Attempt);
+    }).catch((err: unknown): Attempt => ({ dropped: err instanceof Error ? err : new Error(String(err)) }));
     // Too many bytes, or a URL the server refuses (expired, wrong): trying again will not help.
     if (result.dropped instanceof AliyunIotError) {
       await sink.discard();

@@ -83,8 +83,10 @@ export function downloadOverMqtt(options: MqttDownloadOptions): Promise<void> {
     };
     const onAbort = () => end(new AliyunIotError('OTA_ABORTED', {}));
     const ask = () => {
-      if (++tries > MQTT_BLOCK_RETRIES + 1)
-        return end(new AliyunIotError('OTA_DOWNLOAD_FAILED', { reason: lastProblem || 'no answer' }));
+      if (++tries > MQTT_BLOCK_RETRIES + 1) {
+        end(new AliyunIotError('OTA_DOWNLOAD_FAILED', { reason: lastProblem || 'no answer' }));
+        return;
+      }
       const size = Math.min(blockBytes, options.size - offset);
       const body = {
         id: options.nextId(),
