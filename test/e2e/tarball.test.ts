@@ -88,15 +88,18 @@ describe(`end to end: tarball in ${process.env.E2E_RED_JS ? 'the given' : 'the d
     assert.deepEqual(ours.map((n) => n.id.split('/').at(-1)).sort(), [
       'aliyun-iot-auth',
       'aliyun-iot-command',
+      'aliyun-iot-config',
       'aliyun-iot-connect',
       'aliyun-iot-device',
       'aliyun-iot-event',
+      'aliyun-iot-ota',
       'aliyun-iot-product',
       'aliyun-iot-property',
       'aliyun-iot-publish',
       'aliyun-iot-reply',
       'aliyun-iot-shadow',
       'aliyun-iot-subscribe',
+      'aliyun-iot-tags',
       'aliyun-iot-time',
     ]);
     for (const n of ours) assert.equal(n.err, undefined, `${n.id}: ${String(n.err)}`);
