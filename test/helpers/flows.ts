@@ -224,3 +224,11 @@ export async function stopLikeRestart(): Promise<void> {
   await eventually(() => sharedPool.size === 0, 10_000, 'old connection retired');
   await sharedPool.idle();
 }
+
+/**
+ * The filters a device's flow nodes subscribed: its connection's own lifecycle notices
+ * (`thing/disable|enable|delete`, in every first SUBSCRIBE) left out.
+ */
+export function flowSubscriptions(record: { subscriptions: { keys(): Iterable<string> } }): number {
+  return [...record.subscriptions.keys()].filter((f) => !/\/thing\/(disable|enable|delete)$/.test(f)).length;
+}

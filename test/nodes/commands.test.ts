@@ -16,6 +16,7 @@ import {
   inject,
   NODES,
   nodeRedSuite,
+  flowSubscriptions,
 } from '../helpers/flows';
 
 const device = { productKey: 'pkCmd', deviceName: 'cmd-dev', deviceSecret: 'cmd-secret' };
@@ -38,7 +39,7 @@ describe('command, reply and time nodes', () => {
     ];
     await helper.load(NODES, flow, credentialsFor(device));
     await connected(emu, device);
-    await eventually(() => record().subscriptions.size >= 3, 3000, 'command filters');
+    await eventually(() => flowSubscriptions(record()) >= 3, 3000, 'command filters');
     return collect('seen');
   }
 
@@ -211,7 +212,7 @@ describe('command, reply and time nodes', () => {
       credentialsFor(device),
     );
     await connected(emu, device);
-    await eventually(() => record().subscriptions.size >= 3, 3000, 'command filters');
+    await eventually(() => flowSubscriptions(record()) >= 3, 3000, 'command filters');
     const answer = await emu.platform.callThing(record(), 'property/set', { Mode: 1 }, 3000);
     assert.equal(answer.code, 'SUCCESS');
     await new Promise((r) => setTimeout(r, 200));

@@ -14,7 +14,7 @@ import {
 } from '../../emulator/cli-args';
 import { eventually, https } from '../helpers/emulator';
 import { readExample, type FlowNode } from '../helpers/examples';
-import { collect, helper, NODES, nodeRedSuite } from '../helpers/flows';
+import { collect, flowSubscriptions, helper, NODES, nodeRedSuite } from '../helpers/flows';
 
 // Core nodes the examples use, loaded from the node-red devDependency.
 const core = [
@@ -149,7 +149,7 @@ describe('examples/', () => {
     const { flow, credentials } = loadExample('aliyun-iot-command', emu);
     await helper.load([...NODES, ...core], flow, credentials);
     const got = collect('ex-cmd-debug');
-    await eventually(() => demo().subscriptions.size >= 3, 8000, 'subscribed');
+    await eventually(() => flowSubscriptions(demo()) >= 3, 8000, 'subscribed');
     const set = await emu.platform.callThing(demo(), 'property/set', { LightSwitch: 1 }, 3000);
     assert.deepEqual(set.reply, { id: set.id, code: 200, data: { LightSwitch: 1 } });
     const rrpc = await emu.platform.rrpcService(demo(), 'Echo', { n: 1 }, 3000);

@@ -103,7 +103,7 @@ describe('gateway and sub-devices in Node-RED', () => {
     assert.equal(state(), 'connected');
     // The cloud disables a sub-device: it stops (no retries of its own); enabled again, it logs back in.
     emu.gateways.setDisabled(record(meters[0]!), true);
-    await eventually(() => state() === 'auth-failed' && !record(meters[0]!).online, 5000, 'stopped while disabled');
+    await eventually(() => state() === 'disabled' && !record(meters[0]!).online, 5000, 'stopped while disabled');
     emu.gateways.setDisabled(record(meters[0]!), false);
     await eventually(() => state() === 'connected' && record(meters[0]!).online, 10_000, 'back after enable');
   });

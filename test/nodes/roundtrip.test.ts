@@ -13,6 +13,7 @@ import {
   inject,
   NODES,
   nodeRedSuite,
+  flowSubscriptions,
 } from '../helpers/flows';
 
 const device = { productKey: 'pkNodes', deviceName: 'round-trip', deviceSecret: 'rt-secret' };
@@ -45,7 +46,7 @@ describe('device nodes: publish -> emulator -> subscribe', () => {
         const got = collect('out');
         await connected(emu, device);
         await eventually(
-          () => emu.registry.device(device.productKey, device.deviceName)!.subscriptions.size === 1,
+          () => flowSubscriptions(emu.registry.device(device.productKey, device.deviceName)!) === 1,
           5000,
           'subscribed',
         );

@@ -14,6 +14,7 @@ import {
   inject,
   NODES,
   nodeRedSuite,
+  flowSubscriptions,
 } from '../helpers/flows';
 
 const device = { productKey: 'pkThing', deviceName: 'thing-dev', deviceSecret: 'thing-secret' };
@@ -159,7 +160,7 @@ describe('upstream pacing', () => {
     await helper.load(NODES, flow, credentialsFor(device));
     await connected(emu, device);
     const dev = emu.registry.device(device.productKey, device.deviceName)!;
-    await eventually(() => dev.subscriptions.size === 1, 3000, 'reply filter');
+    await eventually(() => flowSubscriptions(dev) === 1, 3000, 'reply filter');
     const states = collect('states');
     const before = dev.uplink.length;
     const started = Date.now();

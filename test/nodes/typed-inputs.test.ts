@@ -14,6 +14,7 @@ import {
   inject,
   NODES,
   nodeRedSuite,
+  flowSubscriptions,
 } from '../helpers/flows';
 
 const device = { productKey: 'pkTyped', deviceName: 'typed', deviceSecret: 'typed-secret' };
@@ -138,7 +139,7 @@ describe('device nodes: TypedInputs and output properties', () => {
     const nested = collect('out1');
     const plain = collect('out2');
     await connected(emu, device);
-    await eventually(() => record().subscriptions.size === 1, 5000, 'subscribed');
+    await eventually(() => flowSubscriptions(record()) === 1, 5000, 'subscribed');
     assert.equal(await inject('pub', { payload: { v: 1 } }), undefined);
     await eventually(() => nested.length === 1 && plain.length === 1, 5000, 'delivered to both');
     assert.deepEqual((nested[0]!.data as { reading: unknown }).reading, { v: 1 });
