@@ -90,6 +90,21 @@ export function resetSpyHistory(): void {
   internals()._sandbox.resetHistory();
 }
 
+/**
+ * Settings for a persistent `file` context store in `dir`, with memory as the default store.
+ * A lone `file` store is also Node-RED's default: the runtime then lists it twice (`file` and `_`)
+ * and every context clean runs twice at once on the same directory, one removing what the other
+ * is reading (ENOENT on scandir). Naming the default apart keeps one clean per directory.
+ */
+export function fileContextSettings(dir: string): Record<string, unknown> {
+  return {
+    contextStorage: {
+      default: { module: 'memory' },
+      file: { module: 'localfilesystem', config: { dir, cache: false } },
+    },
+  };
+}
+
 /** Loads the context stores of settings.contextStorage, which helper.load() leaves out. */
 export async function loadContextStores(): Promise<void> {
   await internals()._redNodes.loadContextsPlugin();

@@ -19,7 +19,7 @@ import {
   nodeRedSuite,
   stopLikeRestart,
 } from '../helpers/flows';
-import { loadContextStores } from '../helpers/red-internals';
+import { fileContextSettings, loadContextStores } from '../helpers/red-internals';
 
 const tokenDevice = { productKey: 'pkTok', deviceName: 'tok-dev', deviceSecret: 'tok-secret' };
 const product = { productKey: 'pkDyn', productSecret: 'dyn-product-secret' };
@@ -162,9 +162,7 @@ describe('auth modes: dynamic registration', () => {
   let contextDir = '';
   before(() => {
     contextDir = mkdtempSync(join(tmpdir(), 'aliyun-iot-context-'));
-    helper.settings({
-      contextStorage: { file: { module: 'localfilesystem', config: { dir: contextDir, cache: false } } },
-    });
+    helper.settings(fileContextSettings(contextDir));
   });
   after(() => {
     helper.settings({});
@@ -247,9 +245,7 @@ describe('auth modes: dynamic registration', () => {
       await helper.load(NODES, registerFlow(emu, 'via-https'), creds);
       assert.match(logged('dev', 'warn').join('\n'), /kept in memory only/);
     } finally {
-      helper.settings({
-        contextStorage: { file: { module: 'localfilesystem', config: { dir: contextDir, cache: false } } },
-      });
+      helper.settings(fileContextSettings(contextDir));
     }
   });
 });

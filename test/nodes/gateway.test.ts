@@ -18,7 +18,7 @@ import {
   nodeRedSuite,
   stopLikeRestart,
 } from '../helpers/flows';
-import { loadContextStores } from '../helpers/red-internals';
+import { fileContextSettings, loadContextStores } from '../helpers/red-internals';
 
 const gw = { productKey: 'pkNrGw', deviceName: 'edge-gw', deviceSecret: 'edge-gw-secret' };
 const meters = [1, 2, 3].map((n) => ({
@@ -63,9 +63,7 @@ describe('gateway and sub-devices in Node-RED', () => {
   before(() => {
     emu = suite();
     contextDir = mkdtempSync(join(tmpdir(), 'aliyun-iot-gw-context-'));
-    helper.settings({
-      contextStorage: { file: { module: 'localfilesystem', config: { dir: contextDir, cache: false } } },
-    });
+    helper.settings(fileContextSettings(contextDir));
   });
   after(() => {
     helper.settings({});

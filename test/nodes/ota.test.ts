@@ -20,7 +20,7 @@ import {
   nodeRedSuite,
   stopLikeRestart,
 } from '../helpers/flows';
-import { loadContextStores } from '../helpers/red-internals';
+import { fileContextSettings, loadContextStores } from '../helpers/red-internals';
 
 /** One device per test: jobs left open by one test must not answer another's firmware/get. */
 const DEVICES = ['modules', 'resume', 'restart', 'corrupt', 'mqtt', 'offer', 'inputs'].map((name) => ({
@@ -123,9 +123,7 @@ describe('OTA node', () => {
     let contextDir = '';
     before(() => {
       contextDir = mkdtempSync(join(tmpdir(), 'ota-context-'));
-      helper.settings({
-        contextStorage: { file: { module: 'localfilesystem', config: { dir: contextDir, cache: false } } },
-      });
+      helper.settings(fileContextSettings(contextDir));
     });
     after(() => {
       helper.settings({});
