@@ -8,7 +8,7 @@ const { execFileSync } = require('node:child_process');
 const nr = require('./node-red-process');
 const { demoFlow } = require('./demo-flow');
 
-const USAGE = `Usage: npm start -- [--port 1880] [--mqtt-port 11883] [--mqtts-port 18883] [--ws-port 18080] [--wss-port 18443] [--https-port 18444] [--reset] [--user-dir dir]
+const USAGE = `Usage: npm start -- [--port 1880] [--mqtt-port 11883] [--mqtts-port 18883] [--ws-port 18080] [--wss-port 18443] [--https-port 18444] [--files-port 18445] [--reset] [--user-dir dir]
   --port        the Node-RED editor port
   --*-port      the emulator's ports (see the emulator CLI)
   --reset       deploy the demo flow again, replacing what the editor saved
@@ -18,7 +18,7 @@ const USAGE = `Usage: npm start -- [--port 1880] [--mqtt-port 11883] [--mqtts-po
 function parse(argv) {
   const out = {
     port: 1880,
-    ports: { mqtt: 11883, mqtts: 18883, ws: 18080, wss: 18443, https: 18444 },
+    ports: { mqtt: 11883, mqtts: 18883, ws: 18080, wss: 18443, https: 18444, files: 18445 },
     reset: false,
     userDir: join(nr.root, '.node-red-user'),
   };
@@ -31,7 +31,7 @@ function parse(argv) {
       const value = Number(argv[++i]);
       if (!Number.isInteger(value) || value < 1 || value > 65535) throw new Error(`${flag} needs a port number`);
       if (flag === '--port') out.port = value;
-      else if (/^--(mqtt|mqtts|ws|wss|https)-port$/.test(flag)) out.ports[flag.slice(2, -5)] = value;
+      else if (/^--(mqtt|mqtts|ws|wss|https|files)-port$/.test(flag)) out.ports[flag.slice(2, -5)] = value;
       else throw new Error(`Unknown option ${flag}\n${USAGE}`);
     }
   }
@@ -115,6 +115,7 @@ async function main() {
 Node-RED editor:   ${nodeRed.url}/   (demo flow "Aliyun IoT demo")
 Emulator:          MQTT tcp ${host}:${ports.mqtt}, tls ${host}:${ports.mqtts}, ws ${host}:${ports.ws}/mqtt, wss ${host}:${ports.wss}/mqtt
                    HTTPS auth and cloud API https://${host}:${ports.https}/api/devices
+                   OTA firmware and remote configuration downloads https://${host}:${ports.files}
                    CA ${caPath}
 Demo device:       ProductKey ${DEMO_DEVICE.productKey}, DeviceName ${DEMO_DEVICE.deviceName}, DeviceSecret ${DEMO_DEVICE.deviceSecret} (a demo value)
 Press Ctrl-C to stop.`);

@@ -24,7 +24,7 @@ async function ports(n: number): Promise<number[]> {
 
 describe('npm start', () => {
   it('runs the demo flow on the emulator and stops both on Ctrl-C', async () => {
-    const [ui, mqtt, mqtts, ws, wss, https] = await ports(6);
+    const [ui, mqtt, mqtts, ws, wss, https, files] = await ports(7);
     const userDir = mkdtempSync(join(tmpdir(), 'aliyun-iot-start-'));
     const flags = [
       '--port',
@@ -39,11 +39,14 @@ describe('npm start', () => {
       wss,
       '--https-port',
       https,
+      '--files-port',
+      files,
     ].map(String);
     const { child, output, exited } = run([...flags, '--user-dir', userDir]);
     await eventually(() => output().includes('Press Ctrl-C'), 60_000, 'started');
     assert.match(output(), new RegExp(`Node-RED editor: +http://127\\.0\\.0\\.1:${ui}/`));
     assert.match(output(), new RegExp(`tls 127\\.0\\.0\\.1:${mqtts}`));
+    assert.match(output(), new RegExp(`downloads https://127\\.0\\.0\\.1:${files}`));
     const flows = (await nr.request('GET', `http://127.0.0.1:${ui}/flows`)).body as { type: string; label?: string }[];
     assert.ok(flows.some((n) => n.type === 'tab' && n.label === 'Aliyun IoT demo'));
     for (const type of [

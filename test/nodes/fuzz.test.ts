@@ -1,5 +1,5 @@
 // Bad input fuzzing: thousands of generated messages into every node with an input (random types
-// for payload, topic, qos, action, device, event, time, code, aliyun; huge, empty, nested,
+// for payload, topic, qos, action, device, event, time, code, aliyun, version, module, step, desc; huge, empty, nested,
 // non-UTF-8, circular, prototype-pollution keys). No crash, every message done exactly once, and
 // every error carries a localized text.
 import assert from 'node:assert/strict';
@@ -59,6 +59,8 @@ const anyValue = fc.oneof(
   fc.object({ maxDepth: 3, maxKeys: 5 }),
   fc.array(fc.anything({ maxDepth: 2 }), { maxLength: 5 }),
   fc.constantFrom('subscribe', 'unsubscribe', 'connect', 'status', 'user/x', '#', '+/+', '/pkFuzz/fuzz-dev/user/a'),
+  // The device services' actions, so that their valid paths meet odd payloads too.
+  fc.constantFrom('get', 'update', 'delete', 'clear-desired', 'report', 'progress', '1.0.1', 'mcu'),
 );
 
 const message = fc.record(
@@ -73,12 +75,16 @@ const message = fc.record(
     code: anyValue,
     aliyun: anyValue,
     message: anyValue,
+    version: anyValue,
+    module: anyValue,
+    step: anyValue,
+    desc: anyValue,
   },
   { requiredKeys: [] },
 );
 
 // Inputs whose actions would take the device offline are left out of the connect node's fuzz.
-const TARGETS = ['pub', 'sub', 'prop', 'event', 'reply', 'auth', 'time', 'conn'];
+const TARGETS = ['pub', 'sub', 'prop', 'event', 'reply', 'auth', 'time', 'conn', 'shadow', 'ota', 'config', 'tags'];
 
 describe('bad input fuzzing', () => {
   const emulator = nodeRedSuite({ devices: [device], rateLimit: 0 });
@@ -95,6 +101,10 @@ describe('bad input fuzzing', () => {
       { id: 'auth', type: 'aliyun-iot-auth', device: 'dev', mode: 'sign' },
       { id: 'time', type: 'aliyun-iot-time', device: 'dev', timeout: '1' },
       { id: 'conn', type: 'aliyun-iot-connect', device: 'dev' },
+      { id: 'shadow', type: 'aliyun-iot-shadow', device: 'dev' },
+      { id: 'ota', type: 'aliyun-iot-ota', device: 'dev', version: '1.0.0', download: 'off' },
+      { id: 'config', type: 'aliyun-iot-config', device: 'dev' },
+      { id: 'tags', type: 'aliyun-iot-tags', device: 'dev' },
     ];
     await helper.load(NODES, flow, credentialsFor(device));
     await connected(emu, device);
