@@ -1,6 +1,6 @@
 // Secret scanning after node tests: every secret in use (the credentials the flows were loaded with
 // and what the emulator holds or handed out) must be absent from logs, statuses, warnings, errors,
-// the connect nodes' output and the flows as Node-RED would export them.
+// every node's output but the auth node's, and the flows as Node-RED would export them.
 import type { Emulator } from '../../emulator/index';
 import helper from 'node-red-node-test-helper';
 import { deployedFlows, prototypeSpyCalls } from './red-internals';
@@ -39,9 +39,10 @@ function visibleTexts(): string[] {
   for (const method of ['status', 'warn', 'error', 'log'] as const) {
     for (const call of prototypeSpyCalls(method)) out.push(text(call.args[0]));
   }
-  // Only the connect node's output is status; the auth node hands out credentials by design.
+  // Every node's output (connect states, commands, shadow, OTA, configuration, tags...) except the
+  // auth node's, which hands out credentials by design.
   for (const call of prototypeSpyCalls('send'))
-    if (call.thisValue.type === 'aliyun-iot-connect') out.push(text(call.args[0]));
+    if (call.thisValue.type !== 'aliyun-iot-auth') out.push(text(call.args[0]));
   const log = helper.log() as Partial<ReturnType<typeof helper.log>> | undefined;
   for (const args of log?.args ?? []) out.push(text(args[0]));
   out.push(text(deployedFlows()));
