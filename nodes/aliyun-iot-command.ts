@@ -111,7 +111,7 @@ export = function register(RED: NodeAPI): void {
       if (custom) filters.push(commandTopics.topicRrpc(custom));
       // A deploy of modified nodes only does not restart the config node that would add ext=1.
       if (custom && !options.extRrpc) node.warn(localize(RED, 'RRPC_EXT_MISSING', { topic: custom }));
-      else if (wanted.trim()) node.error(localize(RED, 'RRPC_TOPIC_INVALID', { topic: wanted.trim() }));
+      else if (!custom && wanted.trim()) node.error(localize(RED, 'RRPC_TOPIC_INVALID', { topic: wanted.trim() }));
       for (const filter of filters) handles.push(connection.subscribe(filter, 0, receive));
     }
 

@@ -14,7 +14,7 @@ import {
 } from '../../emulator/cli-args';
 import { eventually, https } from '../helpers/emulator';
 import { readExample, type FlowNode } from '../helpers/examples';
-import { collect, flowSubscriptions, helper, NODES, nodeRedSuite } from '../helpers/flows';
+import { collect, flowSubscriptions, helper, logged, NODES, nodeRedSuite } from '../helpers/flows';
 
 // Core nodes the examples use, loaded from the node-red devDependency.
 const core = [
@@ -55,6 +55,8 @@ describe('examples/', () => {
     emu = suite();
   });
   const demo = () => emu.registry.device(DEMO_DEVICE.productKey, DEMO_DEVICE.deviceName)!;
+  /** The demo device in the cloud API, as the examples' comments reach it with curl. */
+  const demoApi = `/api/devices/${DEMO_DEVICE.productKey}/${DEMO_DEVICE.deviceName}`;
 
   it('publish: a reading arrives on user/update and the publish completes', async () => {
     const { flow, credentials } = loadExample('aliyun-iot-publish', emu);
@@ -211,5 +213,111 @@ describe('examples/', () => {
     assert.equal(sub().counters.registrations, 1);
     assert.equal(sub().via, `${DEMO_GATEWAY.productKey}&${DEMO_GATEWAY.deviceName}`);
     await eventually(() => sub().properties.Power === 42, 8000, 'Power posted');
+  });
+
+  it('ota: the job the comment starts is downloaded, verified, applied and reported; the job succeeds', async () => {
+    const { flow, credentials } = loadExample('aliyun-iot-ota', emu);
+    await helper.load([...NODES, ...core], flow, credentials);
+    const out = collect('ex-ota-debug');
+    const statuses = collect('ex-ota-progress');
+    type Device = { firmware?: Record<string, string> };
+    const firmwareOf = async () => ((await https(emu, 'GET', demoApi)).body as Device).firmware ?? {};
+    await eventually(async () => (await firmwareOf()).default === '1.0.0', 10_000, '1.0.0 reported at connect');
+    // The curl of the comment.
+    const firmware = 'ZGVtbyBmaXJtd2FyZSAxLjEuMA==';
+    const started = await https(emu, 'POST', `${demoApi}/ota`, { version: '1.1.0', firmware });
+    assert.equal(started.status, 200, JSON.stringify(started.body));
+    type Job = { status: string; steps: number[]; reportedVersion?: string };
+    const job = async () => (await https(emu, 'GET', `${demoApi}/ota`)).body as unknown as Job;
+    await eventually(async () => (await job()).status === 'succeeded', 15_000, 'the job succeeded');
+    assert.equal((await job()).reportedVersion, '1.1.0');
+    assert.equal((await firmwareOf()).default, '1.1.0');
+    // Only the verified firmware came out, as a Buffer; the function's report was answered.
+    const upgrades = out.filter((m) => m.topic === 'upgrade');
+    assert.equal(upgrades.length, 1);
+    const offer = upgrades[0]!.payload as { version: string; firmware: Buffer };
+    assert.equal(offer.version, '1.1.0');
+    assert.deepEqual(Buffer.from(offer.firmware), Buffer.from(firmware, 'base64'));
+    await eventually(() => out.some((m) => m.topic === 'reported'), 5000, 'the report answered');
+    assert.deepEqual(out.find((m) => m.topic === 'reported')!.payload, { version: '1.1.0', module: 'default' });
+    // The download shows on the progress debug (the status node), and went to the cloud up to 100.
+    const texts = statuses.map((m) => String((m as { status?: { text?: string } }).status?.text));
+    assert.ok(
+      texts.some((t) => /1\.1\.0/.test(t)),
+      texts.join(' | '),
+    );
+    assert.equal((await job()).steps.at(-1), 100);
+  });
+
+  it('config: the configuration the comment publishes is pushed, verified and output', async () => {
+    const { flow, credentials } = loadExample('aliyun-iot-config', emu);
+    await helper.load([...NODES, ...core], flow, credentials);
+    const got = collect('ex-rcfg-debug');
+    const push = `/sys/${DEMO_DEVICE.productKey}/${DEMO_DEVICE.deviceName}/thing/config/push`;
+    await eventually(() => demo().online && demo().subscriptions.has(push), 8000, 'subscribed to pushes');
+    const content = { reportInterval: 60, unit: 'C' };
+    const posted = await https(emu, 'POST', `/api/products/${DEMO_DEVICE.productKey}/config`, { content });
+    assert.equal(posted.status, 200, JSON.stringify(posted.body));
+    assert.deepEqual(posted.body.pushedTo, [DEMO_DEVICE.deviceName]);
+    type Out = { topic?: string; payload: unknown; config?: { configId: string; source: string } };
+    const pushed = () => (got as Out[]).find((m) => m.config?.source === 'push');
+    await eventually(() => pushed() !== undefined, 8000, 'the pushed configuration');
+    assert.equal(pushed()!.topic, 'config');
+    assert.deepEqual(pushed()!.payload, content);
+    assert.equal(pushed()!.config!.configId, posted.body.configId);
+    // "get" reads it on demand.
+    helper.getNode('ex-rcfg-get')!.receive({});
+    await eventually(() => (got as Out[]).some((m) => m.config?.source === 'get'), 8000, 'the configuration read');
+    assert.deepEqual((got as Out[]).find((m) => m.config?.source === 'get')!.payload, content);
+  });
+
+  it('tags: "update tags" shows in the cloud, "delete floor" removes one tag', async () => {
+    const { flow, credentials } = loadExample('aliyun-iot-tags', emu);
+    await helper.load([...NODES, ...core], flow, credentials);
+    const got = collect('ex-tags-debug');
+    const tagsOf = async () =>
+      ((await https(emu, 'GET', demoApi)).body as { tags?: Record<string, string> }).tags ?? {};
+    await eventually(() => demo().online && flowSubscriptions(demo()) >= 1, 8000, 'online, replies subscribed');
+    helper.getNode('ex-tags-update')!.receive({});
+    await eventually(() => got.some((m) => m.topic === 'tags-updated'), 8000, 'tags-updated');
+    assert.deepEqual(await tagsOf(), { room: 'kitchen', floor: '2' });
+    helper.getNode('ex-tags-delete')!.receive({});
+    await eventually(() => got.some((m) => m.topic === 'tags-deleted'), 8000, 'tags-deleted');
+    assert.deepEqual(await tagsOf(), { room: 'kitchen' });
+    assert.deepEqual(
+      got.map((m) => m.topic),
+      ['tags-updated', 'tags-deleted'],
+    );
+  });
+
+  it('raw: raw bytes are answered on down_raw_reply and RRPC on user/get on its own topic', async () => {
+    const { flow, credentials } = loadExample('aliyun-iot-raw', emu);
+    await helper.load([...NODES, ...core], flow, credentials);
+    const got = collect('ex-raw-debug');
+    const { productKey: pk, deviceName: dn } = DEMO_DEVICE;
+    const filters = [`/sys/${pk}/${dn}/thing/model/down_raw`, `/ext/rrpc/+/${pk}/${dn}/user/get`];
+    await eventually(() => filters.every((f) => demo().subscriptions.has(f)), 8000, 'subscribed');
+    // The config node logged in with ext=1 by itself: the command node names a topic.
+    assert.equal(demo().extRrpc, true);
+    const raw = await https(emu, 'POST', `${demoApi}/raw`, { payloadBase64: 'AQID', timeoutMs: 3000 });
+    assert.deepEqual(raw.body, {
+      code: 'SUCCESS',
+      replyTopic: `/sys/${pk}/${dn}/thing/model/down_raw_reply`,
+      replyBase64: 'gQID',
+    });
+    const rrpc = await https(emu, 'POST', `${demoApi}/rrpc`, {
+      topic: `/${pk}/${dn}/user/get`,
+      payload: 'light?',
+      timeoutMs: 3000,
+    });
+    assert.equal(rrpc.body.code, 'SUCCESS', JSON.stringify(rrpc.body));
+    assert.deepEqual(JSON.parse(rrpc.body.reply as string), { light: 'on', asked: 'light?' });
+    assert.deepEqual(
+      got.map((m) => m.topic),
+      ['raw', `/${pk}/${dn}/user/get`],
+    );
+    assert.ok(Buffer.isBuffer(got[0]!.payload));
+    assert.deepEqual(logged('ex-raw-command', 'error'), []);
+    assert.deepEqual(logged('ex-raw-command', 'warn'), []);
   });
 });
