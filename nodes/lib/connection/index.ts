@@ -276,8 +276,10 @@ export class DeviceConnection extends EventEmitter<ConnectionEvents> implements 
   private onConnect(session: MqttSession): void {
     if (this.phase.kind !== 'dialing' || this.phase.session !== session) return;
     this.everConnected = true;
-    this.enter({ kind: 'online', session, since: this.tuning.now() });
+    // The SUBSCRIBE goes out first: a request a 'connected' listener sends at once (config/get,
+    // QoS 0, written straight away) must not reach the platform before the filter of its reply.
     this.subscriptions.resume(session.client, this.options.cleanSession);
+    this.enter({ kind: 'online', session, since: this.tuning.now() });
     this.uplink.flush();
   }
 
