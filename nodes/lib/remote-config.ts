@@ -170,7 +170,7 @@ export class RemoteConfigClient extends EventEmitter<ConfigEvents> {
       },
       (err: unknown) => {
         const error =
-          err instanceof AliyunIotError ? err : new AliyunIotError('OTA_DOWNLOAD_FAILED', { reason: String(err) });
+          err instanceof AliyunIotError ? err : new AliyunIotError('CONFIG_DOWNLOAD_FAILED', { reason: String(err) });
         answer(500, error.message.slice(0, 100));
         this.emit('failed', error);
       },
@@ -180,11 +180,20 @@ export class RemoteConfigClient extends EventEmitter<ConfigEvents> {
   /** The file's bytes, checked against its size and sign, as text. */
   private async fetch(file: ConfigFile): Promise<string> {
     const sink = new BufferSink(MAX_CONFIG_BYTES);
-    await downloadFile({ name: 'config', size: file.configSize, url: file.url, sign: file.sign }, sink, {
-      tls: downloadTlsOf(this.connection.trust),
-      digest: file.digest,
-      retries: 2,
-    });
+    try {
+      await downloadFile({ name: 'config', size: file.configSize, url: file.url, sign: file.sign }, sink, {
+        tls: downloadTlsOf(this.connection.trust),
+        digest: file.digest,
+        retries: 2,
+      });
+    } catch (err) {
+      // The download is OTA's; its failures are named for what was downloaded: a configuration.
+      if (err instanceof AliyunIotError && err.code === 'OTA_VERIFY_FAILED')
+        throw new AliyunIotError('CONFIG_VERIFY_FAILED', err.params);
+      if (err instanceof AliyunIotError && err.code === 'OTA_DOWNLOAD_FAILED')
+        throw new AliyunIotError('CONFIG_DOWNLOAD_FAILED', err.params);
+      throw err;
+    }
     return sink.bytes.toString('utf8');
   }
 }

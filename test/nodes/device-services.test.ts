@@ -193,7 +193,7 @@ describe('device services', () => {
       await eventually(() => replies().some((r) => r.id === '9001'), 10_000, 'the refused push answered');
       assert.equal(replies().find((r) => r.id === '9001')!.code, 500);
       await eventually(() => errors().length === 1, 5000, 'the error');
-      assert.match(errors()[0]!, /verification/);
+      assert.match(errors()[0]!, /configuration file failed verification/);
       // A push without a usable description is answered 460 at once.
       await push('9002', { configId: 'x', configSize: 3, sign: 'not-a-digest', url: 'https://x/y' });
       await eventually(() => replies().some((r) => r.id === '9002'), 5000, 'the malformed push answered');
@@ -204,7 +204,7 @@ describe('device services', () => {
       // The platform's own description goes bad: a read on input fails with the verification error.
       config.sign = wrongSign;
       const err = await inject('cfg', {});
-      assert.equal((err as Coded | undefined)?.code, 'OTA_VERIFY_FAILED');
+      assert.equal((err as Coded | undefined)?.code, 'CONFIG_VERIFY_FAILED');
       assert.equal(out.length, 1, 'nothing but the good configuration was ever output');
     });
   });
