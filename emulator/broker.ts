@@ -431,6 +431,12 @@ export class EmulatorBroker {
     return filters.some((filter) => filterMatches(filter, topic)) ? undefined : client;
   }
 
+  /** The remote address of the device's own connection while it is online (a status message's clientIp). */
+  addressOf(device: DeviceRecord): string | undefined {
+    const client = this.online.get(device);
+    return client ? this.addresses.get(client.conn) : undefined;
+  }
+
   /** Drops a device's connection as the platform would (no DISCONNECT packet). */
   disconnect(device: DeviceRecord, reason: string): boolean {
     const client = this.online.get(device);

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { apiTokenProblem } from './access';
 import demoTsl from './demo-tsl.json';
-import type { DeviceSpec, EmulatorPorts, ProductSpec } from './index';
+import type { AccountSpec, ConsumerGroupSpec, DeviceSpec, EmulatorPorts, ProductSpec } from './index';
 
 /** Fixed, documented defaults so flows and examples can name them. */
 export const CLI_DEFAULT_PORTS: EmulatorPorts = {
@@ -13,6 +13,8 @@ export const CLI_DEFAULT_PORTS: EmulatorPorts = {
   wss: 18443,
   https: 18444,
   files: 18445,
+  // The platform's 5671 (PLATFORM.md §17.1) shifted as the others.
+  amqp: 15671,
 };
 
 /** The device and product the examples and the demo flow use (`--demo`). */
@@ -49,8 +51,17 @@ export const DEMO_SUB_DEVICES: readonly DeviceSpec[] = [1, 2, 3].map((n) => ({
   deviceSecret: `demo-sub-${n}-secret`,
 }));
 
+/** The demo AccessKey and consumer group (`--demo`): what the cloud-side examples log in to AMQP with. */
+export const DEMO_ACCOUNT: AccountSpec = {
+  accessKeyId: 'LTAI5tDemoAccessKeyId',
+  accessKeySecret: 'demo-access-key-secret',
+};
+export const DEMO_CONSUMER_GROUP: ConsumerGroupSpec = { id: 'DEFAULT_GROUP' };
+
 /** Where the CLI reads the cloud API token when `--api-token` is not given. */
 export const API_TOKEN_ENV = 'ALIYUN_IOT_EMULATOR_API_TOKEN';
+/** Where the CLI reads one more AccessKey (`id:secret`), so that its secret need not be in argv. */
+export const ACCOUNT_ENV = 'ALIYUN_IOT_EMULATOR_ACCOUNT';
 
 export interface CliOptions {
   host: string;
@@ -66,6 +77,12 @@ export interface CliOptions {
   unsafeOpenApi: boolean;
   /** `--tls-name`: more names for the server certificate. */
   serverNames: string[];
+  /** `--account`, the environment and `--demo`: AccessKeys of the OpenAPI and the AMQP subscription. */
+  accounts: AccountSpec[];
+  /** `--consumer-group`: the AMQP subscription's consumer groups. */
+  consumerGroups: ConsumerGroupSpec[];
+  /** `--instance-id`: the emulated instance's ID; unset, an old public instance. */
+  iotInstanceId: string | undefined;
   help: boolean;
 }
 
@@ -76,7 +93,8 @@ export const USAGE = `Usage: aliyun-iot-emulator [options]
                              /api/products/a1DemoPk/tsl), unregistered devices demo-register, demo-child-1,
                              demo-sub-register (to register through the gateway),
                              gateway a1DemoGw:demo-gateway:demo-gateway-secret with sub-devices
-                             a1DemoSub:demo-sub-N:demo-sub-N-secret (N = 1..3), no topology yet
+                             a1DemoSub:demo-sub-N:demo-sub-N-secret (N = 1..3), no topology yet,
+                             AccessKey ${DEMO_ACCOUNT.accessKeyId}:${DEMO_ACCOUNT.accessKeySecret}, consumer group ${DEMO_CONSUMER_GROUP.id}
   --device pk:dn:secret      a device (repeatable)
   --devices file.json        devices and products: {"devices":[{productKey,deviceName,deviceSecret}],"products":[{productKey,productSecret}]};
                              a product's "tsl" is its thing model, the TSL JSON or the path of a file
@@ -96,12 +114,19 @@ export const USAGE = `Usage: aliyun-iot-emulator [options]
   --unsafe-open-api          DANGER: off loopback, run the cloud API without a token, so that anyone
                              who reaches the port can read, command and disconnect every device
   --tls-name name            another host name or address in the server certificate (repeatable)
+  --account id:secret        an AccessKey (AccessKeyId:AccessKeySecret) for the OpenAPI and the AMQP
+                             subscription (repeatable); also from the environment variable
+                             ${ACCOUNT_ENV}, which keeps the secret out of the process list
+  --consumer-group id        a consumer group of the AMQP subscription (repeatable)
+  --instance-id id           the emulated instance's ID (iot-06z00...): OpenAPI calls and AMQP logins
+                             must name it; without it, an old public instance (no ID)
   --mqtt-port ${CLI_DEFAULT_PORTS.mqtt}          MQTT over TCP      (securemode 3)
   --mqtts-port ${CLI_DEFAULT_PORTS.mqtts}         MQTT over TLS      (securemode 2)
   --ws-port ${CLI_DEFAULT_PORTS.ws}            MQTT over WS, path /mqtt  (securemode 3)
   --wss-port ${CLI_DEFAULT_PORTS.wss}           MQTT over WSS, path /mqtt (securemode 2)
   --https-port ${CLI_DEFAULT_PORTS.https}         HTTPS auth, registration and the cloud API (/api/devices)
   --files-port ${CLI_DEFAULT_PORTS.files}         HTTPS downloads: OTA firmware, remote configuration files
+  --amqp-port ${CLI_DEFAULT_PORTS.amqp}          AMQP 1.0 over TLS: the server-side subscription
   --data-dir dir             where the CA and the state (state.json: registered devices and their
                              secrets, tokens) are kept between runs (default ~/.aliyun-iot-emulator)
   --rate-limit 30            upstream messages per second per device, 0 = off
@@ -116,6 +141,7 @@ const PORT_FLAGS: Record<string, keyof EmulatorPorts> = {
   '--wss-port': 'wss',
   '--https-port': 'https',
   '--files-port': 'files',
+  '--amqp-port': 'amqp',
 };
 
 function integer(flag: string, value: string, min: number, max: number): number {
@@ -158,6 +184,26 @@ function readDevicesFile(path: string): { devices: DeviceSpec[]; products: Produ
   return { devices, products: withTsl };
 }
 
+/** `AccessKeyId:AccessKeySecret`; the secret may hold colons. */
+function account(value: string, from: string): AccountSpec {
+  const [accessKeyId, ...secret] = value.split(':');
+  const accessKeySecret = secret.join(':');
+  // Never the value: it holds the secret.
+  if (!accessKeyId || !accessKeySecret) throw new Error(`${from} must be AccessKeyId:AccessKeySecret`);
+  return { accessKeyId, accessKeySecret };
+}
+
+/** One entry per AccessKey ID (the last one given wins) and per consumer group. */
+function addAccount(accounts: AccountSpec[], spec: AccountSpec): void {
+  const at = accounts.findIndex((a) => a.accessKeyId === spec.accessKeyId);
+  if (at >= 0) accounts.splice(at, 1);
+  accounts.push(spec);
+}
+
+function addGroup(groups: ConsumerGroupSpec[], id: string): void {
+  if (!groups.some((g) => g.id === id)) groups.push({ id });
+}
+
 /** One entry per product: `--product pk:secret` and `--gateway-product pk` combine. */
 function addProduct(products: ProductSpec[], spec: ProductSpec): void {
   const known = products.find((p) => p.productKey === spec.productKey);
@@ -165,7 +211,7 @@ function addProduct(products: ProductSpec[], spec: ProductSpec): void {
   else products.push(spec);
 }
 
-/** `env` is read for the API token only. */
+/** `env` is read for the API token and one AccessKey. */
 export function parseCliArgs(argv: readonly string[], env: NodeJS.ProcessEnv = {}): CliOptions {
   const options: CliOptions = {
     host: '127.0.0.1',
@@ -178,8 +224,13 @@ export function parseCliArgs(argv: readonly string[], env: NodeJS.ProcessEnv = {
     apiToken: undefined,
     unsafeOpenApi: false,
     serverNames: [],
+    accounts: [],
+    consumerGroups: [],
+    iotInstanceId: undefined,
     help: false,
   };
+  const envAccount = env[ACCOUNT_ENV];
+  if (envAccount) addAccount(options.accounts, account(envAccount, ACCOUNT_ENV));
   let tokenFlag: string | undefined;
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i] ?? '';
@@ -192,6 +243,8 @@ export function parseCliArgs(argv: readonly string[], env: NodeJS.ProcessEnv = {
       options.devices.push({ ...DEMO_GATEWAY }, ...DEMO_SUB_DEVICES.map((d) => ({ ...d })));
       addProduct(options.products, { ...DEMO_PRODUCT, tsl: DEMO_TSL });
       addProduct(options.products, { ...DEMO_GATEWAY_PRODUCT });
+      addAccount(options.accounts, { ...DEMO_ACCOUNT });
+      addGroup(options.consumerGroups, DEMO_CONSUMER_GROUP.id);
       continue;
     }
     if (flag === '--unsafe-open-api') {
@@ -224,6 +277,11 @@ export function parseCliArgs(argv: readonly string[], env: NodeJS.ProcessEnv = {
     else if (flag === '--token-lifetime') options.tokenLifetimeMs = integer(flag, value, 1, Number.MAX_SAFE_INTEGER);
     else if (flag === '--api-token') tokenFlag = value;
     else if (flag === '--tls-name') options.serverNames.push(value);
+    else if (flag === '--account') addAccount(options.accounts, account(value, flag));
+    else if (flag === '--consumer-group') {
+      if (!value) throw new Error('--consumer-group needs an id');
+      addGroup(options.consumerGroups, value);
+    } else if (flag === '--instance-id') options.iotInstanceId = value || undefined;
     else throw new Error(`Unknown option ${flag}`);
   }
   return withApiToken(options, tokenFlag, env[API_TOKEN_ENV]);

@@ -37,6 +37,8 @@ function describe(emulator: Emulator, options: CliOptions, caPath: string): stri
     `  MQTT over WSS   wss://${host}:${ports.wss}/mqtt    (transport wss, securemode 2)`,
     `  HTTPS           https://${host}:${ports.https}       (/auth/devicename, /auth/register/device, /api/devices)`,
     `  Files           https://${host}:${ports.files}       (OTA firmware and remote configuration downloads)`,
+    `  AMQP            amqps://${host}:${ports.amqp}       (server-side subscription, TLS, SASL PLAIN with an AccessKey)`,
+    ...cloudSide(emulator, options),
     `  CA certificate  ${caPath}   (hand out this file, never ca-key.pem beside it)`,
     ...(emulator.statePath ? [`  State           ${emulator.statePath}`] : []),
     ...apiAccess(emulator, options),
@@ -69,6 +71,17 @@ function describe(emulator: Emulator, options: CliOptions, caPath: string): stri
   }
   lines.push('', 'Press Ctrl-C to stop.');
   return lines.join('\n');
+}
+
+/** The cloud side's identities: AccessKey IDs (never their secrets), consumer groups, the instance ID. */
+function cloudSide(emulator: Emulator, options: CliOptions): string[] {
+  const { accounts } = emulator;
+  const ids = options.accounts.map((a) => a.accessKeyId);
+  return [
+    `                  AccessKeys: ${ids.length ? ids.join(', ') : '(none: add one with --account id:secret)'}`,
+    `                  consumer groups: ${accounts.groups().join(', ') || '(none: add one with --consumer-group id)'}`,
+    `                  instance ID: ${accounts.iotInstanceId ?? '(none: an old public instance)'}`,
+  ];
 }
 
 /**
@@ -116,13 +129,16 @@ async function main(): Promise<void> {
     apiToken: options.apiToken,
     openApi: options.unsafeOpenApi,
     serverNames: options.serverNames,
+    accounts: options.accounts,
+    consumerGroups: options.consumerGroups,
+    iotInstanceId: options.iotInstanceId,
     dataDir,
     ca,
   }).catch((err: unknown) => {
     const code = (err as { code?: string }).code;
     if (code === 'EADDRINUSE') {
       throw new Error(
-        `A port is already in use (${String((err as { port?: number }).port)}); choose others with --mqtt-port, --mqtts-port, --ws-port, --wss-port, --https-port, --files-port (defaults ${Object.values(CLI_DEFAULT_PORTS).join(', ')})`,
+        `A port is already in use (${String((err as { port?: number }).port)}); choose others with --mqtt-port, --mqtts-port, --ws-port, --wss-port, --https-port, --files-port, --amqp-port (defaults ${Object.values(CLI_DEFAULT_PORTS).join(', ')})`,
       );
     }
     throw err;

@@ -55,6 +55,10 @@ export class Gateways {
   onChange: (() => void) | undefined;
   /** Called after sub-devices logged in through a gateway (their sessions started), e.g. to push open OTA jobs again. */
   onLogin: ((subs: readonly DeviceRecord[]) => void) | undefined;
+  /** Called when a sub-device's session through a gateway ended (its status went offline, emulator/dataflow.ts). */
+  onSessionEnd: ((sub: DeviceRecord, gateway: DeviceRecord) => void) | undefined;
+  /** Called when sub-devices joined or left a gateway's topology (the data flow's topo/lifecycle). */
+  onTopology: ((gateway: DeviceRecord, action: 'add' | 'remove', subs: readonly DeviceRecord[]) => void) | undefined;
 
   constructor(
     readonly registry: Registry,
@@ -89,6 +93,7 @@ export class Gateways {
     }
     this.counters.topoAdds += subs.length;
     this.onChange?.();
+    this.onTopology?.(gateway, 'add', subs);
   }
 
   /** Removes topology; a sub-device online through the gateway is logged out with 6401 (PLATFORM.md §11). */
@@ -104,6 +109,7 @@ export class Gateways {
     }
     this.counters.topoDeletes += subs.length;
     this.onChange?.();
+    this.onTopology?.(gateway, 'remove', subs);
   }
 
   /** Counts logins against the gateway's rate; false once over it this second. */
@@ -152,11 +158,14 @@ export class Gateways {
   }
 
   private end(sub: DeviceRecord, reason: string): void {
-    if (!this.sessions.delete(sub)) return;
+    const gateway = this.sessions.get(sub);
+    if (!gateway) return;
+    this.sessions.delete(sub);
     sub.online = false;
     sub.via = undefined;
     sub.lastDisconnectAt = Date.now();
     sub.lastDisconnectReason = reason;
+    this.onSessionEnd?.(sub, gateway);
   }
 
   /** A gateway's connection started or ended: its sub-devices are offline until logged in again (PLATFORM.md §11). */
@@ -189,6 +198,7 @@ export class Gateways {
       if (!old) continue;
       this.topology.get(old)?.delete(sub);
       this.notices?.topoChange(old, 1, [sub]);
+      this.onTopology?.(old, 'remove', [sub]);
     }
     this.bind(gateway, subs);
     this.notices?.topoChange(gateway, 0, subs);

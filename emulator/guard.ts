@@ -1,7 +1,7 @@
 // Bounds guessing, as the platform throttles abusive clients: failed MQTT logins, failed HTTPS device
-// calls and refused API tokens are counted per remote address in a sliding window; past the limit,
-// every further attempt of that kind from that address waits before it is answered, the wait
-// doubling with each failure up to a cap. Other addresses are not affected.
+// calls, refused API tokens and refused OpenAPI signatures are counted per remote address in a
+// sliding window; past the limit, every further attempt of that kind from that address waits before
+// it is answered, the wait doubling with each failure up to a cap. Other addresses are not affected.
 
 export type GuessKind = 'mqtt' | 'https' | 'api';
 export const GUESS_KINDS: readonly GuessKind[] = ['mqtt', 'https', 'api'];
@@ -39,7 +39,7 @@ export interface GuessingStats {
 const LABEL: Record<GuessKind, string> = {
   mqtt: 'MQTT logins',
   https: 'HTTPS device calls',
-  api: 'cloud API calls (bad token)',
+  api: 'cloud API calls (bad token, AccessKey or signature)',
 };
 
 /** Above this many tracked addresses, expired ones are swept on the next failure. */

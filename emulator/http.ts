@@ -1,11 +1,13 @@
 // One HTTPS port: device auth and registration under /auth (open, as on the platform: devices sign
-// their calls), the cloud API under /api (behind the API token when there is one).
+// their calls), the cloud API under /api (behind the API token when there is one), and the
+// platform's own OpenAPI at `/` (signed with an AccessKey, emulator/openapi.ts).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import { peerAddress, type ApiGate } from './access';
 import { authDevice, registerDevice, type PlatformAnswer } from './auth-routes';
-import { cloudApi, type CloudContext } from './cloud-api';
+import { cloudApi } from './cloud-api';
 import type { GuessGuard } from './guard';
+import { OpenApi, type OpenApiContext } from './openapi';
 
 const BODY_LIMIT = 1024 * 1024;
 
@@ -23,7 +25,7 @@ export interface AuthRequest {
 
 const AUTH_LOG_SIZE = 1000;
 
-export interface HttpContext extends CloudContext {
+export interface HttpContext extends OpenApiContext {
   /** The MQTT endpoint an HTTPS-auth answer names; `requestHost` is the Host the device used. */
   mqtt: (requestHost: string | undefined) => { host: string; port: number };
   /** Undefined: the API is open. */
@@ -142,11 +144,43 @@ async function apiRoute(ctx: HttpContext, req: IncomingMessage, res: ServerRespo
   send(res, answer.status, answer.body);
 }
 
-async function route(ctx: HttpContext, req: IncomingMessage, res: ServerResponse): Promise<void> {
+/**
+ * The OpenAPI: a call that fails to prove its AccessKey (unknown ID, wrong signature) counts against
+ * the caller's address as a refused API token does.
+ */
+async function openApiRoute(
+  ctx: HttpContext,
+  openApi: OpenApi,
+  req: IncomingMessage,
+  res: ServerResponse,
+  text: string,
+  address: string,
+) {
+  const url = new URL(req.url ?? '/', 'https://emulator');
+  const answer = await openApi.handle({
+    method: req.method ?? 'GET',
+    query: url.searchParams,
+    body: text,
+    contentType: req.headers['content-type'],
+    host: requestHost(req),
+  });
+  if (answer.authFailed) {
+    ctx.guard.fail('api', address);
+    // The peer and the refusal; never the AccessKey, its secret or the signature.
+    ctx.log(`aliyun-iot-emulator: refused an OpenAPI call from ${address}: ${String(answer.body.Code)}`);
+  }
+  send(res, answer.status, answer.body);
+}
+
+async function route(ctx: HttpContext, openApi: OpenApi, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const { pathname } = new URL(req.url ?? '/', 'https://emulator');
   const address = peerAddress(req.socket.remoteAddress);
   const text = await readBody(req);
-  const kind = pathname.startsWith('/auth/') ? 'https' : pathname.startsWith('/api/') ? 'api' : undefined;
+  const kind = pathname.startsWith('/auth/')
+    ? 'https'
+    : pathname.startsWith('/api/') || pathname === '/'
+      ? 'api'
+      : undefined;
   if (kind === undefined) {
     send(res, 404, { code: 'NOT_FOUND' });
     return;
@@ -157,12 +191,14 @@ async function route(ctx: HttpContext, req: IncomingMessage, res: ServerResponse
     return;
   }
   if (kind === 'https') authRoute(ctx, req, res, text, address);
+  else if (pathname === '/') await openApiRoute(ctx, openApi, req, res, text, address);
   else await apiRoute(ctx, req, res, text, address);
 }
 
 export function createHttpsServer(ctx: HttpContext, tls: { cert: string; key: string }): Server {
+  const openApi = new OpenApi(ctx);
   return createServer(tls, (req, res) => {
-    route(ctx, req, res).catch((err: unknown) => {
+    route(ctx, openApi, req, res).catch((err: unknown) => {
       if (!res.headersSent)
         send(res, 500, { code: 'INTERNAL', message: err instanceof Error ? err.message : String(err) });
       else res.destroy();

@@ -3,6 +3,8 @@
 import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { ApiGate, effectiveApiToken, isLoopbackHost, isWildcardHost } from './access';
+import { Accounts, type AccountSpec, type ConsumerGroupSpec } from './accounts';
+import { AmqpServer, type AmqpOptions, type AmqpService } from './amqp';
 import { EmulatorBroker } from './broker';
 import {
   createCertificateAuthority,
@@ -14,8 +16,10 @@ import { FileServer } from './files';
 import { Gateways, GATEWAY_LIMITS, type GatewayCounters, type GatewayLimits } from './gateway';
 import { GatewayRoutes } from './gateway-routes';
 import { GuessGuard, guessingLimits, type GuessingLimits, type GuessingStats } from './guard';
+import { DataFlow } from './dataflow';
 import { createHttpsServer, type AuthRequest, type HttpFault } from './http';
 import { Lifecycle } from './lifecycle';
+import { openApiLimits as resolveOpenApiLimits, type OpenApiLimits } from './openapi-limits';
 import { OtaJobs } from './ota';
 import { OtaService } from './ota-requests';
 import { Platform } from './platform';
@@ -28,6 +32,15 @@ import { ShadowService } from './shadow-requests';
 import { StateStore } from './state-store';
 import { TagService } from './tags';
 
+export type { AccountSpec, ConsumerGroupSpec } from './accounts';
+export { Accounts } from './accounts';
+export type { AmqpOptions, AmqpService } from './amqp';
+export { AMQP_DEFAULTS } from './amqp';
+export type { GroupCounters } from './amqp-groups';
+export type { DataFlowMessage } from './dataflow';
+export type { OpenApiAction, OpenApiLimits } from './openapi-limits';
+export { OPENAPI_QPS } from './openapi-limits';
+export { iotIdOf } from './openapi-actions';
 export type { GatewayCounters, GatewayLimits } from './gateway';
 export { Gateways, GATEWAY_LIMITS } from './gateway';
 export type { DeviceSpec, NodeType, ProductSpec, DeviceRecord, DeviceCounters, UplinkMessage } from './registry';
@@ -62,6 +75,8 @@ export interface EmulatorPorts {
   https: number;
   /** HTTPS file server: OTA firmware and remote configuration files (OSS-like signed URLs). */
   files: number;
+  /** AMQP 1.0 over TLS: the server-side subscription (PLATFORM.md §17.1). */
+  amqp: number;
 }
 
 export interface EmulatorOptions {
@@ -102,6 +117,19 @@ export interface EmulatorOptions {
   gatewayLimits?: Partial<GatewayLimits>;
   /** Warnings and refusals, one line each; stderr by default. Never given a secret. */
   log?: (line: string) => void;
+  /** AccessKeys that may call the OpenAPI and log in to the AMQP subscription. */
+  accounts?: readonly AccountSpec[];
+  /** Consumer groups of the AMQP server-side subscription. */
+  consumerGroups?: readonly ConsumerGroupSpec[];
+  /** The emulated instance's ID; unset, an old public instance (PLATFORM.md §17). */
+  iotInstanceId?: string;
+  /** The AMQP subscription's timings (ACK timeout 30 s, link deadline 15 s...); shorter ones make tests quick. */
+  amqp?: AmqpOptions;
+  /**
+   * The OpenAPI at `/` of the HTTPS port (PLATFORM.md §17.2): calls per second per AccessKey and
+   * action (the platform's by default; 0 switches one off), the nonce and timestamp windows (15 min).
+   */
+  openApiLimits?: OpenApiLimits;
 }
 
 export interface EmulatorStats {
@@ -115,6 +143,13 @@ export interface Emulator {
   /** PEM a client trusts to reach the TLS, WSS and HTTPS listeners. */
   ca: string;
   registry: Registry;
+  /** AccessKeys, consumer groups and the instance ID of the cloud side (OpenAPI, AMQP). */
+  accounts: Accounts;
+  /**
+   * The AMQP server-side subscription: `amqp.counters(groupId)`, `amqp.connections(groupId)`,
+   * `amqp.publish(message)` (a data-flow message to every group), `amqp.kick(clientId)` (cuts its connection).
+   */
+  amqp: AmqpService;
   /** Cloud-side calls, the same the HTTP API makes. */
   platform: Platform;
   broker: EmulatorBroker;
@@ -170,6 +205,15 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   const apiToken = effectiveApiToken(host, options.apiToken, options.openApi === true);
   // First: a TSL it cannot read stops the start before any certificate is issued.
   const registry = new Registry(options.devices, options.products, options.tokenLifetimeMs);
+  const accounts = new Accounts(options);
+  const amqp = new AmqpServer(accounts, options.amqp ?? {}, log);
+  // What devices do, as the subscription's messages; no work while there is no consumer group.
+  const flow = new DataFlow({
+    model: (productKey) => registry.model(productKey),
+    emit: (message) => amqp.publish(message),
+    wanted: () => accounts.groups().length > 0,
+  });
+  const openApiLimits = resolveOpenApiLimits(options.openApiLimits);
   const guard = new GuessGuard(
     guessingLimits(options.guessing || {}),
     options.guessing === undefined ? !isLoopbackHost(host) : options.guessing !== false,
@@ -210,6 +254,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     registry,
     rateLimit: options.rateLimit ?? 30,
     onUplink: (device, topic, payload, qos) => {
+      // Seen by the data flow whoever handles it below.
+      flow.uplink(device, topic, payload);
       if (uplink.shadows?.handle(device, topic, payload, qos)) return;
       if (uplink.ota?.handle(device, topic, payload, qos)) return;
       if (uplink.remoteConfig?.handle(device, topic, payload, qos)) return;
@@ -227,12 +273,16 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
         gateways.directLogin(device);
       },
       ended: (device) => {
+        flow.offline(device, device.lastDisconnectReason);
         // The gateway went offline: so did every sub-device it carried (PLATFORM.md §11).
         if (registry.isGateway(device)) gateways.endAll(device, 'gateway-offline');
       },
     },
     sessions: {
-      ready: (device) => uplink.ota?.sessionStarted(device),
+      ready: (device) => {
+        flow.online(device, broker.addressOf(device));
+        uplink.ota?.sessionStarted(device);
+      },
       subscribed: (device, filters) => uplink.ota?.subscribed(device, filters),
     },
   });
@@ -243,7 +293,13 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   const publishAny = (topic: string, payload: Buffer | string, qos: 0 | 1) => broker.publish(topic, payload, qos);
   const tags = new TagService(publishAny, () => registry.changed());
   uplink.tags = tags;
-  const lifecycle = new Lifecycle({ registry, gateways, broker, forget: (device) => shadows.forget(device) });
+  const lifecycle = new Lifecycle({
+    registry,
+    gateways,
+    broker,
+    forget: (device) => shadows.forget(device),
+    changed: (device, notice) => flow.lifecycle(device, notice),
+  });
   uplink.lifecycle = lifecycle;
   const raw = new RawService(publishAny);
   uplink.raw = raw;
@@ -259,7 +315,15 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   });
   uplink.ota = ota;
   // A sub-device's session starts with its login reply: its open jobs are pushed right after it.
-  gateways.onLogin = (subs) => setImmediate(() => subs.forEach((sub) => ota.sessionStarted(sub)));
+  gateways.onLogin = (subs) => {
+    for (const sub of subs) {
+      const gateway = gateways.sessionOf(sub);
+      flow.online(sub, gateway && broker.addressOf(gateway));
+    }
+    setImmediate(() => subs.forEach((sub) => ota.sessionStarted(sub)));
+  };
+  gateways.onSessionEnd = (sub) => flow.offline(sub, sub.lastDisconnectReason);
+  gateways.onTopology = (gateway, action, subs) => flow.topology(gateway, action, subs);
   const remoteConfig = new RemoteConfigService(new RemoteConfigs(), { registry, files, publish: publishAny, log });
   uplink.remoteConfig = remoteConfig;
   const routes = new GatewayRoutes(gateways, (topic, payload) => {
@@ -267,10 +331,11 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   });
   routes.endDirect = (sub) => {
     broker.endSession(sub, 'kicked');
+    flow.offline(sub, 'kicked');
   };
   gateways.notices = routes;
   uplink.routes = routes;
-  const wanted = { mqtt: 0, mqtts: 0, ws: 0, wss: 0, https: 0, files: 0, ...options.ports };
+  const wanted = { mqtt: 0, mqtts: 0, ws: 0, wss: 0, https: 0, files: 0, amqp: 0, ...options.ports };
   let mqttTlsPort = 0;
   const faults: HttpFault[] = [];
   const authRequests: AuthRequest[] = [];
@@ -295,6 +360,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       guard,
       log,
       stats,
+      accounts,
+      openApiLimits,
     },
     tls,
   );
@@ -306,11 +373,13 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       https.listen(wanted.https, host, resolve);
     });
     await files.listen(wanted.files, host);
+    await amqp.listen(wanted.amqp, host, tls);
   } catch (err) {
     guard.close();
     https.close();
     files.close();
     otaJobs.close();
+    await amqp.close();
     await broker.close();
     store?.close();
     throw err;
@@ -319,12 +388,15 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     ...broker.ports(),
     https: (https.address() as AddressInfo).port,
     files: files.port,
+    amqp: amqp.port,
   };
   return {
     host,
     ports,
     ca: ca.cert,
     registry,
+    accounts,
+    amqp,
     platform,
     broker,
     gateways,
@@ -349,6 +421,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       https.closeAllConnections();
       files.close();
       otaJobs.close();
+      await amqp.close();
       await broker.close();
       store?.close();
     },

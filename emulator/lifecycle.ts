@@ -55,6 +55,8 @@ export interface LifecycleDeps {
   broker: EmulatorBroker;
   /** What else goes with a deleted device (its shadow...). */
   forget: (device: DeviceRecord) => void;
+  /** Told after each change, for the data flow's `thing/lifecycle` (emulator/dataflow.ts). */
+  changed?: (device: DeviceRecord, notice: Notice) => void;
 }
 
 /** True when the connection receives the topic: a matching subscription, or `_ss=1` (system topics, §0.2). */
@@ -146,12 +148,14 @@ export class Lifecycle {
     this.deps.gateways.setDisabled(device, true);
     this.deps.broker.disconnect(device, 'disabled');
     this.deps.registry.changed();
+    this.deps.changed?.(device, 'disable');
     return outcome;
   }
 
   async enable(device: DeviceRecord, waitMs = NOTICE_WAIT_MS): Promise<NoticeOutcome> {
     this.deps.gateways.setDisabled(device, false);
     this.deps.registry.changed();
+    this.deps.changed?.(device, 'enable');
     return this.notify(device, 'enable', waitMs);
   }
 
@@ -167,6 +171,7 @@ export class Lifecycle {
     }
     this.deps.forget(device);
     registry.remove(device);
+    this.deps.changed?.(device, 'delete');
     return outcome;
   }
 }

@@ -2,7 +2,7 @@
 // gateway's logged-in sub-devices' topics (`/sys/{subPK}/{subDN}/...`, `/{subPK}/{subDN}/user/...`,
 // `/ext/ntp/{subPK}/{subDN}/...`, `/shadow/update|get/{subPK}/{subDN}`) on the gateway's connection.
 import type { DeviceRecord, Registry } from './registry';
-import { deviceOwnsTopic, EXT_RRPC_ALL, isExtRrpc, shadowWrongWay, topicOwner } from './topics';
+import { deviceOwnsTopic, EXT_RRPC_ALL, isBroadcastOf, isExtRrpc, shadowWrongWay, topicOwner } from './topics';
 
 /** How a gateway's connection carries its sub-devices' traffic; the gateway state answers. */
 export interface SubDeviceHooks {
@@ -46,6 +46,8 @@ export class SubDeviceRouting {
     if (shadowWrongWay(topic, 'receive')) return false;
     // `/ext/rrpc/#` matches every device's requests: each connection gets its own (and its sub-devices').
     if (isExtRrpc(topic)) return this.actorOf(device, topic) !== undefined;
+    // The product's broadcast (the OpenAPI's `Pub`): each device of that product; a gateway its own product's.
+    if (topic.startsWith('/broadcast/')) return isBroadcastOf(device.productKey, topic);
     return !this.hooks?.isGateway(device) || this.actorOf(device, topic) !== undefined;
   }
 
@@ -57,6 +59,7 @@ export class SubDeviceRouting {
   maySubscribe(device: DeviceRecord, filter: string): boolean {
     if (shadowWrongWay(filter, 'receive')) return false;
     if (filter === EXT_RRPC_ALL || deviceOwnsTopic(device.productKey, device.deviceName, filter)) return true;
+    if (isBroadcastOf(device.productKey, filter)) return true;
     return this.hooks?.isGateway(device) === true && this.ownerRecord(filter) !== undefined;
   }
 

@@ -39,6 +39,16 @@ export function deviceOwnsTopic(productKey: string, deviceName: string, topic: s
   return FAMILIES.some((family) => matchesFamily(levels, productKey, deviceName, family));
 }
 
+/**
+ * A topic (or filter) under the product's broadcast topics `/broadcast/{pk}/...` (PLATFORM.md §17.2:
+ * what the OpenAPI's `Pub` may publish to): every device of the product may subscribe, none publish.
+ * The product level is literal; the levels after it may be wildcards in a filter.
+ */
+export function isBroadcastOf(productKey: string, topic: string): boolean {
+  const levels = topic.split('/');
+  return levels.length >= 4 && levels[0] === '' && levels[1] === 'broadcast' && levels[2] === productKey;
+}
+
 /** A topic (or filter) of RRPC's `/ext/rrpc/{messageId}/...` form (PLATFORM.md §16.2). */
 export function isExtRrpc(topic: string): boolean {
   return topic.startsWith('/ext/rrpc/');

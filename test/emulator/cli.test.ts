@@ -7,15 +7,24 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import mqtt from 'mqtt';
+import {
+  ACCOUNT_ENV,
+  CLI_DEFAULT_PORTS,
+  DEMO_ACCOUNT,
+  DEMO_CONSUMER_GROUP,
+  parseCliArgs,
+  USAGE,
+} from '../../emulator/cli-args';
 import type { Emulator } from '../../emulator/index';
 import { signAuth, signMqtt, signRegister } from '../../nodes/lib/index';
+import { subscribe } from '../helpers/amqp-client';
 import { httpsRaw } from '../helpers/emulator';
 
 const root = join(__dirname, '..', '..');
 const cli = join(root, 'dist', 'emulator', 'cli.js');
 const zeroPorts = [
   ...['--mqtt-port', '0', '--mqtts-port', '0', '--ws-port', '0', '--wss-port', '0', '--https-port', '0'],
-  ...['--files-port', '0'],
+  ...['--files-port', '0', '--amqp-port', '0'],
 ];
 
 interface RunOptions {
@@ -245,5 +254,81 @@ describe('aliyun-iot-emulator CLI', () => {
       assert.equal(await exited, 0);
       assert.equal(occurrences(output(), given.token), 0, output());
     }
+  });
+
+  it('serves the AMQP subscription with the AccessKeys, groups and instance ID given, never printing a secret', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'emu-cli-'));
+    const accounts = [
+      { accessKeyId: 'LTAIcliFlag', accessKeySecret: 'cli-flag-ak-secret' },
+      { accessKeyId: 'LTAIcliEnv', accessKeySecret: 'cli-env-ak-secret' },
+    ];
+    const args = ['--account', 'LTAIcliFlag:cli-flag-ak-secret', '--consumer-group', 'CLI_GROUP'];
+    const { child, output, exited } = run(
+      [...args, '--instance-id', 'iot-06z00cli', '--data-dir', dataDir, ...zeroPorts],
+      { source: true, env: { [ACCOUNT_ENV]: 'LTAIcliEnv:cli-env-ak-secret' } },
+    );
+    await waitFor(output, 'Press Ctrl-C');
+    const port = Number(/AMQP\s+amqps:\/\/127\.0\.0\.1:(\d+)/.exec(output())?.[1]);
+    assert.ok(port > 0, output());
+    assert.match(output(), /AccessKeys: LTAIcliEnv, LTAIcliFlag/);
+    assert.match(output(), /consumer groups: CLI_GROUP/);
+    assert.match(output(), /instance ID: iot-06z00cli/);
+    const target = { host: '127.0.0.1', ports: { amqp: port }, ca: readFileSync(join(dataDir, 'ca.pem'), 'utf8') };
+    for (const account of accounts) {
+      const sub = subscribe(target as Emulator, {
+        clientId: `cli-${account.accessKeyId}`,
+        consumerGroupId: 'CLI_GROUP',
+        iotInstanceId: 'iot-06z00cli',
+        ...account,
+      });
+      await sub.opened;
+      await sub.close();
+    }
+    child.kill('SIGINT');
+    assert.equal(await exited, 0);
+    for (const { accessKeySecret } of accounts) assert.equal(occurrences(output(), accessKeySecret), 0, output());
+  });
+});
+
+describe('emulator CLI: the cloud side flags', () => {
+  it('has an AMQP port flag and default, and lines in USAGE', () => {
+    assert.equal(CLI_DEFAULT_PORTS.amqp, 15671);
+    assert.equal(parseCliArgs(['--amqp-port', '5671']).ports.amqp, 5671);
+    assert.equal(parseCliArgs([]).ports.amqp, CLI_DEFAULT_PORTS.amqp);
+    assert.match(USAGE, new RegExp(`--amqp-port ${CLI_DEFAULT_PORTS.amqp} +AMQP 1\\.0 over TLS`));
+    for (const flag of ['--account id:secret', '--consumer-group id', '--instance-id id'])
+      assert.ok(USAGE.includes(flag));
+  });
+
+  it('reads AccessKeys from --account (repeatable, the last wins) and the environment, groups and the instance ID', () => {
+    const parsed = parseCliArgs(
+      ['--account', 'LTAIa:s:with:colons', '--account', 'LTAIb:b1', '--account', 'LTAIb:b2', '--consumer-group', 'G1'],
+      { [ACCOUNT_ENV]: 'LTAIenv:env-secret' },
+    );
+    assert.deepEqual(parsed.accounts, [
+      { accessKeyId: 'LTAIenv', accessKeySecret: 'env-secret' },
+      { accessKeyId: 'LTAIa', accessKeySecret: 's:with:colons' },
+      { accessKeyId: 'LTAIb', accessKeySecret: 'b2' },
+    ]);
+    assert.deepEqual(parsed.consumerGroups, [{ id: 'G1' }]);
+    assert.equal(parsed.iotInstanceId, undefined);
+    assert.equal(parseCliArgs(['--instance-id', 'iot-06z00x']).iotInstanceId, 'iot-06z00x');
+    // A malformed value is refused without being echoed: it would hold the secret.
+    assert.throws(
+      () => parseCliArgs(['--account', 'only-an-id-no-secret']),
+      (err: Error) => {
+        assert.match(err.message, /--account must be AccessKeyId:AccessKeySecret/);
+        assert.ok(!err.message.includes('only-an-id-no-secret'));
+        return true;
+      },
+    );
+  });
+
+  it('--demo adds the demo AccessKey and consumer group', () => {
+    const parsed = parseCliArgs(['--demo', '--consumer-group', DEMO_CONSUMER_GROUP.id]);
+    assert.deepEqual(parsed.accounts, [DEMO_ACCOUNT]);
+    assert.deepEqual(parsed.consumerGroups, [DEMO_CONSUMER_GROUP]);
+    assert.deepEqual(DEMO_ACCOUNT, { accessKeyId: 'LTAI5tDemoAccessKeyId', accessKeySecret: 'demo-access-key-secret' });
+    assert.deepEqual(DEMO_CONSUMER_GROUP, { id: 'DEFAULT_GROUP' });
   });
 });

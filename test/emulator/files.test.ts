@@ -136,7 +136,7 @@ describe('emulator CLI: the files port', () => {
 
   it('prints the files port in its banner and serves on it', async () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'emu-files-cli-'));
-    const ports = ['mqtt', 'mqtts', 'ws', 'wss', 'https', 'files'].flatMap((p) => [`--${p}-port`, '0']);
+    const ports = ['mqtt', 'mqtts', 'ws', 'wss', 'https', 'files', 'amqp'].flatMap((p) => [`--${p}-port`, '0']);
     const cli = join(__dirname, '..', '..', 'dist', 'emulator', 'cli.js');
     const child = spawn(process.execPath, [cli, '--data-dir', dataDir, ...ports], {
       env: { ...process.env, ALIYUN_IOT_EMULATOR_API_TOKEN: '' },

@@ -18,7 +18,7 @@ import { demoLamp, DEMO_LAMP_PATH } from './tsl-fixture';
 const root = join(__dirname, '..', '..');
 const zeroPorts = [
   ...['--mqtt-port', '0', '--mqtts-port', '0', '--ws-port', '0', '--wss-port', '0', '--https-port', '0'],
-  ...['--files-port', '0'],
+  ...['--files-port', '0', '--amqp-port', '0'],
 ];
 
 function tempFile(name: string, content: unknown): string {
