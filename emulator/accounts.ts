@@ -10,6 +10,11 @@ export interface AccountSpec {
 export interface ConsumerGroupSpec {
   /** The consumer group ID an AMQP login names in `consumerGroupId=`. */
   id: string;
+  /**
+   * The products whose data the group subscribes to, as the console's subscription names them
+   * (PLATFORM.md §17.1); absent: every product.
+   */
+  productKeys?: readonly string[];
 }
 
 export interface AccountsOptions {
@@ -25,7 +30,8 @@ export interface AccountsOptions {
 
 export class Accounts {
   private readonly byId = new Map<string, AccountSpec>();
-  private readonly groupIds = new Set<string>();
+  /** Each group and the products it subscribes to (undefined: all). */
+  private readonly groupIds = new Map<string, ReadonlySet<string> | undefined>();
   readonly iotInstanceId: string | undefined;
 
   constructor(options: AccountsOptions = {}) {
@@ -36,7 +42,7 @@ export class Accounts {
     }
     for (const group of options.consumerGroups ?? []) {
       if (!group.id) throw new Error('a consumer group needs an id');
-      this.groupIds.add(group.id);
+      this.groupIds.set(group.id, group.productKeys ? new Set(group.productKeys) : undefined);
     }
     this.iotInstanceId = options.iotInstanceId || undefined;
   }
@@ -51,11 +57,16 @@ export class Accounts {
   }
 
   addGroup(id: string): void {
-    this.groupIds.add(id);
+    if (!this.groupIds.has(id)) this.groupIds.set(id, undefined);
   }
 
   groups(): string[] {
-    return [...this.groupIds];
+    return [...this.groupIds.keys()];
+  }
+
+  /** The groups subscribed to a product's data. */
+  groupsFor(productKey: string): string[] {
+    return [...this.groupIds].filter(([, products]) => !products || products.has(productKey)).map(([id]) => id);
   }
 
   /** Every AccessKey secret, for the tests' secret scan. */

@@ -288,7 +288,7 @@ export class AmqpServer implements AmqpService {
   }
 
   publish(message: DataFlowMessage): void {
-    for (const id of this.accounts.groups()) this.groupOf(id).push(message);
+    for (const id of this.accounts.groupsFor(message.productKey)) this.groupOf(id).push(message);
   }
 
   kick(clientId: string): number {

@@ -20,14 +20,18 @@ export const HTTPS_MAX_BYTES = 64 * 1024;
 export interface FormPostOptions {
   timeoutMs?: number;
   maxBytes?: number;
+  /** Statuses whose JSON body is the answer; 2xx when absent (the OpenAPI answers errors as 4xx JSON). */
+  acceptStatus?: (status: number) => boolean;
 }
+
+const SUCCESS = (status: number) => status >= 200 && status < 300;
 
 /** POSTs `form` and resolves the JSON object the server answered; every failure is an AliyunIotError. */
 export function postForm(
   target: HttpsTarget,
   path: string,
   form: Readonly<Record<string, string | undefined>>,
-  { timeoutMs = HTTPS_TIMEOUT_MS, maxBytes = HTTPS_MAX_BYTES }: FormPostOptions = {},
+  { timeoutMs = HTTPS_TIMEOUT_MS, maxBytes = HTTPS_MAX_BYTES, acceptStatus = SUCCESS }: FormPostOptions = {},
 ): Promise<Record<string, unknown>> {
   const body = new URLSearchParams();
   for (const [key, value] of Object.entries(form)) if (value !== undefined) body.append(key, value);
@@ -68,7 +72,7 @@ export function postForm(
         res.on('end', () => {
           if (settled) return;
           const status = res.statusCode ?? 0;
-          if (status < 200 || status >= 300) return fail('HTTPS_STATUS', { status });
+          if (!acceptStatus(status)) return fail('HTTPS_STATUS', { status });
           const parsed = parseJsonObject(Buffer.concat(chunks));
           if (!parsed) return fail('HTTPS_NOT_JSON', {});
           settled = true;

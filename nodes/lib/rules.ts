@@ -126,7 +126,8 @@ const CLIENT_ID_FORBIDDEN = /[|,=]/;
 const DEVICE_NAME_CHARS = /^[A-Za-z0-9_\-@.:]+$/;
 // Characters that would break the username (`dn&pk`) or a topic level.
 const PRODUCT_KEY_FORBIDDEN = /[\s&/+#|]/;
-const INSTANCE_ID = /^iot-[a-z0-9][a-z0-9-]{2,62}$/i;
+/** An IoT instance ID as the console shows it (`iot-06z00…`); devices and accounts name the same. */
+export const INSTANCE_ID = /^iot-[a-z0-9][a-z0-9-]{2,62}$/i;
 const HOST_FORBIDDEN = /[\s/]|:\/\//;
 // host or host:port, as the HTTPS auth and registration calls reach it.
 const AUTH_HOST = /^(\[[0-9a-f:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/i;

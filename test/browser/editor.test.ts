@@ -40,6 +40,8 @@ describe('editor in Chromium', () => {
       'reply',
       'time',
       'shadow',
+      'cloud-api',
+      'amqp-in',
     ].map((t) => `aliyun-iot-${t}`);
     for (const type of types) {
       assert.equal(

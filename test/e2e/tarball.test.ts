@@ -78,7 +78,7 @@ describe(`end to end: tarball in ${process.env.E2E_RED_JS ? 'the given' : 'the d
     await emu.close();
   });
 
-  it('loads the twelve node types from the installed package', async () => {
+  it('loads every node type from the installed package', async () => {
     const nodes = (await nr.request('GET', `${red.url}/nodes`, undefined, { accept: 'application/json' })).body as {
       id: string;
       err?: string;
@@ -86,7 +86,10 @@ describe(`end to end: tarball in ${process.env.E2E_RED_JS ? 'the given' : 'the d
     }[];
     const ours = nodes.filter((n) => n.id.startsWith(`${nr.PACKAGE}/`));
     assert.deepEqual(ours.map((n) => n.id.split('/').at(-1)).sort(), [
+      'aliyun-iot-account',
+      'aliyun-iot-amqp-in',
       'aliyun-iot-auth',
+      'aliyun-iot-cloud-api',
       'aliyun-iot-command',
       'aliyun-iot-config',
       'aliyun-iot-connect',
@@ -169,6 +172,23 @@ describe(`end to end: tarball in ${process.env.E2E_RED_JS ? 'the given' : 'the d
       await new Promise((r) => setTimeout(r, 100));
       doc = (await https(emu, 'GET', path)).body as unknown as Doc;
     }
+  });
+
+  it('OTA example: a job is downloaded over HTTPS, verified, applied and reported; the job succeeds', async () => {
+    const api = '/api/devices/a1DemoPk/demo-device';
+    await nr.deployFlows(red.url, example('aliyun-iot-ota', emu));
+    type Device = { firmware?: Record<string, string> };
+    const firmwareOf = async () => ((await https(emu, 'GET', api)).body as Device).firmware ?? {};
+    await eventually(async () => (await firmwareOf()).default === '1.0.0', 15_000, '1.0.0 reported at connect');
+    const firmware = Buffer.from('e2e firmware 1.1.0').toString('base64');
+    assert.equal((await https(emu, 'POST', `${api}/ota`, { version: '1.1.0', firmware })).status, 200);
+    type Job = { status: string; steps: number[] };
+    const job = async () => (await https(emu, 'GET', `${api}/ota`)).body as unknown as Job;
+    await eventually(async () => (await job()).status === 'succeeded', 30_000, 'the job succeeded');
+    assert.equal((await firmwareOf()).default, '1.1.0');
+    assert.equal((await job()).steps.at(-1), 100);
+    // The download URL is signed: neither it nor the device's secret reaches the log.
+    assert.ok(!red.log().includes(DEMO_SECRET), 'no secret in the Node-RED log');
   });
 
   it('register example: registers once; after a Node-RED restart logs in with the kept secret', async () => {

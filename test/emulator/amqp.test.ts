@@ -156,6 +156,23 @@ describe('emulator: AMQP links, consumer groups, credit and ACKs', () => {
     await eventually(() => emu.amqp.counters(GROUP).accepted === 1, 5000, 'the accept');
   });
 
+  it('a group subscribed to some products gets only their data', async () => {
+    await fresh();
+    await emu.close();
+    emu = await start({
+      ...options,
+      consumerGroups: [{ id: GROUP, productKeys: ['pkOther'] }, { id: OTHER }],
+    });
+    const [mine, all] = [join('only-other'), join('all', OTHER)];
+    await eventually(() => emu.amqp.connections(GROUP).length === 1 && emu.amqp.connections(OTHER).length === 1);
+    emu.amqp.publish(message());
+    emu.amqp.publish({ ...message(), productKey: 'pkOther', topic: '/pkOther/dev/user/update' });
+    await eventually(() => all.received.length === 2, 5000, 'both at the group of every product');
+    await eventually(() => mine.received.length === 1, 5000, "the other product's at the narrow group");
+    assert.equal(mine.received[0]!.message.application_properties?.topic, '/pkOther/dev/user/update');
+    assert.equal(emu.amqp.counters(GROUP).queued, 0, 'nothing of pkAmqp queued for it');
+  });
+
   it('spreads a group over its connections, each message once; every group gets everything', async () => {
     await fresh();
     const [a, b, c] = [join('a'), join('b'), join('other', OTHER)];

@@ -127,11 +127,12 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export async function eventually(
   check: () => boolean | Promise<boolean>,
   ms = 5000,
-  what = 'condition',
+  what: string | (() => string) = 'condition',
 ): Promise<void> {
   const until = Date.now() + ms;
   while (!(await check())) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
+    // A function describes what it saw at the time out: the state that did not come.
+    if (Date.now() > until) throw new Error(`timed out waiting for ${typeof what === 'function' ? what() : what}`);
     await sleep(20);
   }
 }

@@ -18,6 +18,9 @@ import shadowNode from '../../nodes/aliyun-iot-shadow';
 import otaNode from '../../nodes/aliyun-iot-ota';
 import configNode from '../../nodes/aliyun-iot-config';
 import tagsNode from '../../nodes/aliyun-iot-tags';
+import accountNode from '../../nodes/aliyun-iot-account';
+import cloudApiNode from '../../nodes/aliyun-iot-cloud-api';
+import amqpInNode from '../../nodes/aliyun-iot-amqp-in';
 import { DEFAULT_BACKOFF } from '../../nodes/lib/backoff';
 import { sharedPool } from '../../nodes/lib/pool';
 import { after, afterEach, before } from 'node:test';
@@ -44,6 +47,10 @@ export const NODES = [
   otaNode,
   configNode,
   tagsNode,
+  // The account before the cloud nodes that name it.
+  accountNode,
+  cloudApiNode,
+  amqpInNode,
 ];
 
 helper.init(require.resolve('node-red'));

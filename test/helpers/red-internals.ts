@@ -9,6 +9,9 @@
 // - the helper's `_NodePrototype`, `_sandbox` and `_logSpy`: the sinon spies on every node's methods
 //   and on the log, read by the secret scan, emptied by the soak run, restored by a restart-like stop;
 // - helper.load / helper.setFlows wrapped: the helper has no hook for the credentials it loads;
+// - the helper's `_registryUtil`: its runtime stand-in has no `hooks`, so `RED.hooks` (the message
+//   hooks the amqp-in node counts completions with) is missing; `enableMessageHooks()` gives the
+//   nodes Node-RED's own hooks, the ones its flows trigger;
 // - the helper's `_context`: helper.unload() starts the context clean without waiting for it, so a
 //   slow clean (a busy machine) ran into the next test and rejected unhandled (ENOENT on a context
 //   directory); `unloadFlows()` waits for it.
@@ -103,6 +106,25 @@ export function fileContextSettings(dir: string): Record<string, unknown> {
       file: { module: 'localfilesystem', config: { dir, cache: false } },
     },
   };
+}
+
+/**
+ * Gives nodes `RED.hooks` as a real Node-RED does: the helper builds the node API from a runtime
+ * stand-in without it. The hooks are @node-red/util's, the same module the runtime's flows trigger.
+ */
+export function enableMessageHooks(): void {
+  const util = (helper as unknown as { _registryUtil?: { init(runtime: Record<string, unknown>): void } })
+    ._registryUtil;
+  if (!util || (util.init as { withHooks?: boolean }).withHooks) return;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { hooks } = require('@node-red/util') as { hooks: unknown };
+  const init = util.init.bind(util);
+  const withHooks = (runtime: Record<string, unknown>) => {
+    runtime.hooks = hooks;
+    init(runtime);
+  };
+  withHooks.withHooks = true;
+  util.init = withHooks;
 }
 
 /** Loads the context stores of settings.contextStorage, which helper.load() leaves out. */

@@ -1,5 +1,5 @@
-// Secret scanning after node tests: every secret in use (the credentials the flows were loaded with
-// and what the emulator holds or handed out) must be absent from logs, statuses, warnings, errors,
+// Secret scanning after node tests: every secret in use (the credentials the flows were loaded with,
+// AccessKey secrets included, and what the emulator holds or handed out) must be absent from logs, statuses, warnings, errors,
 // every node's output but the auth node's, and the flows as Node-RED would export them.
 import type { Emulator } from '../../emulator/index';
 import helper from 'node-red-node-test-helper';
@@ -52,7 +52,8 @@ function visibleTexts(): string[] {
 /** Secrets found in what the tests' flows showed; empty when nothing leaked. */
 export function leakedSecrets(emu?: Emulator): string[] {
   const secrets = new Set(loadedSecrets);
-  for (const s of emu?.registry.secrets() ?? []) if (s.length >= MIN_SECRET_LENGTH) secrets.add(s);
+  const held = [...(emu?.registry.secrets() ?? []), ...(emu?.accounts.secrets() ?? [])];
+  for (const s of held) if (s.length >= MIN_SECRET_LENGTH) secrets.add(s);
   const texts = visibleTexts();
   return [...secrets].filter((secret) => texts.some((t) => t.includes(secret)));
 }

@@ -62,12 +62,15 @@ describe('locales', () => {
         const count = Number(/\b(inputs|outputs): (\d+)/.exec(editor.slice(editor.indexOf(`${side}:`)))?.[2] ?? 0);
         if (count === 0) continue;
         const key = side === 'inputs' ? 'input' : 'output';
-        assert.match(
-          editor,
-          new RegExp(`${labels}: function \\(\\) \\{\\s+return this\\._\\('${type}\\.port\\.${key}'\\)`),
-          `${type} ${labels}`,
+        // One label for every port; a node with several outputs picks the others' by the port's index.
+        const shape = new RegExp(
+          `${labels}: function \\((?:index)?\\) \\{\\s+return (?:index === \\d\\s+\\?\\s+this\\._\\('${type}\\.port\\.\\w+'\\)\\s+:\\s+)*this\\._\\('${type}\\.port\\.${key}'\\)`,
         );
-        assert.ok(messages[type]?.port?.[key], `${type} port.${key}`);
+        const labelled = shape.exec(editor);
+        assert.ok(labelled, `${type} ${labels}`);
+        const keys = [...labelled[0].matchAll(new RegExp(`'${type}\\.port\\.(\\w+)'`, 'g'))].map((m) => m[1]!);
+        assert.equal(keys.length, count, `${type}: ${count} ${side}, ${keys.length} labels`);
+        for (const k of keys) assert.ok(messages[type]?.port?.[k], `${type} port.${k}`);
       }
     }
   });
