@@ -191,6 +191,38 @@ describe(`end to end: tarball in ${process.env.E2E_RED_JS ? 'the given' : 'the d
     assert.ok(!red.log().includes(DEMO_SECRET), 'no secret in the Node-RED log');
   });
 
+  it('config, tags and raw examples: a pushed configuration is verified, tags reach the cloud, raw is answered', async () => {
+    const api = '/api/devices/a1DemoPk/demo-device';
+    await nr.deployFlows(red.url, example('aliyun-iot-config', emu));
+    const push = '/sys/a1DemoPk/demo-device/thing/config/push';
+    await eventually(() => demo().online && demo().subscriptions.has(push), 15_000, 'subscribed to pushes');
+    const posted = await https(emu, 'POST', '/api/products/a1DemoPk/config', { content: { reportInterval: 30 } });
+    assert.equal(posted.status, 200);
+    const replies = () => emu.remoteConfig.configs.replies('a1DemoPk');
+    await eventually(() => replies().some((r) => r.code === 200), 15_000, 'the push verified and answered 200');
+
+    await nr.deployFlows(red.url, example('aliyun-iot-tags', emu));
+    await eventually(() => demo().online, 15_000, 'online');
+    type Tags = { tags?: Record<string, string> };
+    const tagsOf = async () => ((await https(emu, 'GET', api)).body as Tags).tags ?? {};
+    // The inject node's button, as the editor presses it.
+    await eventually(
+      async () => (await nr.request('POST', `${red.url}/inject/ex-tags-update`)).status === 200,
+      15_000,
+      'the inject button',
+    );
+    await eventually(async () => (await tagsOf()).room === 'kitchen', 15_000, 'tags in the cloud');
+
+    await nr.deployFlows(red.url, example('aliyun-iot-raw', emu));
+    await eventually(
+      () => demo().online && demo().subscriptions.has('/sys/a1DemoPk/demo-device/thing/model/down_raw'),
+      15_000,
+      'subscribed to raw data',
+    );
+    const raw = await https(emu, 'POST', `${api}/raw`, { payloadBase64: 'AQID', timeoutMs: 5000 });
+    assert.equal((raw.body as { replyBase64?: string }).replyBase64, 'gQID');
+  });
+
   it('register example: registers once; after a Node-RED restart logs in with the kept secret', async () => {
     const registered = () => emu.registry.device('a1DemoPk', 'demo-register')!;
     await nr.deployFlows(red.url, example('auth-register', emu));
