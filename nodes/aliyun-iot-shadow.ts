@@ -2,6 +2,7 @@
 // state out, on its push and after every (re)connect, so a flow never misses a change made while
 // it was offline. Optionally clears desired once the flow reported the new state.
 import type { Node, NodeAPI, NodeDef, NodeMessage } from 'node-red';
+import { toJson } from './lib/payload';
 import { deleteKeys } from './lib/shadow';
 import { shadowClientOf, type ShadowClient, type ShadowSnapshot } from './lib/shadow-client';
 import { linkDevice } from './support/device-link';
@@ -69,7 +70,9 @@ export = function register(RED: NodeAPI): void {
       if (!ACTIONS.includes(action as Action)) {
         return done(codedError(RED, 'SHADOW_ACTION_INVALID', { value: describeValue(action) }));
       }
-      if ((action === 'update' && !isRecord(msg.payload)) || (action === 'delete' && !deleteKeys(msg.payload).ok)) {
+      // A reported state must be JSON: a circular one is refused here, not thrown by the client.
+      const unsendable = action === 'update' && (!isRecord(msg.payload) || toJson(msg.payload) === undefined);
+      if (unsendable || (action === 'delete' && !deleteKeys(msg.payload).ok)) {
         return done(codedError(RED, 'SHADOW_PAYLOAD_INVALID'));
       }
       run(client, action as Action, msg).then(

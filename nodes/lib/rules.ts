@@ -276,7 +276,19 @@ export function checkField(field: CheckedField, settings: RawSettings): Problem[
 }
 
 /** Publish and subscribe QoS: the platform supports 0 and 1 only. */
+/**
+ * Any value as text for an error message, never throwing: String() throws on an object without a
+ * prototype (what a query string or JSON-with-reviver hands over) and on one whose toString does.
+ */
+export function printable(value: unknown): string {
+  try {
+    return String(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
+}
+
 export function checkQos(value: unknown): Problem | undefined {
   const n = integer(value);
-  return n === 0 || n === 1 ? undefined : { code: 'QOS_INVALID', params: { value: String(value) } };
+  return n === 0 || n === 1 ? undefined : { code: 'QOS_INVALID', params: { value: printable(value) } };
 }

@@ -24,8 +24,17 @@ export function expandTopic(template: string, device: DeviceIdentity): string {
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
+/** MQTT carries a topic's length in two bytes: a longer one cannot be sent, and kills the packet. */
+export const MAX_TOPIC_BYTES = 65_535;
+
+function tooLong(topic: string): boolean {
+  // Cheap first: a string this short cannot exceed the limit even in 3-byte UTF-8.
+  return topic.length > MAX_TOPIC_BYTES / 3 && Buffer.byteLength(topic, 'utf8') > MAX_TOPIC_BYTES;
+}
+
 export function checkPublishTopic(topic: string): TopicErrorCode | undefined {
   if (topic === '') return 'TOPIC_MISSING';
+  if (tooLong(topic)) return 'TOPIC_INVALID';
   if (topic.includes('+') || topic.includes('#')) return 'TOPIC_WILDCARD';
   if (CONTROL.test(topic) || topic.includes('${')) return 'TOPIC_INVALID';
   return undefined;
@@ -34,6 +43,7 @@ export function checkPublishTopic(topic: string): TopicErrorCode | undefined {
 /** `+` and `#` only as whole levels, `#` only last. */
 export function checkFilter(filter: string): TopicErrorCode | undefined {
   if (filter === '') return 'TOPIC_MISSING';
+  if (tooLong(filter)) return 'FILTER_INVALID';
   if (CONTROL.test(filter) || filter.includes('${')) return 'FILTER_INVALID';
   const levels = filter.split('/');
   for (let i = 0; i < levels.length; i++) {

@@ -5,6 +5,7 @@
 import type { Problem } from './errors';
 import type { DataType, Field, ThingModel } from './tsl-model';
 import { describeType } from './tsl-model';
+import { printable } from './rules';
 
 export type TslCode = 'TSL_UNKNOWN' | 'TSL_TYPE' | 'TSL_RANGE' | 'TSL_STEP' | 'TSL_ENUM' | 'TSL_LENGTH' | 'TSL_SIZE';
 export type TslProblem = Problem<TslCode>;
@@ -32,9 +33,9 @@ function shown(value: unknown): string {
   try {
     // undefined for a function or undefined, whatever the type says.
     const json = JSON.stringify(value) as string | undefined;
-    text = json ?? String(value);
+    text = json ?? printable(value);
   } catch {
-    text = String(value);
+    text = printable(value);
   }
   return text.length > 40 ? `${text.slice(0, 37)}...` : text;
 }

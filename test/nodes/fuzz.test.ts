@@ -12,6 +12,7 @@ import { completions, connected, credentialsFor, deviceConfig, helper, NODES, no
 
 const device = { productKey: 'pkFuzz', deviceName: 'fuzz-dev', deviceSecret: 'fuzz-secret' };
 const PER_NODE = 1500;
+const account = { accessKeyId: 'LTAI5tFuzzKey', accessKeySecret: 'fuzz-access-key-secret' };
 
 const circular: Record<string, unknown> = { a: 1 };
 circular.self = circular;
@@ -61,6 +62,13 @@ const anyValue = fc.oneof(
   fc.constantFrom('subscribe', 'unsubscribe', 'connect', 'status', 'user/x', '#', '+/+', '/pkFuzz/fuzz-dev/user/a'),
   // The device services' actions, so that their valid paths meet odd payloads too.
   fc.constantFrom('get', 'update', 'delete', 'clear-desired', 'report', 'progress', '1.0.1', 'mcu'),
+  // The OpenAPI's actions and parameters, so that the cloud-api node's encoding meets odd values.
+  fc.constantFrom('Pub', 'QueryDeviceDetail', 'SetDeviceProperty', 'RRpc', 'NoSuchAction'),
+  fc.record({
+    ProductKey: fc.constantFrom('pkFuzz', ''),
+    DeviceName: fc.string(),
+    Items: fc.anything({ maxDepth: 2 }),
+  }),
 );
 
 const message = fc.record(
@@ -84,10 +92,36 @@ const message = fc.record(
 );
 
 // Inputs whose actions would take the device offline are left out of the connect node's fuzz.
-const TARGETS = ['pub', 'sub', 'prop', 'event', 'reply', 'auth', 'time', 'conn', 'shadow', 'ota', 'config', 'tags'];
+const TARGETS = [
+  'pub',
+  'sub',
+  'prop',
+  'event',
+  'reply',
+  'auth',
+  'time',
+  'conn',
+  'shadow',
+  'ota',
+  'config',
+  'tags',
+  'api',
+];
+
+/** Each field's kind (a short text, or its [[Class]] and first keys), for a readable failure. */
+function fieldKinds(sample: unknown): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(sample as Record<string, unknown>).map(([k, v]) => [
+      k,
+      typeof v === 'string'
+        ? v.slice(0, 40)
+        : `${Object.prototype.toString.call(v)} ${v && typeof v === 'object' ? Object.keys(v).slice(0, 5).join(',') : ''}`,
+    ]),
+  );
+}
 
 describe('bad input fuzzing', () => {
-  const emulator = nodeRedSuite({ devices: [device], rateLimit: 0 });
+  const emulator = nodeRedSuite({ devices: [device], rateLimit: 0, accounts: [account] });
 
   it(`${PER_NODE} generated messages into each of ${TARGETS.length} nodes: done once each, no crash`, async () => {
     const emu: Emulator = emulator();
@@ -105,8 +139,15 @@ describe('bad input fuzzing', () => {
       { id: 'ota', type: 'aliyun-iot-ota', device: 'dev', version: '1.0.0', download: 'off' },
       { id: 'config', type: 'aliyun-iot-config', device: 'dev' },
       { id: 'tags', type: 'aliyun-iot-tags', device: 'dev' },
+      {
+        id: 'acct',
+        type: 'aliyun-iot-account',
+        apiUrl: `https://${emu.host}:${emu.ports.https}/`,
+        ca: emu.ca,
+      },
+      { id: 'api', type: 'aliyun-iot-cloud-api', account: 'acct' },
     ];
-    await helper.load(NODES, flow, credentialsFor(device));
+    await helper.load(NODES, flow, { ...credentialsFor(device), acct: account });
     await connected(emu, device);
     const crashes: unknown[] = [];
     const onCrash = (err: unknown) => crashes.push(err);
@@ -123,7 +164,16 @@ describe('bad input fuzzing', () => {
           if (id === 'conn' && (msg.action === 'disconnect' || msg.action === 'reconnect')) msg.action = 'status';
           node.receive(msg);
         });
-        await eventually(() => list.length >= PER_NODE, 60_000, `${id}: every message done`);
+        // On a time out: which messages never completed, and what their fields were.
+        await eventually(
+          () => list.length >= PER_NODE,
+          60_000,
+          () => {
+            const seen = new Set(list.map((c) => (c.msg as { _fuzz?: number })._fuzz));
+            const missing = samples.flatMap((m, i) => (seen.has(i) ? [] : [[i, fieldKinds(m)]])).slice(0, 3);
+            return `${id}: every message done; ${list.length} done, first missing ${JSON.stringify(missing)}`;
+          },
+        );
         await new Promise((r) => setTimeout(r, 100));
         const marks = list.map((c) => (c.msg as { _fuzz?: number })._fuzz);
         assert.equal(new Set(marks).size, PER_NODE, `${id}: each message once`);

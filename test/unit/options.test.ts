@@ -199,6 +199,13 @@ describe('validateQos', () => {
     assert.equal(validateQos('1'), undefined);
     for (const bad of [2, -1, '2', 'x', null, 0.5]) assert.equal(validateQos(bad)?.code, 'QOS_INVALID');
   });
+
+  it('refuses an object String() cannot print, without throwing (found by the fuzz test)', () => {
+    const bare = Object.create(null) as object;
+    assert.deepEqual(validateQos(bare)?.params, { value: '[object Object]' });
+    const hostile = { toString: () => ({}) };
+    assert.equal(validateQos(hostile)?.code, 'QOS_INVALID');
+  });
 });
 
 describe('locales', () => {

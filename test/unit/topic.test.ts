@@ -23,4 +23,12 @@ describe('topics', () => {
     for (const ok of ['/a/#', '/a/+/b', '#', '+', '/a/b']) assert.equal(checkFilter(ok), undefined, ok);
     for (const bad of ['/a/#/b', '/a/b#', '/a/+b', '/a/#x']) assert.equal(checkFilter(bad), 'FILTER_INVALID', bad);
   });
+
+  it('refuses a topic longer than MQTT can carry (65,535 bytes of UTF-8)', () => {
+    assert.equal(checkPublishTopic(`/${'x'.repeat(65_534)}`), undefined);
+    assert.equal(checkPublishTopic(`/${'x'.repeat(65_535)}`), 'TOPIC_INVALID');
+    // Counted in bytes: 21,846 three-byte characters are 65,538 bytes.
+    assert.equal(checkPublishTopic('温'.repeat(21_846)), 'TOPIC_INVALID');
+    assert.equal(checkFilter(`/${'x'.repeat(65_535)}`), 'FILTER_INVALID');
+  });
 });
