@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The end-to-end run on Node-RED 5, which needs Node 22.9+: Node 22 comes from the npm package
-// `node@22`, Node-RED 5 is installed into .cache/node-red-5; then test/e2e runs against them.
+// `node@22`, Node-RED 5 is installed into .cache/node-red-5; then the tarball's end-to-end tests
+// (the examples, and the cloud side's shared consumer group) run against them.
 'use strict';
 const { execFileSync, spawnSync } = require('node:child_process');
 const { existsSync, mkdirSync } = require('node:fs');
@@ -28,7 +29,15 @@ console.log(`Node-RED ${redVersion} on Node ${version}`);
 
 const result = spawnSync(
   process.execPath,
-  ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-timeout=300000', 'test/e2e/tarball.test.ts'],
+  [
+    '--import',
+    'tsx',
+    '--test',
+    '--test-reporter=spec',
+    '--test-timeout=300000',
+    'test/e2e/tarball.test.ts',
+    'test/e2e/cloud.test.ts',
+  ],
   { cwd: root, stdio: 'inherit', env: { ...process.env, E2E_NODE_BINARY: node22, E2E_RED_JS: redJs } },
 );
 process.exit(result.status ?? 1);

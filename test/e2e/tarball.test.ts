@@ -2,9 +2,7 @@
 // (as the palette manager does), a real Node-RED process, every example deployed through the Admin
 // API and checked against the emulator. E2E_NODE_BINARY / E2E_RED_JS run it on another Node-RED.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Emulator } from '../../emulator/index';
@@ -20,13 +18,13 @@ import {
 import * as nr from '../../scripts/node-red-process';
 import { eventually, https, start } from '../helpers/emulator';
 import { readExample } from '../helpers/examples';
+import { installPackedTarball, NODE_RED_UNDER_TEST, startNodeRedUnderTest } from '../helpers/tarball';
 
 const DEMO_SECRET = DEMO_DEVICE.deviceSecret ?? 'demo-device-secret';
-const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 
 const example = readExample;
 
-describe(`end to end: tarball in ${process.env.E2E_RED_JS ? 'the given' : 'the devDependency'} Node-RED`, () => {
+describe(`end to end: tarball in ${NODE_RED_UNDER_TEST} Node-RED`, () => {
   let emu: Emulator;
   let red: nr.NodeRedProcess;
   let userDir: string;
@@ -34,21 +32,7 @@ describe(`end to end: tarball in ${process.env.E2E_RED_JS ? 'the given' : 'the d
   const demo = () => emu.registry.device(DEMO_DEVICE.productKey, DEMO_DEVICE.deviceName)!;
 
   before(async () => {
-    const work = mkdtempSync(join(tmpdir(), 'aliyun-iot-e2e-'));
-    // dist/ is already built by `npm test`; packing must not rebuild it under the other test files.
-    const tarball = execFileSync(npm, ['pack', '--ignore-scripts', '--pack-destination', work], {
-      cwd: nr.root,
-      encoding: 'utf8',
-    })
-      .trim()
-      .split('\n')
-      .at(-1)!;
-    userDir = nr.freshDir(join(work, 'user'));
-    execFileSync(npm, ['init', '-y'], { cwd: userDir, stdio: 'ignore' });
-    execFileSync(npm, ['install', join(work, tarball), '--no-audit', '--no-fund', '--prefer-offline'], {
-      cwd: userDir,
-      stdio: 'pipe',
-    });
+    userDir = installPackedTarball().userDir;
     emu = await start({
       devices: [DEMO_DEVICE, ...DEMO_UNREGISTERED, DEMO_GATEWAY, ...DEMO_SUB_DEVICES],
       products: [{ ...DEMO_PRODUCT, tsl: DEMO_TSL }, DEMO_GATEWAY_PRODUCT],
@@ -65,12 +49,7 @@ describe(`end to end: tarball in ${process.env.E2E_RED_JS ? 'the given' : 'the d
   });
 
   function startRed(): nr.NodeRedProcess {
-    return nr.startNodeRed({
-      userDir,
-      port,
-      nodeBinary: process.env.E2E_NODE_BINARY || process.execPath,
-      redJs: process.env.E2E_RED_JS || require.resolve('node-red/red.js'),
-    });
+    return startNodeRedUnderTest(userDir, port);
   }
 
   after(async () => {
