@@ -57,7 +57,7 @@ writeFileSync(
     browserModule('rules', ['fields']),
     browserModule('topic', []),
     browserModule('tsl-model', []),
-    browserModule('tsl-check', ['tsl-model']),
+    browserModule('tsl-check', ['fields', 'rules', 'tsl-model']),
     readFileSync(join(root, 'nodes', 'editor', 'validators.js'), 'utf8'),
     readFileSync(join(root, 'nodes', 'editor', 'thing-model.js'), 'utf8'),
   ].join('\n'),

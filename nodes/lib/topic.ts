@@ -27,9 +27,19 @@ const CONTROL = /[\u0000-\u001f\u007f]/;
 /** MQTT carries a topic's length in two bytes: a longer one cannot be sent, and kills the packet. */
 export const MAX_TOPIC_BYTES = 65_535;
 
+/** UTF-8 length without Buffer: the editor runs this module in the browser too. */
+function utf8Bytes(text: string): number {
+  let bytes = 0;
+  for (const ch of text) {
+    const cp = ch.codePointAt(0) ?? 0;
+    bytes += cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+  }
+  return bytes;
+}
+
 function tooLong(topic: string): boolean {
   // Cheap first: a string this short cannot exceed the limit even in 3-byte UTF-8.
-  return topic.length > MAX_TOPIC_BYTES / 3 && Buffer.byteLength(topic, 'utf8') > MAX_TOPIC_BYTES;
+  return topic.length > MAX_TOPIC_BYTES / 3 && utf8Bytes(topic) > MAX_TOPIC_BYTES;
 }
 
 export function checkPublishTopic(topic: string): TopicErrorCode | undefined {
