@@ -4,8 +4,8 @@
 // Rules enforced: authenticate within 15 s of the TCP connection; attach the receiver link within
 // 15 s of the open; exactly one receiver link, no sender link; idle-time-out in the client's open
 // 30,000-300,000 ms. Choices (UNVERIFIED): an open without idle-time-out (or 0, "none" in AMQP) is
-// accepted; a link after the first one closed is taken; every group receives every message (no
-// per-product subscription); the emulator's own open asks for 60 s idle-time-out (rhea clients then
+// accepted; a link after the first one closed is taken; a group receives every product's messages
+// unless its spec names products (`productKeys`, as a console subscription does); the emulator's own open asks for 60 s idle-time-out (rhea clients then
 // send a heartbeat every 30 s); `flow` drain is not answered (credit is used as messages come).
 import type { AddressInfo, Socket } from 'node:net';
 import type { Server as TlsServer, TLSSocket } from 'node:tls';

@@ -1,8 +1,16 @@
 // The flow `npm start` preloads: the demo device on the emulator (TLS, the emulator's CA), an
-// inject -> publish, a subscribe -> debug, a connect -> debug, and the cloud side setting a property.
+// inject -> publish, a subscribe -> debug, a connect -> debug, and the cloud side as an application
+// runs it against the real platform: an account node (the emulator's OpenAPI and AMQP, its CA), a
+// cloud-api node setting a property, and an amqp-in node receiving every device's data.
 'use strict';
 
 const DEMO = { productKey: 'a1DemoPk', deviceName: 'demo-device', deviceSecret: 'demo-device-secret' };
+/** The emulator's `--demo` AccessKey and consumer group (emulator/cli-args.ts): public demo values. */
+const DEMO_CLOUD = {
+  accessKeyId: 'LTAI5tDemoAccessKeyId',
+  accessKeySecret: 'demo-access-key-secret',
+  consumerGroupId: 'DEFAULT_GROUP',
+};
 
 /** A part of the emulator's demo thing model (emulator/demo-tsl.json): what the demo flow posts. */
 function demoThingModel() {
@@ -16,7 +24,11 @@ function demoThingModel() {
   };
 }
 
-function demoFlow({ host, ports, caPem, caPath }) {
+/**
+ * `account` ({accessKeyId, accessKeySecret}) and `consumerGroupId` default to the emulator's demo
+ * ones; the emulator must know them (startEmulator's `accounts` and `consumerGroups`).
+ */
+function demoFlow({ host, ports, caPem, account = DEMO_CLOUD, consumerGroupId = DEMO_CLOUD.consumerGroupId }) {
   const z = 'demo-tab';
   const base = `/sys/${DEMO.productKey}/${DEMO.deviceName}`;
   return [
@@ -159,9 +171,12 @@ function demoFlow({ host, ports, caPem, caPath }) {
       id: 'demo-note-2',
       type: 'comment',
       z,
-      name: 'Cloud side: the emulator sets a property, the device receives it',
-      info: '',
-      x: 270,
+      name: "Cloud side: SetDeviceProperty through the OpenAPI, every device's data through AMQP",
+      info:
+        'What an application runs against the real platform, pointed at the emulator: the account node holds ' +
+        "the emulator's demo AccessKey, its OpenAPI URL, AMQP host and port, and its CA. For the platform, " +
+        "enter a RAM user's AccessKey, the region and the instance ID, and clear the URL, host, port and CA.",
+      x: 300,
       y: 230,
       wires: [],
     },
@@ -176,7 +191,7 @@ function demoFlow({ host, ports, caPem, caPath }) {
       once: true,
       onceDelay: '4',
       topic: '',
-      payload: '{"params":{"LightSwitch":1}}',
+      payload: JSON.stringify({ ProductKey: DEMO.productKey, DeviceName: DEMO.deviceName, Items: { LightSwitch: 1 } }),
       payloadType: 'json',
       x: 200,
       y: 290,
@@ -184,21 +199,14 @@ function demoFlow({ host, ports, caPem, caPath }) {
     },
     {
       id: 'demo-cloud-call',
-      type: 'http request',
+      type: 'aliyun-iot-cloud-api',
       z,
-      name: 'emulator cloud API',
-      method: 'POST',
-      ret: 'obj',
-      paytoqs: 'ignore',
-      url: `https://${host}:${ports.https}/api/devices/${DEMO.productKey}/${DEMO.deviceName}/properties`,
-      tls: 'demo-tls',
-      persist: false,
-      proxy: '',
-      insecureHTTPParser: false,
-      authType: '',
-      senderr: false,
-      headers: [],
-      x: 470,
+      name: 'SetDeviceProperty',
+      account: 'demo-account',
+      action: 'SetDeviceProperty',
+      actionName: '',
+      keepSecrets: false,
+      x: 460,
       y: 290,
       wires: [['demo-cloud-answer']],
     },
@@ -217,6 +225,31 @@ function demoFlow({ host, ports, caPem, caPath }) {
       wires: [],
     },
     {
+      id: 'demo-cloud-catch',
+      type: 'catch',
+      z,
+      name: 'cloud API refused',
+      scope: ['demo-cloud-call'],
+      uncaught: false,
+      x: 450,
+      y: 340,
+      wires: [['demo-cloud-refused']],
+    },
+    {
+      id: 'demo-cloud-refused',
+      type: 'debug',
+      z,
+      name: 'refused (e.g. device offline)',
+      active: true,
+      tosidebar: true,
+      console: false,
+      complete: 'error',
+      targetType: 'msg',
+      x: 710,
+      y: 340,
+      wires: [],
+    },
+    {
       id: 'demo-subscribe',
       type: 'aliyun-iot-subscribe',
       z,
@@ -226,7 +259,7 @@ function demoFlow({ host, ports, caPem, caPath }) {
       qos: '1',
       format: 'json',
       x: 160,
-      y: 350,
+      y: 400,
       wires: [['demo-property']],
     },
     {
@@ -240,24 +273,53 @@ function demoFlow({ host, ports, caPem, caPath }) {
       complete: 'payload',
       targetType: 'msg',
       x: 440,
-      y: 350,
+      y: 400,
       wires: [],
     },
     {
-      id: 'demo-tls',
-      type: 'tls-config',
-      name: 'emulator CA',
-      cert: '',
-      key: '',
-      ca: caPath,
-      certname: '',
-      keyname: '',
-      caname: '',
+      id: 'demo-amqp',
+      type: 'aliyun-iot-amqp-in',
+      z,
+      name: "every device's data",
+      account: 'demo-account',
+      consumerGroupId,
+      clientId: '',
+      connections: '1',
+      creditWindow: '100',
+      x: 170,
+      y: 460,
+      wires: [['demo-amqp-data'], []],
+    },
+    {
+      id: 'demo-amqp-data',
+      type: 'debug',
+      z,
+      name: 'AMQP: device data',
+      active: true,
+      tosidebar: true,
+      console: false,
+      complete: 'true',
+      targetType: 'full',
+      x: 430,
+      y: 460,
+      wires: [],
+    },
+    {
+      id: 'demo-account',
+      type: 'aliyun-iot-account',
+      name: 'emulator account',
+      regionId: 'cn-shanghai',
+      iotInstanceId: '',
+      accountId: '',
+      apiUrl: `https://${host}:${ports.https}/`,
+      amqpHost: host,
+      amqpPort: String(ports.amqp),
+      ca: caPem,
       servername: '',
-      verifyservercert: true,
-      alpnprotocol: '',
+      rejectUnauthorized: true,
+      credentials: { accessKeyId: account.accessKeyId, accessKeySecret: account.accessKeySecret },
     },
   ];
 }
 
-module.exports = { DEMO, demoFlow };
+module.exports = { DEMO, DEMO_CLOUD, demoFlow };

@@ -8,7 +8,7 @@ const { execFileSync } = require('node:child_process');
 const nr = require('./node-red-process');
 const { demoFlow } = require('./demo-flow');
 
-const USAGE = `Usage: npm start -- [--port 1880] [--mqtt-port 11883] [--mqtts-port 18883] [--ws-port 18080] [--wss-port 18443] [--https-port 18444] [--files-port 18445] [--reset] [--user-dir dir]
+const USAGE = `Usage: npm start -- [--port 1880] [--mqtt-port 11883] [--mqtts-port 18883] [--ws-port 18080] [--wss-port 18443] [--https-port 18444] [--files-port 18445] [--amqp-port 15671] [--reset] [--user-dir dir]
   --port        the Node-RED editor port
   --*-port      the emulator's ports (see the emulator CLI)
   --reset       deploy the demo flow again, replacing what the editor saved
@@ -18,7 +18,7 @@ const USAGE = `Usage: npm start -- [--port 1880] [--mqtt-port 11883] [--mqtts-po
 function parse(argv) {
   const out = {
     port: 1880,
-    ports: { mqtt: 11883, mqtts: 18883, ws: 18080, wss: 18443, https: 18444, files: 18445 },
+    ports: { mqtt: 11883, mqtts: 18883, ws: 18080, wss: 18443, https: 18444, files: 18445, amqp: 15671 },
     reset: false,
     userDir: join(nr.root, '.node-red-user'),
   };
@@ -31,7 +31,7 @@ function parse(argv) {
       const value = Number(argv[++i]);
       if (!Number.isInteger(value) || value < 1 || value > 65535) throw new Error(`${flag} needs a port number`);
       if (flag === '--port') out.port = value;
-      else if (/^--(mqtt|mqtts|ws|wss|https|files)-port$/.test(flag)) out.ports[flag.slice(2, -5)] = value;
+      else if (/^--(mqtt|mqtts|ws|wss|https|files|amqp)-port$/.test(flag)) out.ports[flag.slice(2, -5)] = value;
       else throw new Error(`Unknown option ${flag}\n${USAGE}`);
     }
   }
@@ -70,7 +70,13 @@ async function main() {
   nr.writeSettings(userDir, { port: options.port, credentialSecret: 'aliyun-iot-demo' });
 
   const { startEmulator, createCertificateAuthority } = require('../dist/emulator/index.js');
-  const { DEMO_DEVICE, DEMO_PRODUCT, DEMO_TSL } = require('../dist/emulator/cli-args.js');
+  const {
+    DEMO_ACCOUNT,
+    DEMO_CONSUMER_GROUP,
+    DEMO_DEVICE,
+    DEMO_PRODUCT,
+    DEMO_TSL,
+  } = require('../dist/emulator/cli-args.js');
   const caPath = join(userDir, 'emulator', 'ca.pem');
   const keyPath = join(userDir, 'emulator', 'ca-key.pem');
   const ca =
@@ -82,6 +88,9 @@ async function main() {
   const emulator = await startEmulator({
     devices: [DEMO_DEVICE],
     products: [{ ...DEMO_PRODUCT, tsl: DEMO_TSL }],
+    // The cloud side of the demo flow: its account node's AccessKey and its amqp-in node's group.
+    accounts: [DEMO_ACCOUNT],
+    consumerGroups: [DEMO_CONSUMER_GROUP],
     ports: options.ports,
     ca,
   });
@@ -107,17 +116,25 @@ async function main() {
   if (firstRun || options.reset) {
     await nr.deployFlows(
       nodeRed.url,
-      demoFlow({ host: emulator.host, ports: emulator.ports, caPem: emulator.ca, caPath }),
+      demoFlow({
+        host: emulator.host,
+        ports: emulator.ports,
+        caPem: emulator.ca,
+        account: DEMO_ACCOUNT,
+        consumerGroupId: DEMO_CONSUMER_GROUP.id,
+      }),
     );
   }
   const { host, ports } = emulator;
   console.log(`
 Node-RED editor:   ${nodeRed.url}/   (demo flow "Aliyun IoT demo")
 Emulator:          MQTT tcp ${host}:${ports.mqtt}, tls ${host}:${ports.mqtts}, ws ${host}:${ports.ws}/mqtt, wss ${host}:${ports.wss}/mqtt
-                   HTTPS auth and cloud API https://${host}:${ports.https}/api/devices
+                   HTTPS auth, the OpenAPI https://${host}:${ports.https}/ and the cloud API https://${host}:${ports.https}/api/devices
+                   AMQP server-side subscription amqps://${host}:${ports.amqp}, consumer group ${DEMO_CONSUMER_GROUP.id}
                    OTA firmware and remote configuration downloads https://${host}:${ports.files}
                    CA ${caPath}
 Demo device:       ProductKey ${DEMO_DEVICE.productKey}, DeviceName ${DEMO_DEVICE.deviceName}, DeviceSecret ${DEMO_DEVICE.deviceSecret} (a demo value)
+Demo account:      AccessKey ID ${DEMO_ACCOUNT.accessKeyId} (its secret, a demo value, is in the flow's account node)
 Press Ctrl-C to stop.`);
 }
 

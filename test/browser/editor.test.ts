@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import type { Emulator } from '../../emulator/index';
-import { DEMO_DEVICE } from '../../emulator/cli-args';
+import { DEMO_ACCOUNT, DEMO_CONSUMER_GROUP, DEMO_DEVICE } from '../../emulator/cli-args';
 import * as nr from '../../scripts/node-red-process';
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { demoFlow } = require('../../scripts/demo-flow') as { demoFlow: (o: Record<string, unknown>) => unknown[] };
@@ -17,6 +17,9 @@ import { ARTIFACTS, editorSuite, openConfigDialog, openEditor, optionTexts, show
 describe('editor in Chromium', () => {
   const suite = editorSuite({
     devices: [DEMO_DEVICE],
+    // The demo flow's cloud side signs in with the demo AccessKey.
+    accounts: [DEMO_ACCOUNT],
+    consumerGroups: [DEMO_CONSUMER_GROUP],
   });
   let emu: Emulator;
   let red: nr.NodeRedProcess;

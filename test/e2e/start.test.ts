@@ -24,7 +24,7 @@ async function ports(n: number): Promise<number[]> {
 
 describe('npm start', () => {
   it('runs the demo flow on the emulator and stops both on Ctrl-C', async () => {
-    const [ui, mqtt, mqtts, ws, wss, https, files] = await ports(7);
+    const [ui, mqtt, mqtts, ws, wss, https, files, amqp] = await ports(8);
     const userDir = mkdtempSync(join(tmpdir(), 'aliyun-iot-start-'));
     const flags = [
       '--port',
@@ -41,12 +41,16 @@ describe('npm start', () => {
       https,
       '--files-port',
       files,
+      '--amqp-port',
+      amqp,
     ].map(String);
     const { child, output, exited } = run([...flags, '--user-dir', userDir]);
     await eventually(() => output().includes('Press Ctrl-C'), 60_000, 'started');
     assert.match(output(), new RegExp(`Node-RED editor: +http://127\\.0\\.0\\.1:${ui}/`));
     assert.match(output(), new RegExp(`tls 127\\.0\\.0\\.1:${mqtts}`));
     assert.match(output(), new RegExp(`downloads https://127\\.0\\.0\\.1:${files}`));
+    assert.match(output(), new RegExp(`amqps://127\\.0\\.0\\.1:${amqp}, consumer group DEFAULT_GROUP`));
+    assert.match(output(), /Demo account: +AccessKey ID LTAI5tDemoAccessKeyId/);
     const flows = (await nr.request('GET', `http://127.0.0.1:${ui}/flows`)).body as { type: string; label?: string }[];
     assert.ok(flows.some((n) => n.type === 'tab' && n.label === 'Aliyun IoT demo'));
     for (const type of [
@@ -54,6 +58,10 @@ describe('npm start', () => {
       'aliyun-iot-publish',
       'aliyun-iot-subscribe',
       'aliyun-iot-connect',
+      // The cloud side, as against the real platform.
+      'aliyun-iot-account',
+      'aliyun-iot-cloud-api',
+      'aliyun-iot-amqp-in',
       'inject',
       'debug',
     ]) {

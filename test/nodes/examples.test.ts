@@ -1,9 +1,12 @@
 // Every flow in examples/ runs against the emulator and does what its comment says.
 import assert from 'node:assert/strict';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, it } from 'node:test';
 import type { Emulator } from '../../emulator/index';
 import {
+  DEMO_ACCOUNT,
+  DEMO_CONSUMER_GROUP,
   DEMO_DEVICE,
   DEMO_GATEWAY,
   DEMO_GATEWAY_PRODUCT,
@@ -15,6 +18,7 @@ import {
 import { eventually, https } from '../helpers/emulator';
 import { readExample, type FlowNode } from '../helpers/examples';
 import { collect, flowSubscriptions, helper, logged, NODES, nodeRedSuite } from '../helpers/flows';
+import { enableMessageHooks, prototypeSpyCalls } from '../helpers/red-internals';
 
 // Core nodes the examples use, loaded from the node-red devDependency.
 const core = [
@@ -45,10 +49,15 @@ function loadExample(
 }
 
 describe('examples/', () => {
+  // The amqp-in node acknowledges a message when the flow has finished with it: Node-RED's message hooks.
+  enableMessageHooks();
   const suite = nodeRedSuite({
     devices: [DEMO_DEVICE, ...DEMO_UNREGISTERED, DEMO_GATEWAY, ...DEMO_SUB_DEVICES],
     // The demo product with its thing model: the emulator checks the examples' data as the platform would.
     products: [{ ...DEMO_PRODUCT, tsl: DEMO_TSL }, DEMO_GATEWAY_PRODUCT],
+    // The cloud side as `--demo` has it: the cloud-* examples' AccessKey and consumer group.
+    accounts: [DEMO_ACCOUNT],
+    consumerGroups: [DEMO_CONSUMER_GROUP],
   });
   let emu: Emulator;
   before(() => {
@@ -319,5 +328,148 @@ describe('examples/', () => {
     assert.ok(Buffer.isBuffer(got[0]!.payload));
     assert.deepEqual(logged('ex-raw-command', 'error'), []);
     assert.deepEqual(logged('ex-raw-command', 'warn'), []);
+  });
+  // The cloud side: the account node of the cloud-* examples holds the emulator's demo AccessKey;
+  // the device side comes from a device example loaded beside it, as their comments say. (The helper
+  // loads the catch, complete and status nodes by itself, once per such node in the flow: a flow
+  // may hold one catch node only.)
+  const GROUP = DEMO_CONSUMER_GROUP.id;
+  type Delivered = { topic?: string; payload: unknown; messageId?: string; generateTime?: number };
+
+  /** Several examples deployed together, as a user imports one after another. */
+  async function loadExamples(...names: string[]): Promise<void> {
+    const loaded = names.map((name) => loadExample(name, emu));
+    await helper.load(
+      [...NODES, ...core],
+      loaded.flatMap((l) => l.flow),
+      Object.assign({}, ...loaded.map((l) => l.credentials)) as Record<string, Record<string, string>>,
+    );
+  }
+
+  it("cloud-amqp-debug: a device's reading and its online status reach the debug node, acknowledged", async () => {
+    const since = Date.now();
+    const accepted = emu.amqp.counters(GROUP).accepted;
+    await loadExamples('cloud-amqp-debug', 'aliyun-iot-publish');
+    const data = collect('ex-amqp-debug') as Delivered[];
+    const states = collect('ex-amqp-status');
+    // What the group kept for it from earlier tests arrives too: this test's messages are the new ones.
+    const fresh = () => data.filter((m) => (m.generateTime ?? 0) >= since);
+    const reading = () => fresh().find((m) => m.topic === '/a1DemoPk/demo-device/user/update');
+    await eventually(() => reading() !== undefined, 10_000, 'the reading through AMQP');
+    assert.deepEqual(reading()!.payload, { temperature: 21.5, humidity: 40 });
+    assert.match(String(reading()!.messageId), /^\d+$/);
+    // The previous test's device going offline may come first.
+    const statuses = () =>
+      fresh()
+        .filter((m) => m.topic === '/as/mqtt/status/a1DemoPk/demo-device')
+        .map((m) => (m.payload as { status?: string }).status);
+    await eventually(
+      () => statuses().includes('online'),
+      5000,
+      () => `online: ${statuses().join()}`,
+    );
+    assert.ok(states.some((m) => (m.payload as { open: number }).open === 1));
+    // Each message was acknowledged once the debug node had finished with it.
+    await eventually(
+      () => emu.amqp.counters(GROUP).accepted - accepted >= data.length && emu.amqp.counters(GROUP).queued === 0,
+      5000,
+      () => `acknowledged: ${JSON.stringify(emu.amqp.counters(GROUP))} for ${data.length} out`,
+    );
+    assert.deepEqual(logged('ex-amqp-in', 'error'), []);
+  });
+
+  it('cloud-lightswitch-off: "all off" sets LightSwitch 0 at the online device; the offline one is caught', async () => {
+    // The device side: the command example without its catch node (one catch node per flow, above).
+    const { flow, credentials } = loadExample('cloud-lightswitch-off', emu);
+    const device = loadExample('aliyun-iot-command', emu);
+    await helper.load([...NODES, ...core], [...flow, ...device.flow.filter((n) => n.type !== 'catch')], {
+      ...credentials,
+      ...device.credentials,
+    });
+    const commands = collect('ex-cmd-debug');
+    const answers = collect('ex-lsoff-answers') as (Delivered & { requestId?: string })[];
+    const refused = collect('ex-lsoff-refused') as (Delivered & { requestId?: string; error?: { code?: string } })[];
+    await eventually(() => demo().online && flowSubscriptions(demo()) >= 3, 8000, 'the device flow subscribed');
+    helper.getNode('ex-lsoff-inject')!.receive({});
+    await eventually(() => answers.length === 1 && refused.length === 1, 8000, 'both calls answered');
+    // demo-device took the call and its command flow answered it with the values it got.
+    assert.equal(answers[0]!.topic, 'demo-device');
+    assert.match(String((answers[0]!.payload as { Data: { MessageId: unknown } }).Data.MessageId), /^\d+$/);
+    assert.equal(answers[0]!.requestId, (answers[0]!.payload as { RequestId: string }).RequestId);
+    await eventually(() => commands.some((m) => m.topic === 'property/set'), 5000, 'property/set at the device');
+    assert.deepEqual(commands.find((m) => m.topic === 'property/set')!.payload, { LightSwitch: 0 });
+    const setReply = `/sys/${DEMO_DEVICE.productKey}/${DEMO_DEVICE.deviceName}/thing/service/property/set_reply`;
+    await eventually(
+      () =>
+        demo().uplink.some(
+          (m) => m.topic === setReply && (JSON.parse(m.payload) as { data?: unknown }).data !== undefined,
+        ),
+      5000,
+      'the device replied',
+    );
+    const reply = demo()
+      .uplink.filter((m) => m.topic === setReply)
+      .at(-1)!;
+    assert.deepEqual((JSON.parse(reply.payload) as { code: number; data: unknown }).data, { LightSwitch: 0 });
+    // demo-child-1 has never connected: refused by the platform, with its Code and RequestId.
+    assert.equal(refused[0]!.topic, 'demo-child-1');
+    assert.equal(refused[0]!.error?.code, 'iot.messagebroker.OFFLINE');
+    assert.ok(refused[0]!.requestId);
+  });
+
+  it('cloud-shared-group: the flow on two instances shares the group, each message to one of them', async () => {
+    // The second instance: the same flow under other node IDs, as Node-RED keeps one ID per runtime.
+    // Its blank client ID then differs by the node ID, where a second machine's differs by its host name.
+    const first = loadExample('cloud-shared-group', emu);
+    const second = loadExample('cloud-shared-group', emu);
+    const renamed = (value: unknown): unknown =>
+      JSON.parse(JSON.stringify(value).replace(/"ex-share-/g, '"ex2-share-')) as unknown;
+    const device = loadExample('aliyun-iot-publish', emu);
+    await helper.load([...NODES, ...core], [...first.flow, ...(renamed(second.flow) as FlowNode[]), ...device.flow], {
+      ...first.credentials,
+      ...(renamed(second.credentials) as Record<string, Record<string, string>>),
+      ...device.credentials,
+    });
+    const one = collect('ex-share-debug') as Delivered[];
+    const two = collect('ex2-share-debug') as Delivered[];
+    const host =
+      hostname()
+        .replace(/[^A-Za-z0-9_.-]/g, '')
+        .slice(0, 30) || 'node-red';
+    await eventually(() => emu.amqp.connections(GROUP).length === 2, 10_000, 'both instances logged in');
+    assert.deepEqual(emu.amqp.connections(GROUP).sort(), [`${host}-ex-share-in`, `${host}-ex2-share-in`].sort());
+    await eventually(() => demo().online, 8000, 'the device online');
+    const run = `shared-${Date.now()}`;
+    for (let n = 0; n < 20; n++) helper.getNode('ex-pub-node')!.receive({ payload: { run, n } });
+    const mine = (got: Delivered[]) =>
+      got.filter((m) => (m.payload as { run?: string } | null)?.run === run).map((m) => (m.payload as { n: number }).n);
+    await eventually(
+      () => mine(one).length + mine(two).length >= 20,
+      10_000,
+      () => `all twenty received: ${mine(one).length} + ${mine(two).length}`,
+    );
+    const all = [...mine(one), ...mine(two)].sort((a, b) => a - b);
+    assert.deepEqual(
+      all,
+      Array.from({ length: 20 }, (_, n) => n),
+      'each message to exactly one instance',
+    );
+    assert.ok(mine(one).length > 0 && mine(two).length > 0, `shares ${mine(one).length} and ${mine(two).length}`);
+    // Each instance's count node shows what reached it.
+    const lastStatus = (id: string) =>
+      prototypeSpyCalls('status')
+        .filter((c) => (c.thisValue as { id?: string }).id === id)
+        .map((c) => (c.args[0] as { text?: string }).text)
+        .at(-1);
+    await eventually(
+      () => lastStatus('ex-share-count') === `${one.length} received here`,
+      5000,
+      () => `first count: ${lastStatus('ex-share-count')} for ${one.length}`,
+    );
+    await eventually(
+      () => lastStatus('ex2-share-count') === `${two.length} received here`,
+      5000,
+      () => `second count: ${lastStatus('ex2-share-count')} for ${two.length}`,
+    );
   });
 });

@@ -257,8 +257,8 @@ export class AmqpConsumer {
       transport: 'tls',
       ca: [...account.tls.ca],
       rejectUnauthorized: account.tls.rejectUnauthorized,
-      // SNI names a host, never an address (RFC 6066).
-      servername: account.tls.servername || (isIP(amqp.host) ? undefined : amqp.host),
+      // SNI names a host, never an address (RFC 6066); '' because rhea puts the host in for undefined.
+      servername: account.tls.servername || (isIP(amqp.host) ? '' : amqp.host),
       username: login.username,
       password: login.password,
       reconnect: false,
