@@ -26,9 +26,20 @@ describe('device nodes: TypedInputs and output properties', () => {
     emu = suite();
   });
   const record = () => emu.registry.device(device.productKey, device.deviceName)!;
-  const lastUplink = () => {
-    const m = record().uplink.at(-1)!;
-    return [m.topic, m.payload];
+  /**
+   * The last message at the emulator, once it is `expected`: the publish completes on its PUBACK,
+   * and the emulator's record of it may come a moment later (on a busy machine, later still).
+   */
+  const uplinkArrives = async (expected: [string, string]) => {
+    const last = () => {
+      const m = record().uplink.at(-1);
+      return m ? [m.topic, m.payload] : [];
+    };
+    await eventually(
+      () => JSON.stringify(last()) === JSON.stringify(expected),
+      5000,
+      () => `${JSON.stringify(expected)}, last ${JSON.stringify(last())}`,
+    );
   };
 
   it('publish: topic from msg, flow or env; payload from flow context or JSONata', async () => {
@@ -71,14 +82,14 @@ describe('device nodes: TypedInputs and output properties', () => {
     await connected(emu, device);
 
     assert.equal(await inject('byMsg', { target: 'user/by-msg', topic: 'user/ignored', payload: 'a' }), undefined);
-    assert.deepEqual(lastUplink(), ['/pkTyped/typed/user/by-msg', 'a']);
+    await uplinkArrives(['/pkTyped/typed/user/by-msg', 'a']);
 
     (helper.getNode('byEnv') as unknown as Node).context().flow.set('reading', { t: 21.5 });
     assert.equal(await inject('byEnv', { payload: 'not this' }), undefined);
-    assert.deepEqual(lastUplink(), ['/pkTyped/typed/user/from-env', '{"t":21.5}']);
+    await uplinkArrives(['/pkTyped/typed/user/from-env', '{"t":21.5}']);
 
     assert.equal(await inject('byJsonata', { payload: [1, 2, 3] }), undefined);
-    assert.deepEqual(lastUplink(), ['/pkTyped/typed/user/typed/sum', '{"sum":6,"n":3}']);
+    await uplinkArrives(['/pkTyped/typed/user/typed/sum', '{"sum":6,"n":3}']);
 
     // A broken expression fails each message with a clear, localized error; nothing is sent.
     const sent = record().uplink.length;
