@@ -97,16 +97,19 @@ export interface EditorSuite {
  */
 export function editorSuite(options: EmulatorOptions): () => EditorSuite {
   let suite: EditorSuite | undefined;
+  // What has started so far: closed after the suite even when a later step failed (a Node-RED left
+  // running would keep the test process alive until the runner's timeout).
+  const started: Partial<Omit<EditorSuite, 'page'>> = {};
   before(async () => {
     assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install -y chromium`);
     mkdirSync(ARTIFACTS, { recursive: true });
-    const emu = await start(options);
+    const emu = (started.emu = await start(options));
     const userDir = nr.linkedUserDir(nr.freshDir(mkdtempSync(join(tmpdir(), 'aliyun-iot-browser-'))));
     const port = await nr.freePort();
     nr.writeSettings(userDir, { port });
-    const red = nr.startNodeRed({ userDir, port });
+    const red = (started.red = nr.startNodeRed({ userDir, port }));
     await red.ready;
-    const browser = await chromium.launch({
+    const browser = (started.browser = await chromium.launch({
       executablePath: CHROMIUM,
       args: [
         '--no-sandbox',
@@ -116,13 +119,13 @@ export function editorSuite(options: EmulatorOptions): () => EditorSuite {
         '--disable-sync',
         '--no-first-run',
       ],
-    });
+    }));
     suite = { emu, red, browser, page: await openEditor(browser, red.url, 'en-US') };
   });
   after(async () => {
-    await suite?.browser.close();
-    await suite?.red.stop();
-    await suite?.emu.close();
+    await started.browser?.close();
+    await started.red?.stop();
+    await started.emu?.close();
   });
   return () => {
     if (!suite) throw new Error('the editor suite has not started');
