@@ -1,13 +1,14 @@
 // `npm run bench [-- --quick]`: every scenario side by side with what users would use instead, in one
 // run on one broker (the emulator, rate limit off), as ratios; a table and bench/results/latest.json.
-// `-- --only gateway`: the gateway scenario alone (quicker while working on it); it prints its table
-// and leaves latest.json as it is, which holds complete runs only.
+// `-- --only gateway` or `-- --only amqp`: that scenario alone (quicker while working on it); it
+// prints its table and leaves latest.json as it is, which holds complete runs only.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { startEmulatorBroker, startMosquitto, type BenchBroker } from './lib/brokers';
 import { fleetSpecs } from './lib/fleet';
 import { benchDevice, startRuntime, stopRuntime } from './lib/runtime';
+import { amqpThroughput, type AmqpResult, type AmqpSide } from './scenarios/amqp';
 import { manyDevices, manyDeviceSpecs, type DevicesResult } from './scenarios/devices';
 import { fanout, type FanoutResult } from './scenarios/fanout';
 import { gatewayVsDirect, type GatewayResult } from './scenarios/gateway';
@@ -17,9 +18,10 @@ import { signing } from './scenarios/signing';
 
 const root = join(__dirname, '..');
 const quick = process.argv.includes('--quick');
-const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
-if (only !== undefined && only !== 'gateway')
-  throw new Error(`--only: 'gateway' is the one scenario to pick, not ${only}`);
+const ONLY = ['gateway', 'amqp'] as const;
+const onlyArg = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
+const only = ONLY.find((o) => o === onlyArg);
+if (onlyArg !== undefined && only === undefined) throw new Error(`--only: one of ${ONLY.join(', ')}, not ${onlyArg}`);
 const SIZE = quick
   ? {
       messages: 2000,
@@ -31,6 +33,8 @@ const SIZE = quick
       signatures: 2000,
       // Sub-devices behind one gateway (and as many direct devices), messages each.
       gateway: { devices: 100, messages: 2 },
+      // Messages through the AMQP subscription per round.
+      amqp: 2000,
     }
   : {
       messages: 50_000,
@@ -42,6 +46,7 @@ const SIZE = quick
       signatures: 20_000,
       // The platform's maximum of sub-devices per gateway.
       gateway: { devices: 2000, messages: 5 },
+      amqp: 50_000,
     };
 
 function version(pkg: string): string {
@@ -176,27 +181,102 @@ function gatewayRows(g: GatewayResult): string[][] {
   ];
 }
 
-async function main(): Promise<void> {
-  const maxDevices = Math.max(...SIZE.devices);
+/** The AMQP subscription: bare rhea receivers against amqp-in nodes, each consumer a process of its own. */
+function amqpRows(a: AmqpResult): string[][] {
+  const row = (label: string, bare: number, ours: number, digits: number, spread = '', compare = true) => [
+    label,
+    fmt(bare, digits),
+    '',
+    fmt(ours, digits),
+    compare ? fmt(ratio(ours, bare), 2) : '',
+    '',
+    spread,
+  ];
+  const spread = (s: AmqpSide) => `${fmt(s.throughput.spread * 100)}%`;
+  const one = `1 consumer`;
+  const two = `2 consumers (2 processes)`;
+  const rows = [
+    ['amqp on emulator', 'bare rhea', '', 'amqp-in', 'ours/bare', '', 'spread (ours)'],
+    row(
+      `${one}, ${fmt(a.messages)} msgs, credit ${a.creditWindow} (msg/s)`,
+      a.bare.throughput.median,
+      a.node.throughput.median,
+      0,
+      spread(a.node),
+    ),
+    row(`${two} (msg/s)`, a.bareTwo.throughput.median, a.nodeTwo.throughput.median, 0, spread(a.nodeTwo)),
+    // Issue 18's (c)/(a): two instances of the node against one bare receiver.
+    row(`2 amqp-in against 1 bare receiver (msg/s)`, a.bare.throughput.median, a.nodeTwo.throughput.median, 0),
+    row(`${one}: consumer CPU per msg (µs)`, a.bare.consumerCpuUs.median, a.node.consumerCpuUs.median, 1),
+    row(`${two}: consumer CPU per msg (µs)`, a.bareTwo.consumerCpuUs.median, a.nodeTwo.consumerCpuUs.median, 1),
+    // Near 100 %: the emulator (the server side) sets the pace. Near 100 % with the consumer's share
+    // (msg/s x its CPU per msg): the two take turns, and a message costs the sum of both.
+    row(
+      `${one}: emulator busy (% of a core)`,
+      a.bare.serverCpu.median * 100,
+      a.node.serverCpu.median * 100,
+      0,
+      '',
+      false,
+    ),
+    row(
+      `${two}: emulator busy (% of a core)`,
+      a.bareTwo.serverCpu.median * 100,
+      a.nodeTwo.serverCpu.median * 100,
+      0,
+      '',
+      false,
+    ),
+    // Against the process before it connected (Node-RED already started on our side).
+    row(`${one}: RSS peak growth (MB)`, a.bare.rssPeakDelta / 2 ** 20, a.node.rssPeakDelta / 2 ** 20, 1, '', false),
+    row(`${one}: heap growth, settled (MB)`, a.bare.heapDelta / 2 ** 20, a.node.heapDelta / 2 ** 20, 1, '', false),
+  ];
+  const redelivered = [a.bare, a.node, a.bareTwo, a.nodeTwo].map((s) => s.redelivered);
+  if (redelivered.some((n) => n > 0))
+    rows.push([
+      `pushed again by the server (bare, ours, bare x2, ours x2)`,
+      redelivered.join(', '),
+      '',
+      '',
+      '',
+      '',
+      '',
+    ]);
+  return rows;
+}
+
+/** The emulator of the MQTT scenarios, every device they use registered. */
+function mqttEmulator(): Promise<BenchBroker> {
   const names = ['pub-bare', 'pub-core', 'pub-ours', 'fan-core', 'fan-ours', 'lat-bare', 'lat-ours'];
-  const results: BrokerResults[] = [];
   const fleets = fleetSpecs(SIZE.gateway.devices);
-  const emulator = await startEmulatorBroker(
-    [...names.map(benchDevice), ...manyDeviceSpecs(maxDevices), ...fleets.devices],
+  return startEmulatorBroker(
+    [...names.map(benchDevice), ...manyDeviceSpecs(Math.max(...SIZE.devices)), ...fleets.devices],
     fleets.products,
   );
-  if (!only) results.push(await runOn(emulator));
-  const gateway = await gatewayVsDirect(emulator, SIZE.gateway.devices, SIZE.gateway.messages, SIZE.rounds);
-  await emulator.close();
+}
+
+async function main(): Promise<void> {
+  const results: BrokerResults[] = [];
+  let gateway: GatewayResult | undefined;
+  // The AMQP scenario starts an emulator of its own.
+  const emulator = only === 'amqp' ? undefined : await mqttEmulator();
+  if (emulator) {
+    if (!only) results.push(await runOn(emulator));
+    gateway = await gatewayVsDirect(emulator, SIZE.gateway.devices, SIZE.gateway.messages, SIZE.rounds);
+    await emulator.close();
+  }
   const mosquitto = only ? undefined : await startMosquitto();
   if (mosquitto) {
     results.push(await runOn(mosquitto));
     await mosquitto.close();
   }
+  const amqp = !only || only === 'amqp' ? await amqpThroughput(SIZE.amqp, SIZE.rounds) : undefined;
   const signatures = only ? undefined : await signing(SIZE.signatures, SIZE.rounds);
 
   const rows = results.flatMap((r) => [...rowsOf(r), []]);
-  rows.push(...gatewayRows(gateway));
+  if (gateway) rows.push(...gatewayRows(gateway));
+  if (gateway && amqp) rows.push([]);
+  if (amqp) rows.push(...amqpRows(amqp));
   if (signatures) rows.push([], ['signing', '', '', 'sig/s', '', '', 'spread']);
   for (const [method, f] of Object.entries(signatures ?? {}))
     rows.push([`signMqtt ${method}`, '', '', fmt(f.median), '', '', `${fmt(f.spread * 100)}%`]);
@@ -205,7 +285,8 @@ async function main(): Promise<void> {
     node: process.version,
     nodeRed: version('node-red'),
     mqtt: version('mqtt'),
-    brokers: [emulator, ...(mosquitto ? [mosquitto] : [])].map((b) =>
+    rhea: version('rhea'),
+    brokers: [...(emulator ? [emulator] : []), ...(mosquitto ? [mosquitto] : [])].map((b) =>
       b.name === 'emulator' ? `emulator (aedes ${version('aedes')})` : 'mosquitto 2',
     ),
     cores: cpus().length,
@@ -223,6 +304,7 @@ async function main(): Promise<void> {
         versions,
         results,
         gateway,
+        amqp,
         signing: signatures,
       },
       null,
