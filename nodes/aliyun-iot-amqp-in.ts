@@ -109,7 +109,16 @@ export = function register(RED: NodeAPI): void {
         if (l.state === 'auth-failed' && l.error) node.error(localize(RED, 'AMQP_AUTH_FAILED', { reason: l.error }));
       node.send([
         null,
-        { topic: 'status', payload: { connections: links.map((l) => ({ ...l })), open, counters: { ...counters } } },
+        {
+          topic: 'status',
+          payload: {
+            connections: links.map((l) => ({ ...l })),
+            open,
+            // The credit each connection grants; counters.inFlight is how much of it the flow holds.
+            creditWindow,
+            counters: { ...counters },
+          },
+        },
       ]);
     };
 

@@ -208,8 +208,13 @@ describe('amqp-in node', () => {
       ['a', 'b'],
     );
     for (const h of held) h.done();
-    const last = states.at(-1)!.payload as { open: number; counters: { reconnects: number; duplicates: number } };
+    const last = states.at(-1)!.payload as {
+      open: number;
+      creditWindow: number;
+      counters: { reconnects: number; duplicates: number };
+    };
     assert.equal(last.open, 1);
+    assert.equal(last.creditWindow, 10);
     assert.ok(last.counters.reconnects >= 1);
   });
 
