@@ -7,10 +7,12 @@ import type { Node, NodeAPI, NodeDef } from 'node-red';
 import type { AliyunIotError, ErrorCode } from './lib/errors';
 import type { CredentialStore } from './lib/login';
 import { validateDeviceOptions, type DeviceOptions } from './lib/options';
+import { DEFAULT_LOGIN_RATE, sharedLoginPace } from './lib/login-pace';
 import { deviceKeyOf, sharedPool, type Lease } from './lib/pool';
 import { contextCredentialStore } from './support/credential-store';
 import { wantsExtRrpc } from './support/custom-rrpc';
 import { linkSubDevice } from './support/gateway-link';
+import { LOGIN_RATE_SETTING, loginRateOf } from './support/login-rate';
 import { linkProduct } from './support/product-link';
 import { localize, localizedError } from './support/i18n';
 import type { DeviceConfigNode } from './support/device-link';
@@ -19,6 +21,10 @@ interface DeviceDef extends NodeDef, Record<string, unknown> {}
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 export = function register(RED: NodeAPI): void {
+  // Every direct device login of this process waits for the one login pace.
+  sharedLoginPace.configure(loginRateOf(RED));
+  sharedPool.configure({ tuning: { loginPace: sharedLoginPace } });
+
   function AliyunIotDevice(this: Mutable<DeviceConfigNode>, def: DeviceDef): void {
     RED.nodes.createNode(this, def);
     const node = this;
@@ -124,5 +130,6 @@ export = function register(RED: NodeAPI): void {
 
   RED.nodes.registerType('aliyun-iot-device', AliyunIotDevice as unknown as (this: Node, def: NodeDef) => void, {
     credentials: { deviceSecret: { type: 'password' }, productSecret: { type: 'password' } },
+    settings: { [LOGIN_RATE_SETTING]: { value: DEFAULT_LOGIN_RATE, exportable: false } },
   });
 };

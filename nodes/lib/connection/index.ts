@@ -201,6 +201,7 @@ export class DeviceConnection extends EventEmitter<ConnectionEvents> implements 
     this.phase = next;
     this.uplink.online = next.kind === 'online' ? next.session : undefined;
     if (old.kind === 'backoff') clearTimeout(old.timer);
+    if (old.kind === 'queued') this.tuning.loginPace?.leave(old.turn);
     const session = sessionOf(old);
     if (session && session !== sessionOf(next)) {
       this.outbox.requeueInflight();
@@ -224,11 +225,26 @@ export class DeviceConnection extends EventEmitter<ConnectionEvents> implements 
     });
   }
 
-  /** A login attempt: credentials (maybe over HTTPS first), then a fresh session. */
+  /** A login attempt once the process-wide login pace lets it through (at once when it can). */
   private start(): void {
+    const retrying = this.everConnected || this.attempt > 0;
+    const pace = this.tuning.loginPace;
+    if (!pace) return this.begin(retrying);
+    const queued: Phase = {
+      kind: 'queued',
+      retrying,
+      turn: () => {
+        if (this.phase === queued) this.begin(retrying);
+      },
+    };
+    if (pace.admit(queued.turn)) return this.begin(retrying);
+    this.enter(queued);
+  }
+
+  /** The login attempt itself: credentials (maybe over HTTPS first), then a fresh session. */
+  private begin(retrying: boolean): void {
     this.uplink.restoreJournal((code, params) => this.emit('warning', code, params));
     this.lastError = undefined;
-    const retrying = this.everConnected || this.attempt > 0;
     let login: MqttLogin | Promise<MqttLogin>;
     try {
       login = this.login.next();

@@ -3,22 +3,25 @@
 //
 // Transitions (anything else is ignored):
 //
-//   idle         --connect()----------------------> waiting (a predecessor logs out) | authorizing | dialing
-//   waiting      --predecessor logged out---------> authorizing | dialing
+//   idle         --connect()----------------------> waiting (a predecessor logs out) | queued | authorizing | dialing
+//   waiting      --predecessor logged out---------> queued | authorizing | dialing
+//   queued       --the login pace's turn----------> authorizing | dialing
 //   authorizing  --credentials------------------> dialing
 //   authorizing  --HTTPS/registration failed-----> backoff (disconnected | auth-failed)
 //   dialing      --CONNACK 0---------------------> online
 //   dialing      --refused, cached token---------> backoff (reconnecting, 0 ms: a fresh token at once)
 //   dialing      --refused / closed--------------> backoff (auth-failed | disconnected | kicked)
 //   online       --closed------------------------> backoff (disconnected | kicked)
-//   backoff      --timer-------------------------> authorizing | dialing
-//   any but waiting, closing, closed --reconnect()--> authorizing | dialing
-//   stopped      --connect()---------------------> authorizing | dialing
+//   backoff      --timer-------------------------> queued | authorizing | dialing
+//   any but waiting, queued, closing, closed --reconnect()--> queued | authorizing | dialing
+//   stopped      --connect()---------------------> queued | authorizing | dialing
 //   any but closing, closed --disconnect()-------> stopped (after a bounded DISCONNECT)
 //   online       --thing/disable, thing/delete---> stopped (disabled | deleted), after the answer
 //   any          --close()-----------------------> closing --> closed
 //
-// `authorizing` exists only for logins that need an HTTPS call or a registration first; a signed
+// `queued`: every login attempt first waits for a slot of the process-wide login pace
+// (../login-pace.ts) when none is free at once; it reports connecting / reconnecting as the
+// attempt itself does. `authorizing` exists only for logins that need an HTTPS call or a registration first; a signed
 // login goes straight to `dialing`. Gateways will add sub-device sessions riding on `online`.
 import type { ConnectionState, ConnectionStatus } from './status';
 import type { MqttSession } from './mqtt-session';
@@ -30,6 +33,7 @@ export type Backoff = Pick<ConnectionStatus, 'reason' | 'code'> & {
 export type Phase =
   | { readonly kind: 'idle' }
   | { readonly kind: 'waiting'; readonly predecessor: Promise<void> }
+  | { readonly kind: 'queued'; readonly turn: () => void; readonly retrying: boolean }
   | { readonly kind: 'authorizing'; readonly retrying: boolean }
   | { readonly kind: 'dialing'; readonly session: MqttSession; readonly retrying: boolean }
   | { readonly kind: 'online'; readonly session: MqttSession; readonly since: number }
@@ -52,7 +56,9 @@ export function onReconnect(phase: Phase): 'start' | 'leave-idle' | 'ignore' {
   switch (phase.kind) {
     case 'idle':
       return 'leave-idle';
+    // queued: its login comes as soon as the pace allows; starting over would only lose its place.
     case 'waiting':
+    case 'queued':
     case 'closing':
     case 'closed':
       return 'ignore';
@@ -75,6 +81,7 @@ export function reportOf(phase: Phase): { state: ConnectionState; extra: Partial
     case 'waiting':
     case 'closing':
       return undefined;
+    case 'queued':
     case 'authorizing':
     case 'dialing':
       return { state: phase.retrying ? 'reconnecting' : 'connecting', extra: {} };
