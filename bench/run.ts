@@ -28,7 +28,9 @@ const SIZE = quick
       rounds: 2,
       fanoutMessages: 500,
       subscribers: [5, 50, 500],
-      devices: [20],
+      devices: [200],
+      // Seconds of 1 msg/s per device after all connected.
+      trafficSeconds: 3,
       samples: 100,
       signatures: 2000,
       // Sub-devices behind one gateway (and as many direct devices), messages each.
@@ -41,7 +43,8 @@ const SIZE = quick
       rounds: 5,
       fanoutMessages: 20_000,
       subscribers: [5, 50, 500],
-      devices: [100, 1000],
+      devices: [1000, 10_000],
+      trafficSeconds: 15,
       samples: 2000,
       signatures: 20_000,
       // The platform's maximum of sub-devices per gateway.
@@ -82,7 +85,7 @@ async function runOn(broker: BenchBroker): Promise<BrokerResults> {
   const lat = await latency(broker, SIZE.samples);
   await stopRuntime();
   const devices: DevicesResult[] = [];
-  for (const d of SIZE.devices) devices.push(await manyDevices(broker, d));
+  for (const d of SIZE.devices) devices.push(await manyDevices(broker, d, SIZE.trafficSeconds));
   const s5 = fan.find((f) => f.subscribers === 5);
   const s500 = fan.find((f) => f.subscribers === 500);
   const fanoutCostRatio = s5 && s500 ? s5.ours.median / s500.ours.median : 0;
@@ -94,15 +97,20 @@ function rowsOf(r: BrokerResults): string[][] {
     [`on ${r.broker}`, 'bare mqtt.js', 'core mqtt nodes', 'aliyun-iot', 'ours/bare', 'ours/core', 'spread (ours)'],
   ];
   for (const p of r.publish) {
-    rows.push([
-      `publish QoS ${p.qos}, ${fmt(p.messages)} msgs (msg/s)`,
-      fmt(p.bare.median),
-      fmt(p.core.median),
-      fmt(p.ours.median),
-      fmt(ratio(p.ours.median, p.bare.median), 2),
-      fmt(ratio(p.ours.median, p.core.median), 2),
-      `${fmt(p.ours.spread * 100)}%`,
-    ]);
+    for (const [feedName, core, ours] of [
+      ['split node, all at once', p.core, p.ours],
+      ['paced, 500 per tick', p.corePaced, p.oursPaced],
+    ] as const) {
+      rows.push([
+        `publish QoS ${p.qos}, ${fmt(p.messages)} msgs, ${feedName} (msg/s)`,
+        fmt(p.bare.median),
+        fmt(core.median),
+        fmt(ours.median),
+        fmt(ratio(ours.median, p.bare.median), 2),
+        fmt(ratio(ours.median, core.median), 2),
+        `${fmt(ours.spread * 100)}%`,
+      ]);
+    }
   }
   for (const f of r.fanout) {
     rows.push([
@@ -120,19 +128,32 @@ function rowsOf(r: BrokerResults): string[][] {
   const versusBare = (label: string, bare: number, ours: number, digits: number) =>
     rows.push([label, fmt(bare, digits), '', fmt(ours, digits), fmt(ratio(ours, bare), 2), '', '']);
   for (const d of r.devices) {
-    versusBare(`${d.devices} devices: time to all connected (ms)`, d.bare.connectMs, d.ours.connectMs, 0);
-    versusBare(
-      `${d.devices} devices: RSS per connection (KB)`,
+    const n = `${fmt(d.devices)} devices`;
+    /** ours against core, and against bare mqtt.js where it has the figure. */
+    const three = (label: string, bare: number | undefined, core: number, ours: number, digits: number) =>
+      rows.push([
+        `${n}: ${label}`,
+        bare === undefined ? '' : fmt(bare, digits),
+        fmt(core, digits),
+        fmt(ours, digits),
+        bare === undefined ? '' : fmt(ratio(ours, bare), 2),
+        fmt(ratio(ours, core), 2),
+        '',
+      ]);
+    const mb = (bytes: number) => bytes / 2 ** 20;
+    three('time to all connected (ms)', d.bare.connectMs, d.core.connectMs, d.ours.connectMs, 0);
+    three('RSS once connected (MB)', undefined, mb(d.core.rssConnected), mb(d.ours.rssConnected), 0);
+    three(
+      'RSS per device (KB)',
       d.bare.rssPerConnection / 1024,
-      d.ours.rssPerConnection / 1024,
+      (d.core.rssConnected - d.core.rssBefore) / d.devices / 1024,
+      (d.ours.rssConnected - d.ours.rssBefore) / d.devices / 1024,
       1,
     );
-    versusBare(
-      `${d.devices} devices: heap per connection (KB)`,
-      d.bare.heapPerConnection / 1024,
-      d.ours.heapPerConnection / 1024,
-      1,
-    );
+    const traffic = `${d.seconds} s of 1 msg/s each`;
+    three(`CPU during ${traffic} (% of a core)`, undefined, d.core.cpu * 100, d.ours.cpu * 100, 1);
+    three(`event-loop delay p99 during it (ms)`, undefined, d.core.loopP99, d.ours.loopP99, 1);
+    three(`RSS after it (MB)`, undefined, mb(d.core.rssAfterTraffic), mb(d.ours.rssAfterTraffic), 0);
   }
   for (const [label, key] of [
     ['QoS 1 publish->PUBACK', 'puback'],

@@ -6,6 +6,24 @@ export function settledMemory(): { rss: number; heapUsed: number } {
   return { rss, heapUsed };
 }
 
+/** What children/many.ts reports for one side, core or ours. */
+export interface ManyReport {
+  side: 'core' | 'ours';
+  devices: number;
+  connectMs: number;
+  /** Absolute RSS (bytes) after a full GC, before the deploy, once connected and after the traffic. */
+  rssBefore: number;
+  rssConnected: number;
+  rssAfterTraffic: number;
+  heapConnected: number;
+  /** Share of one core this process used while the traffic ran. */
+  cpu: number;
+  /** Event-loop delay while the traffic ran (ms). */
+  loopP50: number;
+  loopP99: number;
+  sent: number;
+}
+
 export interface DevicesReport {
   devices: number;
   connectMs: number;

@@ -32,7 +32,8 @@ export interface InputNode {
 
 let red: EmbeddedRed | undefined;
 
-export async function startRuntime(): Promise<void> {
+/** `settings`: more of settings.js (the login pace, say) on top of the bench's own. */
+export async function startRuntime(settings: Record<string, unknown> = {}): Promise<void> {
   if (red) return;
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   red = require('node-red') as EmbeddedRed;
@@ -47,6 +48,7 @@ export async function startRuntime(): Promise<void> {
     nodesDir: join(__dirname, '..', 'nodes'),
     telemetry: { enabled: false },
     logging: { console: { level: 'error' } },
+    ...settings,
   });
   // Deploying before the initial (empty) flows have loaded would lose the deployed credentials.
   const started = new Promise<void>((resolve) => red?.events.once('flows:started', resolve));
