@@ -76,4 +76,25 @@ describe('router', () => {
     assert.equal(got.length, 3);
     assert.equal(walks, 1, 'one walk for three subscribers of two filters among 502');
   });
+
+  it('keeps exact filters out of the trie: none is made until a wildcard filter comes', () => {
+    const router = new Router();
+    const got: string[] = [];
+    const lifecycle = ['disable', 'enable', 'delete'].map((n) => sub(`/sys/pk/dn/thing/${n}`, 0, got));
+    for (const s of lifecycle) router.add(s);
+    const exact = sub('/pk/dn/user/get', 1, got);
+    router.add(exact);
+    assert.equal((router as unknown as { trie?: unknown }).trie, undefined, 'no trie for exact filters');
+    assert.equal(router.dispatch('/sys/pk/dn/thing/disable', Buffer.alloc(0), { qos: 0, retain: false }), 1);
+    router.add(sub('/pk/dn/user/+', 0, got));
+    assert.equal(router.dispatch('/pk/dn/user/get', Buffer.alloc(0), { qos: 0, retain: false }), 2, 'both, once each');
+    router.remove(exact);
+    assert.equal(router.dispatch('/pk/dn/user/get', Buffer.alloc(0), { qos: 0, retain: false }), 1);
+    assert.deepEqual(got, [
+      '/sys/pk/dn/thing/disable <- /sys/pk/dn/thing/disable',
+      '/pk/dn/user/get <- /pk/dn/user/get',
+      '/pk/dn/user/+ <- /pk/dn/user/get',
+      '/pk/dn/user/+ <- /pk/dn/user/get',
+    ]);
+  });
 });
