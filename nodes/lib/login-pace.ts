@@ -4,8 +4,9 @@
 // AccountConnectQPSLimit throttling event; no figure is published for direct devices) and the
 // auth service behind it see. Sub-devices are paced by their gateway (200/s, PLATFORM.md §11).
 //
-// A token bucket: `rate` tokens a second, at most a tenth of a second's worth saved up, so no
-// one-second window ever holds more than 1.1 x rate logins. Logins that find no token wait in line
+// A token bucket: `rate` tokens a second, at most a hundredth of a second's worth saved up, so no
+// one-second window ever holds more than 1.01 x rate logins, and no burst is bigger than 10 ms of
+// them (a broker's accept queue drops what comes faster, and each drop costs a 1 s SYN retry). Logins that find no token wait in line
 // and are let through in arrival order; one timer serves the whole line, letting through as many
 // as the tokens allow each time it fires (a timer per login could not reach 1,000/s).
 
@@ -50,7 +51,7 @@ export class LoginPace {
   /** A new rate from now on (settings.js is read when the nodes load); the bucket starts full. */
   configure(rate: number): void {
     this.rate = Number.isFinite(rate) && rate > 0 ? rate : 0;
-    this.capacity = Math.max(1, this.rate / 10);
+    this.capacity = Math.max(1, this.rate / 100);
     this.tokens = this.capacity;
     this.last = this.now();
     if (this.rate === 0) this.release(this.line.size);

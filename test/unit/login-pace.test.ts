@@ -1,6 +1,6 @@
 // The process-wide login pace (nodes/lib/login-pace.ts) on a fake clock, and a connection's
 // `queued` phase with it: logins spread at the rate, in arrival order, with no one-second window
-// over 1.1 x the rate, a closed connection leaving the line, and a pace that keeps going while the
+// over 1.01 x the rate, a closed connection leaving the line, and a pace that keeps going while the
 // event loop is held (a deploy creating thousands of nodes fires no timer).
 import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
@@ -16,24 +16,25 @@ function clock(t: TestContext) {
 }
 
 describe('LoginPace', () => {
-  it('lets a tenth of a second of logins through at once, then the rate, in arrival order', (t) => {
+  it('lets a hundredth of a second of logins through at once, then the rate, in arrival order', (t) => {
     const { now, tick } = clock(t);
-    const pace = new LoginPace(100, now);
+    const pace = new LoginPace(1000, now);
     const order: number[] = [];
     let atOnce = 0;
-    for (let i = 0; i < 50; i++) if (pace.admit(() => order.push(i))) atOnce++;
-    assert.equal(atOnce, 10, 'the saved-up tenth of a second');
-    assert.equal(pace.waiting, 40);
+    for (let i = 0; i < 2500; i++) if (pace.admit(() => order.push(i))) atOnce++;
+    assert.equal(atOnce, 10, 'the saved-up hundredth of a second');
+    assert.equal(pace.waiting, 2490);
     const perSecond: number[] = [];
     for (let s = 0; s < 3; s++) {
       const before = order.length;
       for (let ms = 0; ms < 1000; ms++) tick(1);
       perSecond.push(order.length - before);
     }
-    assert.deepEqual(order, Array.from({ length: 40 }, (_, i) => i + 10), 'in arrival order');
-    assert.ok(perSecond[0]! <= 110, `no second above 1.1 x the rate: ${perSecond.join(', ')}`);
+    assert.deepEqual(order, Array.from({ length: 2490 }, (_, i) => i + 10), 'in arrival order');
+    assert.ok(perSecond[0]! >= 990 && perSecond[0]! <= 1010, `the rate, no more: ${perSecond.join(', ')}`);
+    assert.deepEqual(perSecond.slice(1), [1000, 490]);
     assert.equal(pace.waiting, 0);
-    assert.equal(pace.admitted, 50);
+    assert.equal(pace.admitted, 2500);
   });
 
   it('a login that leaves the line is never called; rate 0 lets everything through at once', (t) => {
@@ -69,8 +70,8 @@ describe('LoginPace', () => {
       time = (i * 2000) / 5000;
       if (pace.admit(() => order.push(i))) order.push(i);
     }
-    // About 100 saved up plus 2,000 earned in the 2 s; none out of order.
-    assert.ok(order.length >= 2000 && order.length <= 2101, `${order.length} through`);
+    // 10 saved up plus 2,000 earned in the 2 s; none out of order.
+    assert.ok(order.length >= 2000 && order.length <= 2011, `${order.length} through`);
     assert.deepEqual(order, [...order].sort((x, y) => x - y));
   });
 });
