@@ -1,11 +1,12 @@
 // `npm run bench [-- --quick]`: every scenario side by side with what users would use instead, in one
 // run on one broker (the emulator, rate limit off), as ratios; a table and bench/results/latest.json.
-// `-- --only gateway` or `-- --only amqp`: that scenario alone (quicker while working on it); it
+// `-- --only gateway|amqp|devices|wave`: that scenario alone (quicker while working on it); it
 // prints its table and leaves latest.json as it is, which holds complete runs only.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+// `-- --max-login-share 0.25`: the reconnect wave's limit on any one second's share of its logins.
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { startEmulatorBroker, startMosquitto, type BenchBroker } from './lib/brokers';
+import { MOSQUITTO, startEmulatorBroker, startMosquitto, type BenchBroker } from './lib/brokers';
 import { fleetSpecs } from './lib/fleet';
 import { benchDevice, startRuntime, stopRuntime } from './lib/runtime';
 import { amqpThroughput, type AmqpResult, type AmqpSide } from './scenarios/amqp';
@@ -15,10 +16,11 @@ import { gatewayVsDirect, type GatewayResult } from './scenarios/gateway';
 import { latency, type LatencyResult } from './scenarios/latency';
 import { publishThroughput, type PublishResult } from './scenarios/publish';
 import { signing } from './scenarios/signing';
+import { reconnectWave, waveRows, type WaveResult } from './scenarios/wave';
 
 const root = join(__dirname, '..');
 const quick = process.argv.includes('--quick');
-const ONLY = ['gateway', 'amqp'] as const;
+const ONLY = ['gateway', 'amqp', 'devices', 'wave'] as const;
 const onlyArg = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
 const only = ONLY.find((o) => o === onlyArg);
 if (onlyArg !== undefined && only === undefined) throw new Error(`--only: one of ${ONLY.join(', ')}, not ${onlyArg}`);
@@ -37,6 +39,8 @@ const SIZE = quick
       gateway: { devices: 100, messages: 2 },
       // Messages through the AMQP subscription per round.
       amqp: 2000,
+      // Devices whose mosquitto is killed, and for how long.
+      wave: { devices: 200, outageMs: 5000 },
     }
   : {
       messages: 50_000,
@@ -50,7 +54,12 @@ const SIZE = quick
       // The platform's maximum of sub-devices per gateway.
       gateway: { devices: 2000, messages: 5 },
       amqp: 50_000,
+      wave: { devices: 10_000, outageMs: 30_000 },
     };
+/** The largest share of a wave's logins allowed in any one second (`--max-login-share 0.25`). */
+const shareArg = process.argv.includes('--max-login-share')
+  ? Number(process.argv[process.argv.indexOf('--max-login-share') + 1])
+  : 0.25;
 
 function version(pkg: string): string {
   return (JSON.parse(readFileSync(join(root, 'node_modules', pkg, 'package.json'), 'utf8')) as { version: string })
@@ -73,10 +82,19 @@ interface BrokerResults {
   fanout: FanoutResult[];
   fanoutCostRatio: number;
   devices: DevicesResult[];
-  latency: LatencyResult;
+  /** Absent when only the devices scenario ran. */
+  latency?: LatencyResult;
+}
+
+/** `--only devices`: the many-devices scenario alone on this broker. */
+async function devicesOn(broker: BenchBroker): Promise<BrokerResults> {
+  const devices: DevicesResult[] = [];
+  for (const d of SIZE.devices) devices.push(await manyDevices(broker, d, SIZE.trafficSeconds));
+  return { broker: broker.name, publish: [], fanout: [], fanoutCostRatio: 0, devices };
 }
 
 async function runOn(broker: BenchBroker): Promise<BrokerResults> {
+  if (only === 'devices') return devicesOn(broker);
   await startRuntime();
   const publish: PublishResult[] = [];
   for (const qos of [0, 1] as const) publish.push(await publishThroughput(broker, qos, SIZE.messages, SIZE.rounds));
@@ -123,7 +141,8 @@ function rowsOf(r: BrokerResults): string[][] {
       `${fmt(f.ours.spread * 100)}%`,
     ]);
   }
-  rows.push(['fan-out cost per msg S=500 / S=5 (ours)', '', '', fmt(r.fanoutCostRatio, 2), '', '', '']);
+  if (r.fanout.length > 0)
+    rows.push(['fan-out cost per msg S=500 / S=5 (ours)', '', '', fmt(r.fanoutCostRatio, 2), '', '', '']);
   /** A row that compares ours with the bare client only. */
   const versusBare = (label: string, bare: number, ours: number, digits: number) =>
     rows.push([label, fmt(bare, digits), '', fmt(ours, digits), fmt(ratio(ours, bare), 2), '', '']);
@@ -155,12 +174,13 @@ function rowsOf(r: BrokerResults): string[][] {
     three(`event-loop delay p99 during it (ms)`, undefined, d.core.loopP99, d.ours.loopP99, 1);
     three(`RSS after it (MB)`, undefined, mb(d.core.rssAfterTraffic), mb(d.ours.rssAfterTraffic), 0);
   }
+  const lat = r.latency;
   for (const [label, key] of [
     ['QoS 1 publish->PUBACK', 'puback'],
     ['QoS 1 publish->delivery', 'delivery'],
   ] as const) {
     for (const p of ['P50', 'P99'] as const) {
-      versusBare(`${label} ${p.toLowerCase()} (ms)`, r.latency.bare[`${key}${p}`], r.latency.ours[`${key}${p}`], 3);
+      if (lat) versusBare(`${label} ${p.toLowerCase()} (ms)`, lat.bare[`${key}${p}`], lat.ours[`${key}${p}`], 3);
     }
   }
   return rows;
@@ -277,27 +297,39 @@ function mqttEmulator(): Promise<BenchBroker> {
 }
 
 async function main(): Promise<void> {
+  const run = {
+    mqtt: !only || only === 'devices',
+    gateway: !only || only === 'gateway',
+    amqp: !only || only === 'amqp',
+    wave: !only || only === 'wave',
+    signing: !only,
+  };
   const results: BrokerResults[] = [];
   let gateway: GatewayResult | undefined;
-  // The AMQP scenario starts an emulator of its own.
-  const emulator = only === 'amqp' ? undefined : await mqttEmulator();
+  // The AMQP and wave scenarios start brokers of their own.
+  const emulator = run.mqtt || run.gateway ? await mqttEmulator() : undefined;
   if (emulator) {
-    if (!only) results.push(await runOn(emulator));
-    gateway = await gatewayVsDirect(emulator, SIZE.gateway.devices, SIZE.gateway.messages, SIZE.rounds);
+    if (run.mqtt) results.push(await runOn(emulator));
+    if (run.gateway)
+      gateway = await gatewayVsDirect(emulator, SIZE.gateway.devices, SIZE.gateway.messages, SIZE.rounds);
     await emulator.close();
   }
-  const mosquitto = only ? undefined : await startMosquitto();
+  const mosquitto = run.mqtt ? await startMosquitto() : undefined;
   if (mosquitto) {
     results.push(await runOn(mosquitto));
     await mosquitto.close();
   }
-  const amqp = !only || only === 'amqp' ? await amqpThroughput(SIZE.amqp, SIZE.rounds) : undefined;
-  const signatures = only ? undefined : await signing(SIZE.signatures, SIZE.rounds);
+  const amqp = run.amqp ? await amqpThroughput(SIZE.amqp, SIZE.rounds) : undefined;
+  // mosquitto is what vanishes: without it there is no wave.
+  const wave: WaveResult | undefined =
+    run.wave && existsSync(MOSQUITTO) ? await reconnectWave({ ...SIZE.wave, maxShareLimit: shareArg }) : undefined;
+  const signatures = run.signing ? await signing(SIZE.signatures, SIZE.rounds) : undefined;
 
   const rows = results.flatMap((r) => [...rowsOf(r), []]);
   if (gateway) rows.push(...gatewayRows(gateway));
   if (gateway && amqp) rows.push([]);
   if (amqp) rows.push(...amqpRows(amqp));
+  if (wave) rows.push([], ...waveRows(wave));
   if (signatures) rows.push([], ['signing', '', '', 'sig/s', '', '', 'spread']);
   for (const [method, f] of Object.entries(signatures ?? {}))
     rows.push([`signMqtt ${method}`, '', '', fmt(f.median), '', '', `${fmt(f.spread * 100)}%`]);
@@ -326,6 +358,7 @@ async function main(): Promise<void> {
         results,
         gateway,
         amqp,
+        wave,
         signing: signatures,
       },
       null,
