@@ -12,6 +12,11 @@ export function loginRateOf(RED: NodeAPI): number {
   if (value === undefined) return DEFAULT_LOGIN_RATE;
   const rate = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
   if (typeof rate === 'number' && Number.isFinite(rate) && rate >= 0) return rate;
-  RED.log.warn(localize(RED, 'LOGIN_RATE_INVALID', { value: typeof value === 'object' ? JSON.stringify(value) : `${value as string | number | boolean}`, rate: DEFAULT_LOGIN_RATE }));
+  RED.log.warn(
+    localize(RED, 'LOGIN_RATE_INVALID', {
+      value: typeof value === 'object' ? JSON.stringify(value) : `${value as string | number | boolean}`,
+      rate: DEFAULT_LOGIN_RATE,
+    }),
+  );
   return DEFAULT_LOGIN_RATE;
 }

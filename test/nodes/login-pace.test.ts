@@ -42,8 +42,9 @@ describe('the login pace from settings.js', () => {
     helper.settings({ aliyunIotDeviceLoginRate: 'fast' });
     await helper.load(NODES, [deviceConfig(emu, devices[0]!)], { dev: { deviceSecret: devices[0]!.deviceSecret } });
     assert.equal(sharedLoginPace.ratePerSecond, DEFAULT_LOGIN_RATE);
-    const warnings = helper.log().args
-      .map((a) => a[0] as { level?: number; msg?: unknown })
+    const warnings = helper
+      .log()
+      .args.map((a) => a[0] as { level?: number; msg?: unknown })
       .filter((m) => String(m.msg).includes('aliyunIotDeviceLoginRate'));
     assert.equal(warnings.length, 1, 'one warning');
     assert.match(String(warnings[0]!.msg), /"fast"/);

@@ -30,7 +30,11 @@ describe('LoginPace', () => {
       for (let ms = 0; ms < 1000; ms++) tick(1);
       perSecond.push(order.length - before);
     }
-    assert.deepEqual(order, Array.from({ length: 2490 }, (_, i) => i + 10), 'in arrival order');
+    assert.deepEqual(
+      order,
+      Array.from({ length: 2490 }, (_, i) => i + 10),
+      'in arrival order',
+    );
     assert.ok(perSecond[0]! >= 990 && perSecond[0]! <= 1010, `the rate, no more: ${perSecond.join(', ')}`);
     assert.deepEqual(perSecond.slice(1), [1000, 490]);
     assert.equal(pace.waiting, 0);
@@ -57,7 +61,11 @@ describe('LoginPace', () => {
     pace.admit(c);
     pace.configure(0);
     assert.deepEqual(called, ['b', 'c'], 'switching the pace off lets the line through');
-    for (let i = 0; i < 1000; i++) assert.equal(pace.admit(() => undefined), true);
+    for (let i = 0; i < 1000; i++)
+      assert.equal(
+        pace.admit(() => undefined),
+        true,
+      );
   });
 
   it('keeps the pace while no timer can fire: admissions let those waiting through by the clock', (t) => {
@@ -72,7 +80,10 @@ describe('LoginPace', () => {
     }
     // 10 saved up plus 2,000 earned in the 2 s; none out of order.
     assert.ok(order.length >= 2000 && order.length <= 2011, `${order.length} through`);
-    assert.deepEqual(order, [...order].sort((x, y) => x - y));
+    assert.deepEqual(
+      order,
+      [...order].sort((x, y) => x - y),
+    );
   });
 });
 
