@@ -68,10 +68,18 @@ interface RateWindow {
   count: number;
 }
 
+/**
+ * Connections the kernel may hold for the emulator before it accepts them. The platform's front
+ * end takes a fleet's logins all at once; Node's default (511) made a fleet of 10,000 logging in
+ * together lose SYNs here and retry them 1, 3, 7, 15 and 31 s later, so the emulator, not the
+ * client, set the time. The kernel caps it at net.core.somaxconn.
+ */
+const BACKLOG = 65_535;
+
 function listen(server: NetServer, port: number, host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => {
+    server.listen({ port, host, backlog: BACKLOG }, () => {
       server.off('error', reject);
       resolve((server.address() as AddressInfo).port);
     });
