@@ -4,7 +4,7 @@
 // the memory that cost, then what 1 QoS 0 message per device per second costs for `seconds`: CPU
 // and event-loop delay. Arguments: core|ours host port count seconds.
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { coreBroker, deploy, deployStarted, findNode, ourDevice, startRuntime, stopRuntime } from '../lib/runtime';
+import { deploy, deployStarted, deviceNodes, findNode, startRuntime, stopRuntime } from '../lib/runtime';
 import { sleep } from '../lib/stats';
 import { settledMemory, type ManyReport } from './memory';
 
@@ -17,25 +17,7 @@ const device = (i: number) => ({ productKey: 'pkBench', deviceName: `many-${i}`,
 const payload = JSON.stringify({ temperature: 21.5, humidity: 40 });
 
 function flow(): Record<string, unknown>[] {
-  const nodes: Record<string, unknown>[] = [];
-  for (let i = 0; i < count; i++) {
-    const d = device(i);
-    if (side === 'ours')
-      nodes.push(
-        ourDevice(`cfg${i}`, broker, d),
-        { id: `pub${i}`, type: 'aliyun-iot-publish', device: `cfg${i}`, topic: 'user/update' },
-        { id: `sub${i}`, type: 'aliyun-iot-subscribe', device: `cfg${i}`, topic: 'user/get' },
-      );
-    else {
-      const base = `/${d.productKey}/${d.deviceName}/user`;
-      nodes.push(
-        coreBroker(`cfg${i}`, broker, d),
-        { id: `pub${i}`, type: 'mqtt out', broker: `cfg${i}`, topic: `${base}/update`, qos: '0', retain: 'false' },
-        { id: `sub${i}`, type: 'mqtt in', broker: `cfg${i}`, topic: `${base}/get`, qos: '0', datatype: 'auto' },
-      );
-    }
-  }
-  return nodes;
+  return Array.from({ length: count }, (_, i) => i).flatMap((i) => deviceNodes(side, i, broker, device(i), 0));
 }
 
 function connected(i: number): boolean {

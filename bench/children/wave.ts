@@ -5,7 +5,7 @@
 // publish node one QoS 1 message while the broker is gone, then reports when all are connected again
 // and what became of those messages (their done() calls).
 // Arguments: ours|core host port count [login rate].
-import { coreBroker, deployStarted, node, ourDevice, startRuntime, stopRuntime } from '../lib/runtime';
+import { deployStarted, deviceNodes, node, startRuntime, stopRuntime } from '../lib/runtime';
 import { sleep } from '../lib/stats';
 
 /** What the parent asks of the child. */
@@ -60,25 +60,7 @@ function tell(reply: WaveReply): void {
 }
 
 function flow(): Record<string, unknown>[] {
-  const nodes: Record<string, unknown>[] = [];
-  for (const i of keys) {
-    const d = device(i);
-    if (side === 'ours')
-      nodes.push(
-        ourDevice(`cfg${i}`, broker, d),
-        { id: `pub${i}`, type: 'aliyun-iot-publish', device: `cfg${i}`, topic: 'user/update', qos: '1' },
-        { id: `sub${i}`, type: 'aliyun-iot-subscribe', device: `cfg${i}`, topic: 'user/get' },
-      );
-    else {
-      const base = `/${d.productKey}/${d.deviceName}/user`;
-      nodes.push(
-        coreBroker(`cfg${i}`, broker, d),
-        { id: `pub${i}`, type: 'mqtt out', broker: `cfg${i}`, topic: `${base}/update`, qos: '1', retain: 'false' },
-        { id: `sub${i}`, type: 'mqtt in', broker: `cfg${i}`, topic: `${base}/get`, qos: '0', datatype: 'auto' },
-      );
-    }
-  }
-  return nodes;
+  return keys.flatMap((i) => deviceNodes(side, i, broker, device(i), 1));
 }
 
 /** How many devices are connected now, and a wait for a condition on that number. */

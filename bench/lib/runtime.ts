@@ -166,6 +166,32 @@ export function coreBroker(
   };
 }
 
+/**
+ * Device `i`'s three nodes on one side: a config node with a publish node (`user/update`, at `qos`)
+ * and a subscribe node (`user/get`), this package's (`ours`) or Node-RED's core mqtt nodes (`core`),
+ * with ids `cfg<i>`, `pub<i>` and `sub<i>`.
+ */
+export function deviceNodes(
+  side: 'core' | 'ours',
+  i: number,
+  broker: Pick<BenchBroker, 'host' | 'ports'>,
+  device: BenchDevice,
+  qos: 0 | 1,
+): Record<string, unknown>[] {
+  if (side === 'ours')
+    return [
+      ourDevice(`cfg${i}`, broker, device),
+      { id: `pub${i}`, type: 'aliyun-iot-publish', device: `cfg${i}`, topic: 'user/update', qos: String(qos) },
+      { id: `sub${i}`, type: 'aliyun-iot-subscribe', device: `cfg${i}`, topic: 'user/get' },
+    ];
+  const base = `/${device.productKey}/${device.deviceName}/user`;
+  return [
+    coreBroker(`cfg${i}`, broker, device),
+    { id: `pub${i}`, type: 'mqtt out', broker: `cfg${i}`, topic: `${base}/update`, qos: String(qos), retain: 'false' },
+    { id: `sub${i}`, type: 'mqtt in', broker: `cfg${i}`, topic: `${base}/get`, qos: '0', datatype: 'auto' },
+  ];
+}
+
 export interface Probe {
   count: number;
   arrivals: Map<number, number>;
