@@ -6,9 +6,10 @@
 //
 // A token bucket: `rate` tokens a second, at most a hundredth of a second's worth saved up, so no
 // one-second window ever holds more than 1.01 x rate logins, and no burst is bigger than 10 ms of
-// them (a broker's accept queue drops what comes faster, and each drop costs a 1 s SYN retry). Logins that find no token wait in line
-// and are let through in arrival order; one timer serves the whole line, letting through as many
-// as the tokens allow each time it fires (a timer per login could not reach 1,000/s).
+// them (a broker's accept queue drops what comes faster, and each drop costs a 1 s SYN retry).
+// Logins that find no token wait in line and are let through in arrival order; one timer serves
+// the whole line, letting through as many as the tokens allow each time it fires (a timer per
+// login, as SharedPace in ./pacer.ts has, could not reach 1,000/s).
 
 /**
  * The default, in logins per second (settings.js `aliyunIotDeviceLoginRate`). UNVERIFIED: the
