@@ -69,6 +69,21 @@ async function traffic(): Promise<{ cpu: number; loopP50: number; loopP99: numbe
   };
 }
 
+/** TRAFFIC_PROFILE=path: a CPU profile of the traffic phase alone (not the deploy), for --cpu-prof tools. */
+async function profiled<T>(path: string | undefined, run: () => Promise<T>): Promise<T> {
+  if (!path) return run();
+  const { Session } = await import('node:inspector/promises');
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.start');
+  const result = await run();
+  const { profile } = await session.post('Profiler.stop');
+  (await import('node:fs')).writeFileSync(path, JSON.stringify(profile));
+  session.disconnect();
+  return result;
+}
+
 /** DEBUG_MANY=1: the devices by state every second, on stderr. */
 function progressOf(t0: number): void {
   const states: Record<string, number> = {};
@@ -98,7 +113,7 @@ void (async () => {
   const connectMs = performance.now() - t0;
   const atConnect = settledMemory();
   if (process.env.HEAPSNAP) (await import('node:v8')).writeHeapSnapshot(process.env.HEAPSNAP);
-  const load = await traffic();
+  const load = await profiled(process.env.TRAFFIC_PROFILE, traffic);
   const after = settledMemory();
   const report: ManyReport = {
     side,

@@ -28,10 +28,7 @@ export class FakeClient extends EventEmitter {
     destroy: () => this.close(),
   };
 
-  constructor(
-    readonly url: string,
-    readonly options: IClientOptions,
-  ) {
+  constructor(readonly options: IClientOptions) {
     super();
   }
 
@@ -104,8 +101,8 @@ export class FakeClient extends EventEmitter {
 /** A `connect` function for the connection's tuning that hands out fake clients and keeps them. */
 export function fakeConnect(): { connect: typeof import('mqtt').connect; clients: FakeClient[] } {
   const clients: FakeClient[] = [];
-  const connect = ((url: string, options: IClientOptions) => {
-    const client = new FakeClient(url, options);
+  const connect = ((options: IClientOptions) => {
+    const client = new FakeClient(options);
     clients.push(client);
     return client as unknown as MqttClient;
   }) as unknown as typeof import('mqtt').connect;

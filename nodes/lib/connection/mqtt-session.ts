@@ -15,15 +15,74 @@ export interface SessionHandlers {
   close?: () => void;
 }
 
-/** Options every session of the package shares: MQTT 3.1.1, no retry, no resubscribe, no QoS 0 queue. */
-function sessionOptions(options: IClientOptions): IClientOptions {
-  return {
+/** A login's own fields; what every session shares is fixed in `clientOptions`. */
+export interface SessionLogin {
+  clientId: string;
+  username: string;
+  password: string;
+  keepalive: number;
+  clean: boolean;
+  connectTimeout: number;
+  /** Secure transports only. */
+  ca?: string[];
+  rejectUnauthorized?: boolean;
+  servername?: string;
+}
+
+// mqtt.js logs through `debug`, which costs a function object per client and a call per step of
+// every publish. Its output is kept for whoever asks for it with DEBUG=mqttjs*.
+const mqttLog = process.env.DEBUG?.includes('mqttjs') ? undefined : (): void => undefined;
+
+/**
+ * MQTT 3.1.1, no retry, no resubscribe, no QoS 0 queue, and the login's fields.
+ *
+ * mqtt.js keeps this object for the client's life and writes its defaults into it with computed
+ * keys; given a URL string it also deletes `path`. Either turns the object into a dictionary of
+ * about 1.6 KB (16 MB at 10,000 devices). An object that holds every key mqtt.js writes from the
+ * start keeps its compact shape, so the endpoint is passed as fields and mqtt.js's own keys are
+ * listed, undefined where mqtt.js picks the value. test/connection/mqtt-session.test.ts names any key a
+ * newer mqtt.js adds.
+ */
+export function clientOptions(url: string, login: SessionLogin): IClientOptions {
+  const endpoint = new URL(url);
+  const protocol = endpoint.protocol.slice(0, -1) as NonNullable<IClientOptions['protocol']>;
+  const options: IClientOptions = {
+    protocol,
+    // WHATWG URLs keep an IPv6 host in brackets; sockets want it bare.
+    host: endpoint.hostname.replace(/^\[(.*)\]$/, '$1'),
+    port: endpoint.port ? Number(endpoint.port) : undefined,
+    clientId: login.clientId,
+    username: login.username,
+    password: login.password,
+    keepalive: login.keepalive,
+    clean: login.clean,
+    connectTimeout: login.connectTimeout,
+    ca: login.ca,
+    rejectUnauthorized: login.rejectUnauthorized,
+    servername: login.servername,
     protocolVersion: 4,
     reconnectPeriod: 0,
     resubscribe: false,
     queueQoSZero: false,
-    ...options,
+    log: mqttLog,
+    // Written by mqtt.js.
+    hostname: undefined,
+    unixSocket: undefined,
+    socksProxy: undefined,
+    defaultProtocol: undefined,
+    customHandleAcks: undefined,
+    reschedulePings: undefined,
+    protocolId: undefined,
+    subscribeBatchSize: undefined,
+    writeCache: undefined,
+    timerVariant: undefined,
   };
+  // WebSockets take the path (mqtt.js adds wsOptions); for the others mqtt.js deletes a path.
+  if (protocol === 'ws' || protocol === 'wss') {
+    options.path = endpoint.pathname;
+    options.wsOptions = undefined;
+  }
+  return options;
 }
 
 /** The options of a device's login: its credentials, keepalive, session kind and TLS settings. */
@@ -32,21 +91,19 @@ export function loginOptions(
   options: DeviceOptions,
   endpoint: ResolvedEndpoint,
   connectTimeoutMs: number,
-): IClientOptions {
-  const clientOptions: IClientOptions = {
+): SessionLogin {
+  const secure = endpoint.secure;
+  return {
     clientId: login.clientId,
     username: login.username,
     password: login.password,
     keepalive: options.keepalive,
     clean: options.cleanSession,
     connectTimeout: connectTimeoutMs,
+    ca: secure ? [...(endpoint.ca ?? [])] : undefined,
+    rejectUnauthorized: secure ? options.rejectUnauthorized : undefined,
+    servername: secure && options.servername ? options.servername : undefined,
   };
-  if (endpoint.secure) {
-    clientOptions.ca = [...(endpoint.ca ?? [])];
-    clientOptions.rejectUnauthorized = options.rejectUnauthorized;
-    if (options.servername) clientOptions.servername = options.servername;
-  }
-  return clientOptions;
 }
 
 export class MqttSession {
@@ -58,8 +115,8 @@ export class MqttSession {
   over = false;
   private readonly detachers: (() => void)[] = [];
 
-  constructor(connect: Connect, url: string, options: IClientOptions, handlers: SessionHandlers) {
-    this.client = connect(url, sessionOptions(options));
+  constructor(connect: Connect, url: string, login: SessionLogin, handlers: SessionHandlers) {
+    this.client = connect(clientOptions(url, login));
     // MQTT packets are small and answered one by one: Nagle's delay would add tens of ms to each.
     (this.client.stream as { setNoDelay?: (noDelay: boolean) => void } | undefined)?.setNoDelay?.(true);
     for (const [event, handler] of Object.entries(handlers)) {
