@@ -33,10 +33,14 @@ export = function register(RED: NodeAPI): void {
     /** A sub-device's gateway, used (so connected) while the sub-device has users. */
     let gateway: DeviceConfigNode | undefined;
 
+    // Read out of `def` here: a closure that kept `def` would keep the whole node definition (about
+    // 0.8 KB) for the node's life.
+    const secretStore = typeof def.secretStore === 'string' ? def.secretStore : '';
+
     /** Registration mode, direct or through a gateway: what it obtains is kept in the node's context. */
     function registrationStore(options: DeviceOptions): CredentialStore | undefined {
       if (options.authMode !== 'register') return undefined;
-      const kept = contextCredentialStore(RED, node, typeof def.secretStore === 'string' ? def.secretStore : '');
+      const kept = contextCredentialStore(RED, node, secretStore);
       if (!kept.persistent) node.warn(localize(RED, 'SECRET_MEMORY_ONLY'));
       return kept.store;
     }

@@ -5,16 +5,25 @@
 // topics and one exact user topic.
 import { Qlobber } from 'qlobber';
 
+/** One incoming message, handed to every subscriber it matches: read it, never change it. */
+export interface Delivery {
+  readonly topic: string;
+  readonly payload: Buffer;
+  readonly qos: number;
+  readonly retain: boolean;
+}
+
 export interface Subscriber {
   readonly filter: string;
   readonly qos: 0 | 1;
-  readonly deliver: (topic: string, payload: Buffer, packet: { qos: number; retain: boolean }) => void;
+  readonly deliver: (delivery: Delivery) => void;
   /** Told the SUBACK code when the broker refuses the filter. */
   readonly refused?: (code: number) => void;
 }
 
 interface FilterEntry {
-  readonly subscribers: Set<Subscriber>;
+  /** Replaced, never changed: a dispatch walks the list of its moment without copying it. */
+  subscribers: readonly Subscriber[];
   qos: 0 | 1;
 }
 
@@ -27,10 +36,11 @@ export class Router {
     let entry = this.filters.get(subscriber.filter);
     const before = entry?.qos;
     if (!entry) {
-      entry = { subscribers: new Set(), qos: subscriber.qos };
+      entry = { subscribers: [], qos: subscriber.qos };
       this.filters.set(subscriber.filter, entry);
     }
-    entry.subscribers.add(subscriber);
+    if (entry.subscribers.includes(subscriber)) return undefined;
+    entry.subscribers = [...entry.subscribers, subscriber];
     entry.qos = subscriber.qos > entry.qos ? subscriber.qos : entry.qos;
     if (isWildcard(subscriber.filter)) this.wildcards().add(subscriber.filter, subscriber);
     return before === entry.qos ? undefined : entry.qos;
@@ -39,15 +49,16 @@ export class Router {
   /** Removes a subscriber; true when its filter has no subscriber left. */
   remove(subscriber: Subscriber): boolean {
     const entry = this.filters.get(subscriber.filter);
-    if (!entry?.subscribers.delete(subscriber)) return false;
+    if (!entry?.subscribers.includes(subscriber)) return false;
+    entry.subscribers = entry.subscribers.filter((s) => s !== subscriber);
     if (isWildcard(subscriber.filter)) this.trie?.remove(subscriber.filter, subscriber);
-    return entry.subscribers.size === 0;
+    return entry.subscribers.length === 0;
   }
 
   /** Forgets a filter with no subscribers; false if one came back meanwhile. */
   drop(filter: string): boolean {
     const entry = this.filters.get(filter);
-    if (!entry || entry.subscribers.size > 0) return false;
+    if (!entry || entry.subscribers.length > 0) return false;
     this.filters.delete(filter);
     return true;
   }
@@ -59,14 +70,14 @@ export class Router {
   /** Every filter to subscribe after a (re)connect, with its QoS. */
   subscriptions(): Record<string, { qos: 0 | 1 }> {
     const out: Record<string, { qos: 0 | 1 }> = {};
-    for (const [filter, entry] of this.filters) if (entry.subscribers.size > 0) out[filter] = { qos: entry.qos };
+    for (const [filter, entry] of this.filters) if (entry.subscribers.length > 0) out[filter] = { qos: entry.qos };
     return out;
   }
 
-  /** Hands a message to every matching subscriber once; returns how many got it. */
   /**
-   * Delivers to every matching subscriber. With `failed`, a subscriber that throws is reported
-   * there and the others still get the message; without it, the first throw propagates.
+   * Hands a message to every matching subscriber once; returns how many got it. With `failed`, a
+   * subscriber that throws is reported there and the others still get the message; without it, the
+   * first throw propagates.
    */
   dispatch(
     topic: string,
@@ -74,12 +85,15 @@ export class Router {
     packet: { qos: number; retain: boolean },
     failed?: (err: unknown) => void,
   ): number {
-    // A copy: a subscriber may close (and leave the set) while the message is handed round.
-    const exact = this.filters.get(topic)?.subscribers;
-    const matched = [...(exact ?? []), ...(this.trie?.match(topic) ?? [])];
+    // The exact filter's list is never changed in place, so a subscriber that closes while the
+    // message is handed round does not disturb the walk; only wildcard matches need a new array.
+    const exact = this.filters.get(topic)?.subscribers ?? [];
+    const matched = this.trie ? [...exact, ...this.trie.match(topic)] : exact;
+    if (matched.length === 0) return 0;
+    const delivery: Delivery = { topic, payload, qos: packet.qos, retain: packet.retain };
     for (const subscriber of matched) {
       try {
-        subscriber.deliver(topic, payload, packet);
+        subscriber.deliver(delivery);
       } catch (err) {
         if (!failed) throw err;
         failed(err);

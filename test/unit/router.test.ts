@@ -7,7 +7,7 @@ describe('router', () => {
   const sub = (filter: string, qos: 0 | 1, into: string[]): Subscriber => ({
     filter,
     qos,
-    deliver: (topic) => into.push(`${filter} <- ${topic}`),
+    deliver: ({ topic }) => into.push(`${filter} <- ${topic}`),
   });
 
   it('dispatches a message once to every matching subscriber, with MQTT wildcard rules', () => {
@@ -96,5 +96,27 @@ describe('router', () => {
       '/pk/dn/user/+ <- /pk/dn/user/get',
       '/pk/dn/user/+ <- /pk/dn/user/get',
     ]);
+  });
+
+  it('hands every subscriber the same delivery, and a removal mid-dispatch does not disturb the walk', () => {
+    const router = new Router();
+    const seen: object[] = [];
+    const second = sub('/pk/dn/user/get', 0, []);
+    const first: Subscriber = {
+      filter: '/pk/dn/user/get',
+      qos: 0,
+      deliver: (delivery) => {
+        seen.push(delivery);
+        router.remove(second);
+        router.remove(first);
+      },
+    };
+    const third: Subscriber = { filter: '/pk/dn/user/get', qos: 0, deliver: (delivery) => seen.push(delivery) };
+    for (const s of [first, second, third]) router.add(s);
+    assert.equal(router.dispatch('/pk/dn/user/get', Buffer.from('x'), { qos: 1, retain: false }), 3);
+    assert.equal(seen.length, 2);
+    assert.equal(seen[0], seen[1], 'one delivery object per message');
+    assert.deepEqual(seen[0], { topic: '/pk/dn/user/get', payload: Buffer.from('x'), qos: 1, retain: false });
+    assert.deepEqual(router.subscribersOf('/pk/dn/user/get'), [third], 'removed for the next message');
   });
 });

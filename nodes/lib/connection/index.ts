@@ -89,8 +89,9 @@ export class DeviceConnection extends EventEmitter<ConnectionEvents> implements 
       warn: (code, params) => this.emit('warning', code, params),
     });
     this.current = this.describe('idle', {});
-    for (const notice of LIFECYCLE_NOTICES)
-      this.subscriptions.add(lifecycleTopic(options, notice), 0, ({ payload }) => this.onLifecycle(notice, payload));
+    // One listener for the three topics: a closure per topic would cost every device three more.
+    const onNotice = (delivery: Delivery) => this.onLifecycle(delivery);
+    for (const notice of LIFECYCLE_NOTICES) this.subscriptions.add(lifecycleTopic(options, notice), 0, onNotice);
   }
 
   get outbox(): Outbox {
@@ -136,8 +137,10 @@ export class DeviceConnection extends EventEmitter<ConnectionEvents> implements 
    * A lifecycle notice: answered at once (unpaced, ahead of the queue when it can be); after disable
    * or delete the session ends and no login follows until `connect()`.
    */
-  private onLifecycle(notice: LifecycleNotice, payload: Buffer): void {
-    const topic = `${lifecycleTopic(this.options, notice)}_reply`;
+  private onLifecycle({ topic: noticeTopic, payload }: Delivery): void {
+    // The notice is the topic's last level: /sys/{pk}/{dn}/thing/{notice}.
+    const notice = noticeTopic.slice(noticeTopic.lastIndexOf('/') + 1) as LifecycleNotice;
+    const topic = `${noticeTopic}_reply`;
     const reply = lifecycleReply(payload);
     if (!this.uplink.publishNow(topic, reply, false)) this.uplink.publish(topic, reply, 0, () => undefined, false);
     const halted = haltFor(notice);

@@ -2,18 +2,13 @@
 // the topic trie; a grace period before a filter no node wants is dropped (a restarted node may want
 // it back); refused filters remembered for nodes that come later; all made again on every session.
 import type { MqttClient } from 'mqtt';
-import { Router, type Subscriber } from '../router';
+import { Router, type Delivery, type Subscriber } from '../router';
+
+export type { Delivery } from '../router';
 
 export interface SubscriptionHandle {
   /** `removed`: the node was deleted, so an unwanted filter is unsubscribed at once. */
   close(removed: boolean): void;
-}
-
-export interface Delivery {
-  topic: string;
-  payload: Buffer;
-  qos: number;
-  retain: boolean;
 }
 
 export class SubscriptionTable {
@@ -57,33 +52,25 @@ export class SubscriptionTable {
       this.removals.delete(filter);
     }
     this.unsubscribing.delete(filter);
-    const subscriber: Subscriber = {
-      filter,
-      qos,
-      deliver: (topic, payload, packet) => {
-        deliver({ topic, payload, qos: packet.qos, retain: packet.retain });
-      },
-      refused,
-    };
-    const raise = this.router.add(subscriber);
+    const subscription = new Subscription(this, filter, qos, deliver, refused);
+    const raise = this.router.add(subscription);
     const refusedCode = this.refusedFilters.get(filter);
     const client = this.session();
     if (raise !== undefined && client) this.subscribe(client, { [filter]: { qos: raise } });
     else if (refusedCode !== undefined) refused?.(refusedCode);
-    let open = true;
-    return {
-      close: (removed) => {
-        if (!open) return;
-        open = false;
-        if (!this.router.remove(subscriber)) return;
-        if (removed || this.closed()) this.forget(filter);
-        else
-          this.removals.set(
-            filter,
-            setTimeout(() => this.forget(filter), this.graceMs),
-          );
-      },
-    };
+    return subscription;
+  }
+
+  /** A node's subscription ends; its filter goes when no one else wants it (after the grace period). */
+  release(subscription: Subscription, removed: boolean): void {
+    const { filter } = subscription;
+    if (!this.router.remove(subscription)) return;
+    if (removed || this.closed()) this.forget(filter);
+    else
+      this.removals.set(
+        filter,
+        setTimeout(() => this.forget(filter), this.graceMs),
+      );
   }
 
   /** A new session: what a persistent one still holds that no node wants goes, the rest is made again. */
@@ -137,5 +124,24 @@ export class SubscriptionTable {
         for (const s of this.router.subscribersOf(sub.topic)) s.refused?.(code);
       });
     });
+  }
+}
+
+/**
+ * A subscriber of the router and the node's handle at once: one object per subscription, with no
+ * closure (10,000 devices hold tens of thousands of them).
+ */
+class Subscription implements Subscriber, SubscriptionHandle {
+  constructor(
+    private readonly table: SubscriptionTable,
+    readonly filter: string,
+    readonly qos: 0 | 1,
+    readonly deliver: (delivery: Delivery) => void,
+    readonly refused: ((code: number) => void) | undefined,
+  ) {}
+
+  /** A second close finds the subscription gone from the router and does nothing. */
+  close(removed: boolean): void {
+    this.table.release(this, removed);
   }
 }
