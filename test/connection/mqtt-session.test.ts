@@ -1,14 +1,21 @@
-// The options a session hands mqtt.js. mqtt.js keeps that object for the client's life and writes
-// into it; one that gains keys turns into a dictionary of about 1.6 KB per device. These tests log
-// a real mqtt.js client in to the emulator over every transport, use it, and check mqtt.js added
-// no key the package did not list: a newer mqtt.js that writes a new one fails here by name.
+// The session's client options and its write batching.
+// - Options: mqtt.js keeps that object for the client's life and writes into it; one that gains
+//   keys turns into a dictionary of about 1.6 KB per device. A real mqtt.js client logs in to the
+//   emulator over every transport and must not have gained a key the package did not list: a newer
+//   mqtt.js that writes a new one fails here by name.
+// - Batching: a second write within one turn of the event loop corks the socket, released after 16
+//   held writes or at the end of the turn, on a stream that counts its corks; and a burst handed
+//   over one setImmediate at a time, as Node-RED does, reaches the emulator whole and in order.
 import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
 import { after, before, describe, it } from 'node:test';
-import { connect } from 'mqtt';
+import { connect, type MqttClient } from 'mqtt';
 import type { Emulator } from '../../emulator/index';
 import { clientOptions, MqttSession, type SessionLogin } from '../../nodes/lib/connection/mqtt-session';
 import { signMqtt } from '../../nodes/lib/index';
-import { securemodeOf, start, TRANSPORTS, urlOf } from '../helpers/emulator';
+import { eventually, securemodeOf, start, TRANSPORTS, urlOf } from '../helpers/emulator';
+
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 const device = { productKey: 'pkShape', deviceName: 'shape-dev', deviceSecret: 'shape-secret' };
 
@@ -79,5 +86,112 @@ describe('clientOptions', () => {
   it('leaves a default port to mqtt.js', () => {
     // WHATWG URLs drop a scheme's default port; mqtt.js picks 443 for wss itself.
     assert.equal(clientOptions('wss://iot.example:443/mqtt', login).port, undefined);
+  });
+});
+
+describe('write batching', () => {
+  const login: SessionLogin = {
+    clientId: 'c',
+    username: 'u',
+    password: 'p',
+    keepalive: 60,
+    clean: true,
+    connectTimeout: 1000,
+  };
+
+  /** A session over a stream that counts corks and the flushes an uncork to zero makes. */
+  function countingSession() {
+    const stream = {
+      corks: 0,
+      flushes: 0,
+      setNoDelay: () => undefined,
+      cork() {
+        this.corks++;
+      },
+      uncork() {
+        if (this.corks === 0) return;
+        if (--this.corks === 0) this.flushes++;
+      },
+    };
+    const client = Object.assign(new EventEmitter(), { stream }) as unknown as MqttClient;
+    const session = new MqttSession(() => client, 'mqtt://h:1883', login, {});
+    return { session, stream };
+  }
+
+  it('never holds the first write of a turn: one message each from many devices goes at once', async () => {
+    await nextTurn();
+    const devices = [countingSession(), countingSession(), countingSession()];
+    for (const { session } of devices) session.coalesce();
+    assert.deepEqual(
+      devices.map(({ stream }) => stream.corks),
+      [0, 0, 0],
+    );
+    await nextTurn();
+    for (const { session } of devices) session.coalesce();
+    assert.deepEqual(
+      devices.map(({ stream }) => stream.corks),
+      [0, 0, 0],
+      'nor the first of the next turn',
+    );
+  });
+
+  it('corks from the second write of a turn, lets 16 go at a time, and uncorks when the turn ends', async () => {
+    await nextTurn();
+    const { session, stream } = countingSession();
+    session.coalesce();
+    assert.equal(stream.corks, 0, 'first write: not held');
+    session.coalesce();
+    assert.equal(stream.corks, 1, 'second write: held');
+    for (let i = 0; i < 15; i++) session.coalesce();
+    assert.deepEqual([stream.corks, stream.flushes], [1, 0], '16 held, none sent yet');
+    session.coalesce();
+    assert.deepEqual([stream.corks, stream.flushes], [1, 1], 'the 17th sends the 16 before it');
+    session.coalesce();
+    await nextTurn();
+    assert.deepEqual([stream.corks, stream.flushes], [0, 2], 'the rest goes when the turn ends');
+    session.coalesce();
+    assert.equal(stream.corks, 0, 'a new turn starts unheld');
+  });
+
+  it('delivers a burst handed over one setImmediate at a time whole and in order', async () => {
+    // rateLimit 0: the platform's 30 messages/s per device would drop most of the burst.
+    const emu = await start({ devices: [device], rateLimit: 0 });
+    try {
+      const received: string[] = [];
+      emu.broker.aedes.on('publish', (packet, client) => {
+        if (client && packet.topic.endsWith('/user/update')) received.push(packet.payload.toString());
+      });
+      const url = urlOf(emu, 'tcp');
+      let session: MqttSession | undefined;
+      await new Promise<void>((resolve, reject) => {
+        session = new MqttSession(connect, url, loginFor(emu, false), { connect: resolve, error: reject });
+      });
+      const client = session!.client;
+      const topic = `/${device.productKey}/${device.deviceName}/user/update`;
+      const acked: number[] = [];
+      const count = 200;
+      // As Node-RED delivers a split node's messages: each in its own immediate, all in one turn.
+      for (let i = 0; i < count; i++)
+        setImmediate(() => {
+          session!.coalesce();
+          if (i % 2 === 0) client.publish(topic, String(i), { qos: 0 });
+          else client.publish(topic, String(i), { qos: 1 }, (err) => (err ? undefined : acked.push(i)));
+        });
+      await eventually(
+        () => received.length === count && acked.length === count / 2,
+        10_000,
+        () => `the whole burst: ${received.length} received, ${acked.length} acknowledged`,
+      );
+      // Per QoS: aedes publishes a QoS 1 message after storing it, so the two kinds interleave.
+      const sent = Array.from({ length: count }, (_, i) => i);
+      for (const parity of [0, 1])
+        assert.deepEqual(
+          received.map(Number).filter((i) => i % 2 === parity),
+          sent.filter((i) => i % 2 === parity),
+        );
+      await session!.end(5000);
+    } finally {
+      await emu.close();
+    }
   });
 });

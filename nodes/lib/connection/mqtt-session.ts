@@ -106,6 +106,23 @@ export function loginOptions(
   };
 }
 
+// Node-RED hands every message to a node in a setImmediate of its own, so a split node's batch
+// reaches a publish node one callback at a time, and mqtt-packet's cork (released on nextTick)
+// made each message a syscall of its own: tens of microseconds each, the cost that bounded such
+// bursts. A session that writes a second time within one turn of the event loop keeps its socket
+// corked until the turn's immediates have run or HELD_WRITES messages wait, whichever comes first:
+// a writev per batch, while a broker in another process works on the previous one. (Batches of 256
+// or a whole turn's made mosquitto wait for them: its rate fell by a fifth. 16 gave the best rate on
+// both brokers.) The first write of a turn is never held: 10,000 devices sending one message each
+// pay nothing.
+const HELD_WRITES = 16;
+let turn = 0;
+let turnEnds = false;
+function endTurn(): void {
+  turn++;
+  turnEnds = false;
+}
+
 export class MqttSession {
   readonly client: MqttClient;
   /**
@@ -113,6 +130,10 @@ export class MqttSession {
    * nothing more may be sent on it.
    */
   over = false;
+  /** Writes held until the end of the turn: see `coalesce`. */
+  private corked = false;
+  private held = 0;
+  private lastTurn = -1;
   private readonly detachers: (() => void)[] = [];
 
   constructor(connect: Connect, url: string, login: SessionLogin, handlers: SessionHandlers) {
@@ -124,6 +145,35 @@ export class MqttSession {
       this.client.on(event as 'close', listener);
       this.detachers.push(() => this.client.off(event as 'close', listener));
     }
+  }
+
+  /** Before a publish: the second one of a turn corks the socket until the turn ends. */
+  coalesce(): void {
+    if (!turnEnds) {
+      turnEnds = true;
+      setImmediate(endTurn);
+    }
+    if (this.lastTurn !== turn) {
+      this.lastTurn = turn;
+      return;
+    }
+    const stream = this.client.stream as { cork?(): void; uncork(): void } | undefined;
+    if (!stream?.cork) return;
+    if (this.corked) {
+      if (++this.held < HELD_WRITES) return;
+      // A full batch goes now; the socket stays corked for the next.
+      this.held = 0;
+      stream.uncork();
+      stream.cork();
+      return;
+    }
+    this.corked = true;
+    this.held = 0;
+    stream.cork();
+    setImmediate(() => {
+      this.corked = false;
+      stream.uncork();
+    });
   }
 
   /** True while requests can go out on this session. */

@@ -38,6 +38,7 @@ export class Uplink {
   publishNow(topic: string, payload: Buffer | string, paced = true): boolean {
     const session = this.writable();
     if (!session || this.outbox.queued > 0 || (paced && !this.pacer.take())) return false;
+    session.coalesce();
     session.client.publish(topic, payload, QOS0);
     return true;
   }
@@ -132,6 +133,7 @@ export class Uplink {
     if (!this.outbox.record(message)) return;
     this.outbox.markSent(message);
     const client: MqttClient = session.client;
+    session.coalesce();
     if (message.qos === 0) {
       // No per-message callback: it would add a drain listener per message once the socket is busy.
       client.publish(message.topic, message.payload, QOS0);
