@@ -9,25 +9,15 @@ import type { MqttClient } from 'mqtt';
 import type { Emulator } from '../../emulator/index';
 import { DEFAULT_BACKOFF } from '../../nodes/lib/backoff';
 import { DeviceConnection, sessionEnded } from '../../nodes/lib/connection';
-import { validateDeviceOptions, type DeviceOptions } from '../../nodes/lib/options';
+import type { DeviceOptions } from '../../nodes/lib/options';
+import { deviceOptions } from '../helpers/device-options';
 import { eventually, start } from '../helpers/emulator';
 import { FaultProxy } from '../helpers/proxy';
 
 const device = { productKey: 'pkTear', deviceName: 'tear-dev', deviceSecret: 'tear-secret' };
 
-function optionsVia(port: number, extra: Record<string, unknown> = {}): DeviceOptions {
-  const result = validateDeviceOptions({
-    ...device,
-    endpoint: 'custom',
-    host: '127.0.0.1',
-    port,
-    transport: 'tcp',
-    rateLimit: 0,
-    ...extra,
-  });
-  if (!result.ok) throw new Error(JSON.stringify(result.errors));
-  return result.options;
-}
+const optionsVia = (port: number, extra: Record<string, unknown> = {}): DeviceOptions =>
+  deviceOptions(device, { host: '127.0.0.1', port, ...extra });
 
 const FAST = { backoff: { ...DEFAULT_BACKOFF, baseMs: 50, maxMs: 200, jitter: 0 } };
 

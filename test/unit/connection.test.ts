@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import { DEFAULT_BACKOFF } from '../../nodes/lib/backoff';
 import { DeviceConnection, type ConnectionStatus, type ConnectionTuning } from '../../nodes/lib/connection';
-import { validateDeviceOptions } from '../../nodes/lib/options';
+import { deviceOptions } from '../helpers/device-options';
 import { fakeConnect, type FakeClient } from '../helpers/fake-mqtt';
 
 const device = { productKey: 'pkUnit', deviceName: 'unit-dev', deviceSecret: 'unit-secret' };
@@ -15,18 +15,9 @@ const LIFECYCLE = Object.fromEntries(['disable', 'enable', 'delete'].map((n) => 
 
 function setup(t: TestContext, tuning: Partial<ConnectionTuning> = {}, predecessor?: Promise<void>) {
   t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
-  const result = validateDeviceOptions({
-    ...device,
-    endpoint: 'custom',
-    host: 'broker.test',
-    port: 1883,
-    transport: 'tcp',
-    rateLimit: 0,
-  });
-  if (!result.ok) throw new Error(JSON.stringify(result.errors));
   const fake = fakeConnect();
   const connection = new DeviceConnection(
-    result.options,
+    deviceOptions(device),
     // No jitter: each delay is the nominal one.
     { backoff: { ...DEFAULT_BACKOFF, jitter: 0 }, random: () => 0, connect: fake.connect, ...tuning },
     predecessor,

@@ -7,7 +7,7 @@ import { describe, it, type TestContext } from 'node:test';
 import { DEFAULT_BACKOFF } from '../../nodes/lib/backoff';
 import { DeviceConnection } from '../../nodes/lib/connection';
 import { LoginPace } from '../../nodes/lib/login-pace';
-import { validateDeviceOptions } from '../../nodes/lib/options';
+import { deviceOptions } from '../helpers/device-options';
 import { fakeConnect } from '../helpers/fake-mqtt';
 
 function clock(t: TestContext) {
@@ -88,20 +88,7 @@ describe('LoginPace', () => {
 });
 
 describe('connection queued for the login pace', () => {
-  const options = () => {
-    const result = validateDeviceOptions({
-      productKey: 'pkUnit',
-      deviceName: 'paced',
-      deviceSecret: 'unit-secret',
-      endpoint: 'custom',
-      host: 'broker.test',
-      port: 1883,
-      transport: 'tcp',
-      rateLimit: 0,
-    });
-    if (!result.ok) throw new Error(JSON.stringify(result.errors));
-    return result.options;
-  };
+  const options = () => deviceOptions({ productKey: 'pkUnit', deviceName: 'paced', deviceSecret: 'unit-secret' });
 
   it('reports connecting while queued, dials on its turn; closed while queued it never dials', async (t) => {
     const { now, tick } = clock(t);

@@ -4,23 +4,12 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConnectionPool, fingerprintOf } from '../../nodes/lib/pool';
 import { SharedSubscription } from '../../nodes/lib/shared-subscription';
-import { validateDeviceOptions } from '../../nodes/lib/options';
+import { deviceOptions } from '../helpers/device-options';
 import { fakeConnect } from '../helpers/fake-mqtt';
 
 const device = { productKey: 'pkPool', deviceName: 'pool-dev', deviceSecret: 'pool-secret' };
 
-function optionsOf(settings: Record<string, unknown> = {}) {
-  const result = validateDeviceOptions({
-    ...device,
-    endpoint: 'custom',
-    host: 'broker.test',
-    transport: 'tcp',
-    rateLimit: 0,
-    ...settings,
-  });
-  if (!result.ok) throw new Error(JSON.stringify(result.errors));
-  return result.options;
-}
+const optionsOf = (settings: Record<string, unknown> = {}) => deviceOptions(device, settings);
 
 /** Resolves after pending promise callbacks have run. */
 const settle = () => new Promise<void>((resolve) => setImmediate(resolve));

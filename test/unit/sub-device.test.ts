@@ -5,7 +5,7 @@ import { describe, it, type TestContext } from 'node:test';
 import type { ConnectionState } from '../../nodes/lib/connection';
 import { GatewaySession, LOGIN_SPACING_MS } from '../../nodes/lib/gateway/session';
 import { SubDeviceConnection } from '../../nodes/lib/gateway/sub-device';
-import { validateDeviceOptions } from '../../nodes/lib/options';
+import { validOptions } from '../helpers/device-options';
 import { FakeGateway, T } from '../helpers/fake-gateway';
 
 const sub = { productKey: 'subPK', deviceName: 'meter-0', deviceSecret: 'sub-secret' };
@@ -13,17 +13,12 @@ const TOPIC = '/subPK/meter-0/user/update';
 
 function setup(t: TestContext, settings: Record<string, unknown> = {}, gatewayRateLimit?: number) {
   t.mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1_000_000 });
-  const result = validateDeviceOptions({ ...sub, rateLimit: 0, ...settings });
-  if (!result.ok) throw new Error(JSON.stringify(result.errors));
   const gateway = new FakeGateway(gatewayRateLimit);
   const session = new GatewaySession(gateway);
-  const device = new SubDeviceConnection(result.options, gateway, session);
+  const device = new SubDeviceConnection(validOptions({ ...sub, rateLimit: 0, ...settings }), gateway, session);
   /** Another sub-device of the same gateway. */
-  const sibling = (deviceName: string) => {
-    const other = validateDeviceOptions({ ...sub, deviceName, rateLimit: 0, ...settings });
-    if (!other.ok) throw new Error(JSON.stringify(other.errors));
-    return new SubDeviceConnection(other.options, gateway, session);
-  };
+  const sibling = (deviceName: string) =>
+    new SubDeviceConnection(validOptions({ ...sub, deviceName, rateLimit: 0, ...settings }), gateway, session);
   const states: ConnectionState[] = [];
   device.on('state', (s) => states.push(s.state));
   const settle = async () => {
