@@ -63,16 +63,17 @@ describe('mqtt.js client options', () => {
   }
 });
 
-describe('clientOptions', () => {
-  const login: SessionLogin = {
-    clientId: 'c',
-    username: 'u',
-    password: 'p',
-    keepalive: 60,
-    clean: true,
-    connectTimeout: 1000,
-  };
+/** A login for sessions that never reach a broker. */
+const login: SessionLogin = {
+  clientId: 'c',
+  username: 'u',
+  password: 'p',
+  keepalive: 60,
+  clean: true,
+  connectTimeout: 1000,
+};
 
+describe('clientOptions', () => {
   it('takes an IPv6 host out of its brackets', () => {
     const options = clientOptions('mqtt://[::1]:1883', login);
     assert.deepEqual([options.protocol, options.host, options.port], ['mqtt', '::1', 1883]);
@@ -90,15 +91,6 @@ describe('clientOptions', () => {
 });
 
 describe('write batching', () => {
-  const login: SessionLogin = {
-    clientId: 'c',
-    username: 'u',
-    password: 'p',
-    keepalive: 60,
-    clean: true,
-    connectTimeout: 1000,
-  };
-
   /** A session over a stream that counts corks and the flushes an uncork to zero makes. */
   function countingSession() {
     const stream = {
