@@ -40,8 +40,8 @@ const mqttLog = process.env.DEBUG?.includes('mqttjs') ? undefined : (): void => 
  * keys; given a URL string it also deletes `path`. Either turns the object into a dictionary of
  * about 1.6 KB (16 MB at 10,000 devices). An object that holds every key mqtt.js writes from the
  * start keeps its compact shape, so the endpoint is passed as fields and mqtt.js's own keys are
- * listed, undefined where mqtt.js picks the value. test/connection/mqtt-session.test.ts names any key a
- * newer mqtt.js adds.
+ * listed, undefined where mqtt.js picks the value. test/connection/mqtt-session.test.ts names
+ * any key a newer mqtt.js adds.
  */
 export function clientOptions(url: string, login: SessionLogin): IClientOptions {
   const endpoint = new URL(url);
@@ -111,10 +111,10 @@ export function loginOptions(
 // made each message a syscall of its own: tens of microseconds each, the cost that bounded such
 // bursts. A session that writes a second time within one turn of the event loop keeps its socket
 // corked until the turn's immediates have run or HELD_WRITES messages wait, whichever comes first:
-// a writev per batch, while a broker in another process works on the previous one. (Batches of 256
-// or a whole turn's made mosquitto wait for them: its rate fell by a fifth. 16 gave the best rate on
-// both brokers.) The first write of a turn is never held: 10,000 devices sending one message each
-// pay nothing.
+// a writev per batch, while a broker in another process works on the previous one. (Batches of
+// 256 or a whole turn's made mosquitto wait for them: its rate fell by a fifth. 16 gave the best
+// rate on both brokers.) The first write of a turn is never held: 10,000 devices sending one
+// message each pay nothing.
 const HELD_WRITES = 16;
 let turn = 0;
 let turnEnds = false;
