@@ -1,6 +1,13 @@
 // A TCP proxy for fault injection: forwards to a target, and on demand holds traffic without
-// closing anything (a half-open link), or cuts every connection (a flapping link).
+// closing anything (a half-open link), or cuts every connection (a flapping link). Without a target
+// it drops every connection (a broker that is down) on a port the test keeps, so a broker restarted
+// elsewhere can be put behind the same address.
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+
+interface Target {
+  host: string;
+  port: number;
+}
 
 interface Pair {
   client: Socket;
@@ -17,22 +24,32 @@ export class FaultProxy {
 
   private readonly server: Server;
 
-  private constructor(target: { host: string; port: number }) {
-    this.server = createServer({ noDelay: true }, (client) => this.accept(client, target));
+  private constructor(private target: Target | undefined) {
+    this.server = createServer({ noDelay: true }, (client) => this.accept(client));
   }
 
   get port(): number {
     return (this.server.address() as AddressInfo).port;
   }
 
-  static async start(target: { host: string; port: number }): Promise<FaultProxy> {
+  static async start(target?: Target): Promise<FaultProxy> {
     const proxy = new FaultProxy(target);
     await new Promise<void>((resolve) => proxy.server.listen(0, '127.0.0.1', resolve));
     return proxy;
   }
 
-  private accept(client: Socket, target: { host: string; port: number }): void {
+  /** Connections from now on go to `target`; undefined: dropped. */
+  retarget(target: Target | undefined): void {
+    this.target = target;
+  }
+
+  private accept(client: Socket): void {
     this.accepted++;
+    const target = this.target;
+    if (!target) {
+      client.destroy();
+      return;
+    }
     const upstream = connect({ host: target.host, port: target.port, noDelay: true });
     const pair: Pair = { client, upstream, held: { up: [], down: [] } };
     this.pairs.add(pair);

@@ -7,6 +7,7 @@ import type { Emulator } from '../../emulator/index';
 import { retryDelay } from '../../nodes/lib/backoff';
 import { signMqtt } from '../../nodes/lib/index';
 import { eventually, sleep, start } from '../helpers/emulator';
+import { FaultProxy } from '../helpers/proxy';
 import {
   collect,
   connected,
@@ -22,9 +23,12 @@ const device = { productKey: 'pkFault', deviceName: 'faulty', deviceSecret: 'fau
 
 describe('device nodes: faults', () => {
   let emu: Emulator | undefined;
+  let proxy: FaultProxy | undefined;
   nodeRedHooks(
     () => emu,
     async () => {
+      await proxy?.close();
+      proxy = undefined;
       await emu?.close();
       emu = undefined;
     },
@@ -32,9 +36,10 @@ describe('device nodes: faults', () => {
 
   it('queues publishes while the broker is down and delivers them in order after it restarts', async () => {
     emu = await start({ devices: [device], rateLimit: 0 });
-    const ports = emu.ports;
+    // Through a proxy the test keeps: the restarted emulator listens wherever the OS lets it.
+    proxy = await FaultProxy.start({ host: emu.host, port: emu.ports.mqtt });
     const flow = [
-      deviceConfig(emu, device, { queueSize: '5' }),
+      deviceConfig(emu, device, { queueSize: '5', host: '127.0.0.1', port: String(proxy.port) }),
       { id: 'pub', type: 'aliyun-iot-publish', device: 'dev', topic: 'user/seq', qos: '1' },
       { id: 'conn', type: 'aliyun-iot-connect', device: 'dev', wires: [['states']] },
       { id: 'states', type: 'helper' },
@@ -42,6 +47,7 @@ describe('device nodes: faults', () => {
     await helper.load(NODES, flow, credentialsFor(device));
     const states = collect('states');
     await connected(emu, device);
+    proxy.retarget(undefined);
     await emu.close();
     await eventually(() => states.some((m) => m.topic === 'disconnected'), 5000, 'disconnected state');
 
@@ -50,7 +56,8 @@ describe('device nodes: faults', () => {
     const overflow = await inject('pub', { payload: 'm6' });
     assert.equal(overflow?.code, 'QUEUE_FULL');
 
-    emu = await start({ devices: [device], rateLimit: 0, ports });
+    emu = await start({ devices: [device], rateLimit: 0 });
+    proxy.retarget({ host: emu.host, port: emu.ports.mqtt });
     const results = await Promise.all(pending);
     assert.deepEqual(results, [undefined, undefined, undefined, undefined, undefined]);
     const uplink = emu.registry.device(device.productKey, device.deviceName)!.uplink.map((m) => m.payload);

@@ -140,10 +140,11 @@ describe('link faults', () => {
 
   it('10,000 QoS 1 messages while the broker restarts 3 times: all arrive, duplicates counted', async () => {
     emu = await start({ devices: [device], rateLimit: 0 });
-    const ports = emu.ports;
+    // Through a proxy the test keeps: each restarted emulator listens wherever the OS lets it.
+    proxy = await FaultProxy.start({ host: emu.host, port: emu.ports.mqtt });
     const seen = new Map<string, number>();
     countUplink(emu, seen);
-    await helper.load(NODES, flow(emu.host, ports.mqtt), credentialsFor(device));
+    await helper.load(NODES, flow('127.0.0.1', proxy.port), credentialsFor(device));
     const states = collect('states');
     await connected(emu, device);
     const pub = helper.getNode('pub')!;
@@ -157,9 +158,11 @@ describe('link faults', () => {
     }, 10);
     for (let restart = 0; restart < 3; restart++) {
       await sleep(1200);
+      proxy.retarget(undefined);
       await emu.close();
       await sleep(300);
-      emu = await start({ devices: [device], rateLimit: 0, ports });
+      emu = await start({ devices: [device], rateLimit: 0 });
+      proxy.retarget({ host: emu.host, port: emu.ports.mqtt });
       countUplink(emu, seen);
     }
     await eventually(() => sent === total, 20_000, 'all offered');
