@@ -34,59 +34,138 @@ export class Pacer {
   }
 }
 
+/** Called once when a sender's slot has come (the slot already taken for it). */
+export type Turn = () => void;
+
 /**
- * One pace shared by many senders (a gateway's sub-devices, PLATFORM.md §11): a sender that finds
- * no slot waits in line, and each slot goes to the longest waiting sender, so one timer serves
- * them all and no sender starves. Rate 0: no shared pace at all.
+ * One pace shared by many senders: a gateway's sub-devices (PLATFORM.md §11) and every direct
+ * device login of the process (./login-pace.ts). A token bucket: `rate` tokens a second, at most a
+ * hundredth of a second's worth saved up (at least one), so no one-second window ever holds more
+ * than 1.01 x rate, and no burst is bigger than 10 ms of them. A sender that finds no token waits in
+ * line; each release goes to the longest waiting, so none starves. One timer serves the whole line
+ * and lets through as many as the tokens allow each time it fires: one slot per firing could not
+ * reach 1,000/s. Rate 0: no pace at all.
  */
 export class SharedPace {
-  private readonly pacer: Pacer;
-  /** Senders waiting for a slot, in order; each is called once with its slot booked. */
-  private readonly line = new Set<() => void>();
+  private rate = 0;
+  private tokens = 0;
+  private capacity = 1;
+  private last: number;
+  private readonly line = new Set<Turn>();
   private timer: NodeJS.Timeout | undefined;
+  /** Slots handed out, for diagnostics and tests. */
+  admitted = 0;
 
-  constructor(ratePerSecond: number, now: () => number = () => Date.now()) {
-    this.pacer = new Pacer(ratePerSecond, now);
+  constructor(
+    ratePerSecond: number,
+    private readonly now: () => number = () => Date.now(),
+  ) {
+    this.last = now();
+    this.configure(ratePerSecond);
   }
 
   get ratePerSecond(): number {
-    return this.pacer.ratePerSecond;
+    return this.rate;
   }
 
-  /** A slot now, unless none is free or others wait for one before this sender. */
+  /** Senders waiting for their turn. */
+  get waiting(): number {
+    return this.line.size;
+  }
+
+  /** A new rate from now on (settings.js is read when the nodes load); the bucket starts full. */
+  configure(ratePerSecond: number): void {
+    this.rate = Number.isFinite(ratePerSecond) && ratePerSecond > 0 ? ratePerSecond : 0;
+    this.capacity = Math.max(1, this.rate / 100);
+    this.tokens = this.capacity;
+    this.last = this.now();
+    if (this.rate === 0) this.release(this.line.size);
+  }
+
+  /** A slot now (taken), unless none is free or others wait for one before this sender. */
   take(): boolean {
-    return this.line.size === 0 && this.pacer.take();
+    if (this.rate === 0) {
+      this.admitted++;
+      return true;
+    }
+    // Those already waiting go first. Letting them through here, not only from the timer, keeps
+    // the pace while a deploy holds the event loop for seconds creating nodes (no timer fires).
+    this.drain();
+    if (this.line.size > 0 || this.tokens < 1) return false;
+    this.tokens--;
+    this.admitted++;
+    return true;
   }
 
-  /** Calls `turn` when its slot has come (booked); calling again while waiting keeps its place. */
-  wait(turn: () => void): void {
+  /** Calls `turn` when its slot has come; calling again while waiting keeps its place. */
+  wait(turn: Turn): void {
     this.line.add(turn);
     this.arm();
   }
 
+  /** True: go now (the slot is taken). False: `turn` is called once its slot has come. */
+  admit(turn: Turn): boolean {
+    if (this.take()) return true;
+    this.wait(turn);
+    return false;
+  }
+
   /** A sender that stopped sending gives up its place. */
-  leave(turn: () => void): void {
+  leave(turn: Turn): void {
     this.line.delete(turn);
     if (this.line.size === 0) this.stop();
   }
 
+  /** No timer any more; those still in line wait for the next `take` or `wait`. */
   stop(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
   }
 
-  private arm(): void {
-    if (this.timer || this.line.size === 0) return;
-    this.timer = setTimeout(() => this.next(), this.pacer.waitMs());
+  private refill(): void {
+    const t = this.now();
+    this.tokens = Math.min(this.capacity, this.tokens + ((t - this.last) * this.rate) / 1000);
+    this.last = t;
   }
 
-  private next(): void {
+  private arm(): void {
+    if (this.timer || this.line.size === 0) return;
+    const wait = this.rate === 0 ? 0 : Math.ceil(((1 - this.tokens) * 1000) / this.rate);
+    this.timer = setTimeout(() => this.fire(), Math.max(1, wait));
+    // Waiting senders alone do not keep a process alive.
+    this.timer.unref();
+  }
+
+  private fire(): void {
     this.timer = undefined;
-    const [turn] = this.line;
-    if (turn && this.pacer.take()) {
-      this.line.delete(turn);
-      turn();
-    }
+    this.drain();
     this.arm();
+  }
+
+  /** Lets as many through as the tokens allow. */
+  private drain(): void {
+    this.refill();
+    if (this.line.size === 0) return;
+    const n = Math.min(this.line.size, Math.floor(this.tokens));
+    this.tokens -= n;
+    this.release(n);
+  }
+
+  /**
+   * Lets the first `n` in line through, in order; a turn that throws does not stop the others. A
+   * turn that waits again goes to the back of the line.
+   */
+  private release(n: number): void {
+    let left = n;
+    for (const turn of this.line) {
+      if (left-- <= 0) break;
+      this.line.delete(turn);
+      this.admitted++;
+      try {
+        turn();
+      } catch {
+        // A turn reports its own failures (a connection's start(), a sub-device's send).
+      }
+    }
   }
 }

@@ -104,6 +104,19 @@ describe('pacer', () => {
     assert.equal(turns.length, 3, 'a sender that left gets no turn');
     assert.equal(new SharedPace(0).take(), true, 'rate 0: no shared pace');
   });
+
+  it('shared: lets several waiting senders through per timer, so rates above 1,000/s are reached', (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 0 });
+    const pace = new SharedPace(5000, () => Date.now());
+    let served = 0;
+    while (pace.take()) served++;
+    assert.equal(served, 50, 'a full bucket: 10 ms of the rate');
+    for (let i = 0; i < 10_000; i++) pace.wait(() => served++);
+    for (let ms = 0; ms < 2000 && pace.waiting > 0; ms++) t.mock.timers.tick(1);
+    assert.equal(pace.waiting, 0);
+    assert.equal(served, 10_050);
+    assert.ok(Date.now() <= 2010, `10,000 at 5,000/s took ${Date.now()} ms`);
+  });
 });
 
 describe('queue journal', () => {

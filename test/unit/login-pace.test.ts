@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import { DEFAULT_BACKOFF } from '../../nodes/lib/backoff';
 import { DeviceConnection } from '../../nodes/lib/connection';
-import { LoginPace } from '../../nodes/lib/login-pace';
+import { SharedPace } from '../../nodes/lib/pacer';
 import { deviceOptions } from '../helpers/device-options';
 import { fakeConnect } from '../helpers/fake-mqtt';
 
@@ -15,10 +15,10 @@ function clock(t: TestContext) {
   return { now: () => Date.now(), tick: (ms: number) => t.mock.timers.tick(ms) };
 }
 
-describe('LoginPace', () => {
+describe('the login pace (SharedPace)', () => {
   it('lets a hundredth of a second of logins through at once, then the rate, in arrival order', (t) => {
     const { now, tick } = clock(t);
-    const pace = new LoginPace(1000, now);
+    const pace = new SharedPace(1000, now);
     const order: number[] = [];
     let atOnce = 0;
     for (let i = 0; i < 2500; i++) if (pace.admit(() => order.push(i))) atOnce++;
@@ -43,7 +43,7 @@ describe('LoginPace', () => {
 
   it('a login that leaves the line is never called; rate 0 lets everything through at once', (t) => {
     const { now, tick } = clock(t);
-    const pace = new LoginPace(10, now);
+    const pace = new SharedPace(10, now);
     assert.equal(
       pace.admit(() => undefined),
       true,
@@ -71,7 +71,7 @@ describe('LoginPace', () => {
   it('keeps the pace while no timer can fire: admissions let those waiting through by the clock', (t) => {
     const { now } = clock(t);
     let time = 0;
-    const pace = new LoginPace(1000, () => now() + time);
+    const pace = new SharedPace(1000, () => now() + time);
     const order: number[] = [];
     // 5,000 logins asked for over 2 s of a held event loop (the clock moves, no timer fires).
     for (let i = 0; i < 5000; i++) {
@@ -92,7 +92,7 @@ describe('connection queued for the login pace', () => {
 
   it('reports connecting while queued, dials on its turn; closed while queued it never dials', async (t) => {
     const { now, tick } = clock(t);
-    const pace = new LoginPace(1, now);
+    const pace = new SharedPace(1, now);
     const fake = fakeConnect();
     const tuning = { backoff: { ...DEFAULT_BACKOFF, jitter: 0 }, connect: fake.connect, loginPace: pace };
     const first = new DeviceConnection(options(), tuning);

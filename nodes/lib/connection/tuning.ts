@@ -3,7 +3,7 @@
 import { connect as mqttConnect } from 'mqtt';
 import { DEFAULT_BACKOFF, type BackoffPolicy } from '../backoff';
 import type { CredentialStore } from '../login';
-import type { LoginPace } from '../login-pace';
+import type { SharedPace } from '../pacer';
 import type { Connect } from './mqtt-session';
 
 /** What a connection keeps outside itself. */
@@ -31,7 +31,7 @@ export interface ConnectionTuning {
   /** Opens an mqtt.js client (tests pass a fake one). */
   connect: Connect;
   /** The pace every login attempt waits for; absent: none (the nodes share sharedLoginPace). */
-  loginPace?: LoginPace;
+  loginPace?: SharedPace;
 }
 
 export const DEFAULT_TUNING: Readonly<ConnectionTuning> = Object.freeze({
