@@ -3,6 +3,8 @@
 // this package's (`ours`). It reports how long the deploy took until every device was connected,
 // the memory that cost, then what 1 QoS 0 message per device per second costs for `seconds`: CPU
 // and event-loop delay. Arguments: core|ours host port count seconds.
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { deploy, deployStarted, deviceNodes, findNode, startRuntime, stopRuntime } from '../lib/runtime';
 import { sleep } from '../lib/stats';
@@ -72,14 +74,13 @@ async function traffic(): Promise<{ cpu: number; loopP50: number; loopP99: numbe
 /** TRAFFIC_PROFILE=path: a CPU profile of the traffic phase alone (not the deploy), for --cpu-prof tools. */
 async function profiled<T>(path: string | undefined, run: () => Promise<T>): Promise<T> {
   if (!path) return run();
-  const { Session } = await import('node:inspector/promises');
   const session = new Session();
   session.connect();
   await session.post('Profiler.enable');
   await session.post('Profiler.start');
   const result = await run();
   const { profile } = await session.post('Profiler.stop');
-  (await import('node:fs')).writeFileSync(path, JSON.stringify(profile));
+  writeFileSync(path, JSON.stringify(profile));
   session.disconnect();
   return result;
 }

@@ -3,7 +3,7 @@
 //   keys turns into a dictionary of about 1.6 KB per device. A real mqtt.js client logs in to the
 //   emulator over every transport and must not have gained a key the package did not list: a newer
 //   mqtt.js that writes a new one fails here by name.
-// - Batching: a second write within one turn of the event loop corks the socket, released after 16
+// - Batching: a second publish within one turn of the event loop corks the socket, released after 16
 //   held writes or at the end of the turn, on a stream that counts its corks; and a burst handed
 //   over one setImmediate at a time, as Node-RED does, reaches the emulator whole and in order.
 import assert from 'node:assert/strict';
@@ -105,7 +105,7 @@ describe('write batching', () => {
         if (--this.corks === 0) this.flushes++;
       },
     };
-    const client = Object.assign(new EventEmitter(), { stream }) as unknown as MqttClient;
+    const client = Object.assign(new EventEmitter(), { stream, publish: () => undefined }) as unknown as MqttClient;
     const session = new MqttSession(() => client, 'mqtt://h:1883', login, {});
     return { session, stream };
   }
@@ -113,13 +113,13 @@ describe('write batching', () => {
   it('never holds the first write of a turn: one message each from many devices goes at once', async () => {
     await nextTurn();
     const devices = [countingSession(), countingSession(), countingSession()];
-    for (const { session } of devices) session.coalesce();
+    for (const { session } of devices) session.publish('/t', 'x', 0);
     assert.deepEqual(
       devices.map(({ stream }) => stream.corks),
       [0, 0, 0],
     );
     await nextTurn();
-    for (const { session } of devices) session.coalesce();
+    for (const { session } of devices) session.publish('/t', 'x', 0);
     assert.deepEqual(
       devices.map(({ stream }) => stream.corks),
       [0, 0, 0],
@@ -130,18 +130,18 @@ describe('write batching', () => {
   it('corks from the second write of a turn, lets 16 go at a time, and uncorks when the turn ends', async () => {
     await nextTurn();
     const { session, stream } = countingSession();
-    session.coalesce();
+    session.publish('/t', 'x', 0);
     assert.equal(stream.corks, 0, 'first write: not held');
-    session.coalesce();
+    session.publish('/t', 'x', 0);
     assert.equal(stream.corks, 1, 'second write: held');
-    for (let i = 0; i < 15; i++) session.coalesce();
+    for (let i = 0; i < 15; i++) session.publish('/t', 'x', 0);
     assert.deepEqual([stream.corks, stream.flushes], [1, 0], '16 held, none sent yet');
-    session.coalesce();
+    session.publish('/t', 'x', 0);
     assert.deepEqual([stream.corks, stream.flushes], [1, 1], 'the 17th sends the 16 before it');
-    session.coalesce();
+    session.publish('/t', 'x', 0);
     await nextTurn();
     assert.deepEqual([stream.corks, stream.flushes], [0, 2], 'the rest goes when the turn ends');
-    session.coalesce();
+    session.publish('/t', 'x', 0);
     assert.equal(stream.corks, 0, 'a new turn starts unheld');
   });
 
@@ -158,16 +158,14 @@ describe('write batching', () => {
       await new Promise<void>((resolve, reject) => {
         session = new MqttSession(connect, url, loginFor(emu, false), { connect: resolve, error: reject });
       });
-      const client = session!.client;
       const topic = `/${device.productKey}/${device.deviceName}/user/update`;
       const acked: number[] = [];
       const count = 200;
       // As Node-RED delivers a split node's messages: each in its own immediate, all in one turn.
       for (let i = 0; i < count; i++)
         setImmediate(() => {
-          session!.coalesce();
-          if (i % 2 === 0) client.publish(topic, String(i), { qos: 0 });
-          else client.publish(topic, String(i), { qos: 1 }, (err) => (err ? undefined : acked.push(i)));
+          if (i % 2 === 0) session!.publish(topic, String(i), 0);
+          else session!.publish(topic, String(i), 1, (err) => (err ? undefined : acked.push(i)));
         });
       await eventually(
         () => received.length === count && acked.length === count / 2,

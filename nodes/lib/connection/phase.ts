@@ -22,7 +22,8 @@
 // `queued`: every login attempt first waits for a slot of the process-wide login pace
 // (../login-pace.ts) when none is free at once; it reports connecting / reconnecting as the
 // attempt itself does. `authorizing` exists only for logins that need an HTTPS call or a
-// registration first; a signed login goes straight to `dialing`. Gateways will add sub-device sessions riding on `online`.
+// registration first; a signed login goes straight to `dialing`. Gateways will add sub-device
+// sessions riding on `online`.
 import type { ConnectionState, ConnectionStatus } from './status';
 import type { MqttSession } from './mqtt-session';
 

@@ -7,10 +7,6 @@ import { Outbox, type OutgoingMessage } from '../outbox';
 import { Pacer } from '../pacer';
 import { sessionEnded, type MqttSession } from './mqtt-session';
 
-// Shared, so a publish allocates no options object.
-const QOS0 = Object.freeze({ qos: 0 as const });
-const QOS1 = Object.freeze({ qos: 1 as const });
-
 export class Uplink {
   readonly outbox: Outbox;
   readonly pacer: Pacer;
@@ -38,8 +34,7 @@ export class Uplink {
   publishNow(topic: string, payload: Buffer | string, paced = true): boolean {
     const session = this.writable();
     if (!session || this.outbox.queued > 0 || (paced && !this.pacer.take())) return false;
-    session.coalesce();
-    session.client.publish(topic, payload, QOS0);
+    session.publish(topic, payload, 0);
     return true;
   }
 
@@ -133,15 +128,13 @@ export class Uplink {
     if (!this.outbox.record(message)) return;
     this.outbox.markSent(message);
     const client: MqttClient = session.client;
-    session.coalesce();
     if (message.qos === 0) {
-      // No per-message callback: it would add a drain listener per message once the socket is busy.
-      client.publish(message.topic, message.payload, QOS0);
+      session.publish(message.topic, message.payload, 0);
       this.outbox.settle(message);
       return;
     }
     message.sentOn = client;
-    client.publish(message.topic, message.payload, QOS1, (err) => {
+    session.publish(message.topic, message.payload, 1, (err) => {
       // A message requeued after a lost session belongs to the next one now.
       if (message.sentOn !== client || !this.outbox.isInflight(message)) return;
       if (!err) {
