@@ -1,5 +1,6 @@
-// Where a device connects: from endpoint kind and transport to the mqtt.js URL, port, securemode
+// Where a device connects: from endpoint kind and transport to the broker's address, securemode
 // and the CAs to trust (PLATFORM.md §2).
+import { domainToASCII } from 'node:url';
 import { defaultCAs, splitPem } from './ca';
 import { DEFAULT_PORTS, FIELDS, type EndpointKind, type Transport } from './fields';
 import { isEndpointKind, isTransport } from './rules';
@@ -31,12 +32,22 @@ export interface EndpointInput {
   ca?: string;
 }
 
-export interface ResolvedEndpoint {
-  host: string;
-  port: number;
+/**
+ * Where mqtt.js connects, as fields. No URL is built for a login and none is parsed: a URL parser
+ * would refuse some host names a user may type, or rewrite them.
+ */
+export interface BrokerAddress {
+  readonly protocol: 'mqtt' | 'mqtts' | 'ws' | 'wss';
+  /** As configured or as the platform sent it: a name, an IPv4 address or an IPv6 one. */
+  readonly host: string;
+  readonly port: number;
+  /** WebSockets only. */
+  readonly path?: string;
+}
+
+export interface ResolvedEndpoint extends BrokerAddress {
   transport: Transport;
-  protocol: 'mqtt' | 'mqtts' | 'ws' | 'wss';
-  /** What mqtt.js connects to, e.g. `mqtts://host:8883` or `wss://host:443/mqtt`. */
+  /** For status and logs only, e.g. `mqtts://host:8883` or `wss://host:443/mqtt`. */
   url: string;
   /** 2 for TLS and WSS, 3 for TCP and WS. */
   securemode: 2 | 3;
@@ -63,6 +74,15 @@ export function formatHost(host: string): string {
   return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
 }
 
+/**
+ * A host as sockets and TLS want it: an IPv6 address without brackets, a name in ASCII (an
+ * internationalized one as punycode, which is what DNS holds), lower case.
+ */
+export function socketHost(host: string): string {
+  if (host.includes(':')) return host.replace(/^\[(.*)\]$/, '$1');
+  return domainToASCII(host) || host;
+}
+
 export function resolveEndpoint(input: EndpointInput): ResolvedEndpoint {
   if (!isEndpointKind(input.endpoint)) throw new TypeError(`Unknown endpoint kind: ${String(input.endpoint)}`);
   if (!isTransport(input.transport)) throw new TypeError(`Unknown transport: ${String(input.transport)}`);
@@ -78,6 +98,7 @@ export function resolveEndpoint(input: EndpointInput): ResolvedEndpoint {
     port,
     transport,
     protocol,
+    path: path || undefined,
     url: `${protocol}://${formatHost(host)}:${port}${path}`,
     securemode: secure ? 2 : 3,
     secure,

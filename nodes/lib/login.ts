@@ -1,7 +1,7 @@
 // How each login attempt gets its MQTT credentials: signed directly, from an HTTPS token, or after
 // dynamic registration (PLATFORM.md §3-5). The connection asks before every attempt.
 import { isHardFailure, registerOverHttps, requestToken, type DeviceToken } from './device-auth';
-import { formatHost, type ResolvedEndpoint } from './endpoint';
+import type { BrokerAddress, ResolvedEndpoint } from './endpoint';
 import type { FormPostOptions } from './https-form';
 import { registerOverMqtt } from './mqtt-register';
 import type { ErrorCode } from './errors';
@@ -11,7 +11,7 @@ import { signMqtt } from './sign';
 export { isHardFailure };
 
 export interface MqttLogin {
-  url: string;
+  broker: BrokerAddress;
   clientId: string;
   username: string;
   password: string;
@@ -79,7 +79,7 @@ const TOKEN_RENEW_MARGIN_MS = 3600_000;
 function signed(options: DeviceOptions, endpoint: ResolvedEndpoint, deviceSecret: string): MqttLogin {
   const ext = options.extRrpc ? { ext: 1 } : undefined;
   const creds = signMqtt({ ...options, deviceSecret, securemode: endpoint.securemode, timestamp: Date.now(), ext });
-  return { url: endpoint.url, ...creds };
+  return { broker: endpoint, ...creds };
 }
 
 class SignLogin implements LoginStrategy {
@@ -111,7 +111,7 @@ class TokenLogin implements LoginStrategy {
     this.cached = token !== undefined && Date.now() < token.expiresAt - TOKEN_RENEW_MARGIN_MS;
     const fresh = this.cached && token ? token : await this.fetch();
     return {
-      url: `mqtts://${formatHost(fresh.mqtt.host)}:${fresh.mqtt.port}`,
+      broker: { protocol: 'mqtts', host: fresh.mqtt.host, port: fresh.mqtt.port },
       clientId: this.options.clientId,
       username: fresh.iotId,
       password: fresh.iotToken,
@@ -150,7 +150,7 @@ class RegisterLogin implements LoginStrategy {
     const { options, context } = this;
     if (creds.deviceSecret) return signed(options, context.endpoint, creds.deviceSecret);
     return {
-      url: context.endpoint.url,
+      broker: context.endpoint,
       clientId: `${creds.clientId ?? options.clientId}|securemode=-2,authType=connwl|`,
       username: `${options.deviceName}&${options.productKey}`,
       password: creds.deviceToken ?? '',

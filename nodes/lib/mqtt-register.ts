@@ -89,7 +89,7 @@ export function registerOverMqtt(
     );
     const session = new MqttSession(
       mqttConnect,
-      endpoint.url,
+      endpoint,
       {
         ...connectFields(options, kind),
         clean: true,

@@ -128,7 +128,10 @@ const DEVICE_NAME_CHARS = /^[A-Za-z0-9_\-@.:]+$/;
 const PRODUCT_KEY_FORBIDDEN = /[\s&/+#|]/;
 /** An IoT instance ID as the console shows it (`iot-06z00…`); devices and accounts name the same. */
 export const INSTANCE_ID = /^iot-[a-z0-9][a-z0-9-]{2,62}$/i;
-const HOST_FORBIDDEN = /[\s/]|:\/\//;
+// A host name (letters of any script, for an internationalized one), an IPv4 address, or an IPv6
+// one with or without its brackets; a scheme, port or path is the user's slip, refused here rather
+// than failing every login later.
+const MQTT_HOST = /^(?:[\p{L}\p{N}_.-]{1,253}|\[?[0-9A-Fa-f:.]+\]?)$/u;
 // host or host:port, as the HTTPS auth and registration calls reach it.
 const AUTH_HOST = /^(\[[0-9a-f:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?$/i;
 /** Identifiers (events, services) as the console allows them: letters, digits and underscores, at most 50. */
@@ -206,7 +209,7 @@ const CHECKS: Readonly<Record<CheckedField, (s: RawSettings) => Problem[]>> = {
     if (endpointOf(s) !== 'custom') return [];
     const v = text(s.host);
     if (!v) return [{ code: 'HOST_MISSING', params: {} }];
-    return HOST_FORBIDDEN.test(v) ? [{ code: 'HOST_INVALID', params: {} }] : [];
+    return MQTT_HOST.test(v) ? [] : [{ code: 'HOST_INVALID', params: {} }];
   },
   transport: (s) => {
     const v = choiceOf(s, 'transport');

@@ -12,8 +12,9 @@ import { after, before, describe, it } from 'node:test';
 import { connect, type MqttClient } from 'mqtt';
 import type { Emulator } from '../../emulator/index';
 import { clientOptions, MqttSession, type SessionLogin } from '../../nodes/lib/connection/mqtt-session';
+import type { BrokerAddress } from '../../nodes/lib/endpoint';
 import { signMqtt } from '../../nodes/lib/index';
-import { eventually, securemodeOf, start, TRANSPORTS, urlOf } from '../helpers/emulator';
+import { brokerOf, eventually, securemodeOf, start, TRANSPORTS } from '../helpers/emulator';
 
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
@@ -41,12 +42,12 @@ describe('mqtt.js client options', () => {
 
   for (const transport of TRANSPORTS) {
     it(`gain no key over a login, a subscription and a QoS 1 publish (${transport})`, async () => {
-      const url = urlOf(emu, transport);
+      const broker = brokerOf(emu, transport);
       const login = loginFor(emu, securemodeOf(transport) === 2);
-      const listed = new Set(Object.keys(clientOptions(url, login)));
+      const listed = new Set(Object.keys(clientOptions(broker, login)));
       let session: MqttSession | undefined;
       const connected = new Promise<void>((resolve, reject) => {
-        session = new MqttSession(connect, url, login, {
+        session = new MqttSession(connect, broker, login, {
           connect: resolve,
           error: reject,
           close: () => reject(new Error('closed before CONNACK')),
@@ -74,20 +75,61 @@ const login: SessionLogin = {
 };
 
 describe('clientOptions', () => {
-  it('takes an IPv6 host out of its brackets', () => {
-    const options = clientOptions('mqtt://[::1]:1883', login);
-    assert.deepEqual([options.protocol, options.host, options.port], ['mqtt', '::1', 1883]);
+  const at = (protocol: BrokerAddress['protocol'], host: string, port = 1883) =>
+    clientOptions({ protocol, host, port }, login);
+
+  it('takes an IPv6 host out of its brackets; a WebSocket URL keeps them', () => {
+    for (const host of ['[::1]', '::1']) {
+      const options = at('mqtt', host);
+      assert.deepEqual(
+        [options.protocol, options.host, options.port, options.hostname],
+        ['mqtt', '::1', 1883, undefined],
+      );
+      // mqtt.js writes `${hostname}:${port}` into a WebSocket's URL.
+      assert.deepEqual([at('wss', host, 443).host, at('wss', host, 443).hostname], ['::1', '[::1]']);
+    }
+  });
+
+  it('hands sockets a host name in ASCII: punycode for an internationalized one, lower case', () => {
+    assert.equal(at('mqtts', 'Bröker.Example.com').host, 'xn--brker-kua.example.com');
+    assert.equal(at('mqtt', 'broker_1.lan').host, 'broker_1.lan');
+    assert.equal(at('mqtt', '10.0.0.7').host, '10.0.0.7');
+  });
+
+  it('never throws for a host a URL parser would refuse; the socket reports it instead', () => {
+    assert.equal(at('mqtt', 'a|b').host, 'a|b');
   });
 
   it('gives WebSockets their path and the others none (mqtt.js would delete it)', () => {
-    assert.equal(clientOptions('wss://iot.example:443/mqtt', login).path, '/mqtt');
-    assert.equal('path' in clientOptions('mqtts://iot.example:8883', login), false);
+    assert.equal(
+      clientOptions({ protocol: 'wss', host: 'iot.example', port: 443, path: '/mqtt' }, login).path,
+      '/mqtt',
+    );
+    assert.equal(at('ws', 'iot.example').path, '/mqtt', 'the platform path when none is given');
+    assert.equal('path' in at('mqtts', 'iot.example', 8883), false);
   });
+});
 
-  it('leaves a default port to mqtt.js', () => {
-    // WHATWG URLs drop a scheme's default port; mqtt.js picks 443 for wss itself.
-    assert.equal(clientOptions('wss://iot.example:443/mqtt', login).port, undefined);
+describe('IPv6: a session over every transport reaches an emulator on ::1', () => {
+  let emu: Emulator;
+  before(async () => {
+    emu = await start({ devices: [device], host: '::1' });
   });
+  after(() => emu.close());
+
+  for (const transport of TRANSPORTS) {
+    it(transport, async () => {
+      let session: MqttSession | undefined;
+      await new Promise<void>((resolve, reject) => {
+        session = new MqttSession(connect, brokerOf(emu, transport), loginFor(emu, securemodeOf(transport) === 2), {
+          connect: resolve,
+          error: reject,
+          close: () => reject(new Error('closed before CONNACK')),
+        });
+      });
+      await session!.end(5000);
+    });
+  }
 });
 
 describe('write batching', () => {
@@ -106,7 +148,7 @@ describe('write batching', () => {
       },
     };
     const client = Object.assign(new EventEmitter(), { stream, publish: () => undefined }) as unknown as MqttClient;
-    const session = new MqttSession(() => client, 'mqtt://h:1883', login, {});
+    const session = new MqttSession(() => client, { protocol: 'mqtt', host: 'h', port: 1883 }, login, {});
     return { session, stream };
   }
 
@@ -153,10 +195,12 @@ describe('write batching', () => {
       emu.broker.aedes.on('publish', (packet, client) => {
         if (client && packet.topic.endsWith('/user/update')) received.push(packet.payload.toString());
       });
-      const url = urlOf(emu, 'tcp');
       let session: MqttSession | undefined;
       await new Promise<void>((resolve, reject) => {
-        session = new MqttSession(connect, url, loginFor(emu, false), { connect: resolve, error: reject });
+        session = new MqttSession(connect, brokerOf(emu, 'tcp'), loginFor(emu, false), {
+          connect: resolve,
+          error: reject,
+        });
       });
       const topic = `/${device.productKey}/${device.deviceName}/user/update`;
       const acked: number[] = [];
@@ -180,6 +224,39 @@ describe('write batching', () => {
           sent.filter((i) => i % 2 === parity),
         );
       await session!.end(5000);
+    } finally {
+      await emu.close();
+    }
+  });
+
+  it('a dropped session sends the writes it held first: QoS 0 reported sent is not lost', async () => {
+    const emu = await start({ devices: [device], rateLimit: 0 });
+    try {
+      const received: string[] = [];
+      emu.broker.aedes.on('publish', (packet, client) => {
+        if (client && packet.topic.endsWith('/user/update')) received.push(packet.payload.toString());
+      });
+      let session: MqttSession | undefined;
+      await new Promise<void>((resolve, reject) => {
+        session = new MqttSession(connect, brokerOf(emu, 'tcp'), loginFor(emu, false), {
+          connect: resolve,
+          error: reject,
+        });
+      });
+      await nextTurn();
+      const topic = `/${device.productKey}/${device.deviceName}/user/update`;
+      // A burst and a reconnect() in one turn: the burst is held for its batch when the drop comes.
+      for (let i = 0; i < 20; i++) session!.publish(topic, String(i), 0);
+      session!.drop();
+      await eventually(
+        () => received.length === 20,
+        5000,
+        () => `${received.length} of 20 at the emulator`,
+      );
+      assert.deepEqual(
+        received,
+        Array.from({ length: 20 }, (_, i) => String(i)),
+      );
     } finally {
       await emu.close();
     }

@@ -4,6 +4,7 @@ import { request } from 'node:https';
 import { createConnection } from 'node:net';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { createCertificateAuthority, startEmulator, type Emulator, type EmulatorOptions } from '../../emulator/index';
+import type { BrokerAddress } from '../../nodes/lib/endpoint';
 import { signMqtt, type SignMethod } from '../../nodes/lib/index';
 
 export type Transport = 'tcp' | 'tls' | 'ws' | 'wss';
@@ -28,6 +29,21 @@ export function urlOf(emu: Emulator, transport: Transport): string {
       return `ws://${host}:${ports.ws}/mqtt`;
     case 'wss':
       return `wss://${host}:${ports.wss}/mqtt`;
+  }
+}
+
+/** The same as `urlOf`, as the fields a login's `broker` holds. */
+export function brokerOf(emu: Emulator, transport: Transport): BrokerAddress {
+  const { host, ports } = emu;
+  switch (transport) {
+    case 'tcp':
+      return { protocol: 'mqtt', host, port: ports.mqtt };
+    case 'tls':
+      return { protocol: 'mqtts', host, port: ports.mqtts };
+    case 'ws':
+      return { protocol: 'ws', host, port: ports.ws, path: '/mqtt' };
+    case 'wss':
+      return { protocol: 'wss', host, port: ports.wss, path: '/mqtt' };
   }
 }
 

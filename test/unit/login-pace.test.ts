@@ -118,4 +118,33 @@ describe('connection queued for the login pace', () => {
     assert.equal(fake.clients.length, 2, 'the closed one never dialed');
     await Promise.all([first.close(), second.close()]);
   });
+
+  it('a dial mqtt.js refuses at once, on its turn in line, is a failed attempt: reported, retried', async (t) => {
+    const { now, tick } = clock(t);
+    const pace = new SharedPace(1, now);
+    const fake = fakeConnect();
+    let refuse = true;
+    const connect = ((o: Parameters<typeof fake.connect>[0]) => {
+      // What mqtt.js does for a WebSocket URL it cannot build.
+      if (refuse) throw new SyntaxError('Invalid URL: ws://a|b:80/mqtt');
+      return fake.connect(o);
+    }) as typeof fake.connect;
+    const tuning = { backoff: { ...DEFAULT_BACKOFF, jitter: 0 }, connect: fake.connect, loginPace: pace };
+    const first = new DeviceConnection(options(), tuning);
+    const second = new DeviceConnection({ ...options(), deviceName: 'paced-2' }, { ...tuning, connect });
+    first.connect();
+    second.connect();
+    assert.equal(pace.waiting, 1, 'the second waits in line');
+    tick(1000);
+    assert.equal(second.state, 'disconnected', 'not left queued');
+    assert.match(second.status.reason ?? '', /Invalid URL/);
+    assert.equal(second.status.nextRetryMs, 1000);
+    refuse = false;
+    tick(1000);
+    tick(1000);
+    assert.equal(fake.clients.length, 2, 'the retry dials');
+    fake.clients[1]!.accept();
+    assert.equal(second.state, 'connected');
+    await Promise.all([first.close(), second.close()]);
+  });
 });

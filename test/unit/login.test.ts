@@ -77,7 +77,7 @@ describe('login strategies (platform calls faked)', () => {
     const first = login.next() as MqttLogin;
     assert.ok(!((first as unknown) instanceof Promise), 'no await on the hot path');
     assert.equal(first.username, `${device.deviceName}&${device.productKey}`);
-    assert.match(first.url, /^mqtt:\/\/iot\.test:1883$/);
+    assert.deepEqual([first.broker.protocol, first.broker.host, first.broker.port], ['mqtt', 'iot.test', 1883]);
     t.mock.timers.tick(1000);
     const second = login.next() as MqttLogin;
     assert.notEqual(second.password, first.password, 'a new timestamp, a new signature');
@@ -89,7 +89,8 @@ describe('login strategies (platform calls faked)', () => {
     clock(t);
     const { login, calls } = loginFor({ authMode: 'https' });
     const first = await login.next();
-    assert.deepEqual([first.username, first.password, first.url], ['iot-1', 'token-1', 'mqtts://mqtt.iot.test:8883']);
+    assert.deepEqual([first.username, first.password], ['iot-1', 'token-1']);
+    assert.deepEqual(first.broker, { protocol: 'mqtts', host: 'mqtt.iot.test', port: 8883 });
     assert.equal(first.clientId, `${device.productKey}.${device.deviceName}`);
     assert.equal((await login.next()).password, 'token-1', 'cached');
     assert.deepEqual(calls, ['token']);

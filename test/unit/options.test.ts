@@ -131,8 +131,14 @@ describe('validateDeviceOptions', () => {
     assert.deepEqual(codes({ endpoint: 'instance', instanceId: 'abc' }), ['INSTANCE_ID_INVALID']);
     assert.deepEqual(codes({ endpoint: 'instance' }), ['INSTANCE_ID_INVALID']);
     assert.deepEqual(codes({ endpoint: 'custom' }), ['HOST_MISSING']);
-    assert.deepEqual(codes({ endpoint: 'custom', host: 'mqtts://x' }), ['HOST_INVALID']);
     assert.deepEqual(codes({ endpoint: 'custom', host: '127.0.0.1', regionId: 'mars-1' }), []);
+    // A scheme, a port or a path typed into the host would fail every login: refused at once.
+    for (const host of ['mqtts://x', 'broker.example.com:1883', 'x/mqtt', 'a b', 'a|b', 'user@host']) {
+      assert.deepEqual(codes({ endpoint: 'custom', host }), ['HOST_INVALID'], host);
+    }
+    for (const host of ['broker_1.lan', 'Broker.Example.com', 'bröker.example.com', '::1', '[fe80::1]']) {
+      assert.deepEqual(codes({ endpoint: 'custom', host }), [], host);
+    }
     assert.deepEqual(codes({ endpoint: 'cloud' }), ['ENDPOINT_UNKNOWN']);
   });
 

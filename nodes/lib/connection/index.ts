@@ -281,14 +281,22 @@ export class DeviceConnection extends EventEmitter<ConnectionEvents> implements 
     const { options, endpoint } = this;
     if (endpoint.secure && !options.rejectUnauthorized) this.emit('warning', 'TLS_UNVERIFIED');
     const clientOptions = loginOptions(login, options, endpoint, this.tuning.connectTimeoutMs);
-    const session: MqttSession = new MqttSession(this.tuning.connect, login.url, clientOptions, {
-      connect: () => this.onConnect(session),
-      message: (topic, payload, packet) => this.subscriptions.dispatch(topic, payload, packet),
-      error: (err) => {
-        if (sessionOf(this.phase) === session) this.lastError = { code: err.code, message: err.message };
-      },
-      close: () => this.onClose(session),
-    });
+    let session: MqttSession;
+    try {
+      session = new MqttSession(this.tuning.connect, login.broker, clientOptions, {
+        connect: () => this.onConnect(session),
+        message: (topic, payload, packet) => this.subscriptions.dispatch(topic, payload, packet),
+        error: (err) => {
+          if (sessionOf(this.phase) === session) this.lastError = { code: err.code, message: err.message };
+        },
+        close: () => this.onClose(session),
+      });
+    } catch (err) {
+      // mqtt.js refuses some addresses at once (a WebSocket URL it cannot build) instead of failing
+      // the socket. Called from the login pace's timer or another node's input, the throw would
+      // be lost and the connection left waiting for good: it is a failed attempt like any other.
+      return this.loginFailed(err);
+    }
     this.enter({ kind: 'dialing', session, retrying });
   }
 

@@ -2,7 +2,7 @@
 // listens to its own events too, and its 'close' handler is what stops its keepalive timer, so a
 // session never calls removeAllListeners(). The package owns reconnects: mqtt.js never retries.
 import type { connect as mqttConnect, IClientOptions, MqttClient } from 'mqtt';
-import type { ResolvedEndpoint } from '../endpoint';
+import { socketHost, WEBSOCKET_PATH, type BrokerAddress, type ResolvedEndpoint } from '../endpoint';
 import type { MqttLogin } from '../login';
 import type { DeviceOptions } from '../options';
 
@@ -39,18 +39,18 @@ const mqttLog = process.env.DEBUG?.includes('mqttjs') ? undefined : (): void => 
  * mqtt.js keeps this object for the client's life and writes its defaults into it with computed
  * keys; given a URL string it also deletes `path`. Either turns the object into a dictionary of
  * about 1.6 KB (16 MB at 10,000 devices). An object that holds every key mqtt.js writes from the
- * start keeps its compact shape, so the endpoint is passed as fields and mqtt.js's own keys are
+ * start keeps its compact shape, so the broker is passed as fields and mqtt.js's own keys are
  * listed, undefined where mqtt.js picks the value. test/connection/mqtt-session.test.ts names
  * any key a newer mqtt.js adds.
  */
-export function clientOptions(url: string, login: SessionLogin): IClientOptions {
-  const endpoint = new URL(url);
-  const protocol = endpoint.protocol.slice(0, -1) as NonNullable<IClientOptions['protocol']>;
+export function clientOptions(broker: BrokerAddress, login: SessionLogin): IClientOptions {
+  const { protocol } = broker;
+  const host = socketHost(broker.host);
+  const webSocket = protocol === 'ws' || protocol === 'wss';
   const options: IClientOptions = {
     protocol,
-    // WHATWG URLs keep an IPv6 host in brackets; sockets want it bare.
-    host: endpoint.hostname.replace(/^\[(.*)\]$/, '$1'),
-    port: endpoint.port ? Number(endpoint.port) : undefined,
+    host,
+    port: broker.port,
     clientId: login.clientId,
     username: login.username,
     password: login.password,
@@ -65,8 +65,9 @@ export function clientOptions(url: string, login: SessionLogin): IClientOptions 
     resubscribe: false,
     queueQoSZero: false,
     log: mqttLog,
+    // mqtt.js builds a WebSocket's URL from it: an IPv6 address needs its brackets there.
+    hostname: webSocket && host.includes(':') ? `[${host}]` : undefined,
     // Written by mqtt.js.
-    hostname: undefined,
     unixSocket: undefined,
     socksProxy: undefined,
     defaultProtocol: undefined,
@@ -78,8 +79,8 @@ export function clientOptions(url: string, login: SessionLogin): IClientOptions 
     timerVariant: undefined,
   };
   // WebSockets take the path (mqtt.js adds wsOptions); for the others mqtt.js deletes a path.
-  if (protocol === 'ws' || protocol === 'wss') {
-    options.path = endpoint.pathname;
+  if (webSocket) {
+    options.path = broker.path ?? WEBSOCKET_PATH;
     options.wsOptions = undefined;
   }
   return options;
@@ -138,8 +139,8 @@ export class MqttSession {
   private lastTurn = -1;
   private readonly detachers: (() => void)[] = [];
 
-  constructor(connect: Connect, url: string, login: SessionLogin, handlers: SessionHandlers) {
-    this.client = connect(clientOptions(url, login));
+  constructor(connect: Connect, broker: BrokerAddress, login: SessionLogin, handlers: SessionHandlers) {
+    this.client = connect(clientOptions(broker, login));
     // MQTT packets are small and answered one by one: Nagle's delay would add tens of ms to each.
     (this.client.stream as { setNoDelay?: (noDelay: boolean) => void } | undefined)?.setNoDelay?.(true);
     for (const [event, handler] of Object.entries(handlers)) {
@@ -203,6 +204,10 @@ export class MqttSession {
   /** Forgets the session at once: no DISCONNECT, the socket destroyed. */
   drop(): void {
     this.detach();
+    // What this turn wrote is still corked (held for its batch, and by mqtt-packet until the next
+    // tick); destroying the socket would discard QoS 0 messages already reported as sent.
+    const stream = this.client.stream as { writableCorked?: number; uncork?(): void } | undefined;
+    for (let n = stream?.writableCorked ?? 0; n > 0; n--) stream?.uncork?.();
     this.client.end(true);
   }
 
