@@ -17,7 +17,7 @@ export class Pacer {
   take(): boolean {
     if (this.intervalMs === 0) return true;
     const t = this.now();
-    if (t < this.nextAt) return false;
+    if (t < this.slot(t)) return false;
     // From now, not from the missed slot: a late timer never earns a burst.
     this.nextAt = t + this.intervalMs;
     return true;
@@ -25,12 +25,25 @@ export class Pacer {
 
   /** Whether `take()` would succeed now, without booking the slot. */
   ready(): boolean {
-    return this.intervalMs === 0 || this.now() >= this.nextAt;
+    if (this.intervalMs === 0) return true;
+    const t = this.now();
+    return t >= this.slot(t);
   }
 
   /** Milliseconds until `take()` can succeed. */
   waitMs(): number {
-    return Math.max(0, Math.ceil(this.nextAt - this.now()));
+    const t = this.now();
+    return Math.max(0, Math.ceil(this.slot(t) - t));
+  }
+
+  /**
+   * The next free slot. One booked further ahead than an interval means the clock was set back
+   * (the wall clock after an NTP step): the device would hold every message until the clock
+   * caught up, so the slot is now instead.
+   */
+  private slot(t: number): number {
+    if (this.nextAt - t > this.intervalMs) this.nextAt = t;
+    return this.nextAt;
   }
 }
 
@@ -79,7 +92,10 @@ export class SharedPace {
     this.capacity = Math.max(1, this.rate / 100);
     this.tokens = this.capacity;
     this.last = this.now();
+    // Those waiting are served at the new rate, not after a wait timed for the old one.
+    this.stop();
     if (this.rate === 0) this.release(this.line.size);
+    else this.arm();
   }
 
   /** A slot now (taken), unless none is free or others wait for one before this sender. */
@@ -124,7 +140,9 @@ export class SharedPace {
 
   private refill(): void {
     const t = this.now();
-    this.tokens = Math.min(this.capacity, this.tokens + ((t - this.last) * this.rate) / 1000);
+    // A clock set back earns nothing and costs nothing: the bucket goes on from the new time.
+    const elapsed = Math.max(0, t - this.last);
+    this.tokens = Math.min(this.capacity, this.tokens + (elapsed * this.rate) / 1000);
     this.last = t;
   }
 

@@ -74,6 +74,37 @@ describe('pacer', () => {
     assert.equal(new Pacer(0, () => now).take(), true);
   });
 
+  it('a clock set back holds nothing: the slot moves back with it', () => {
+    let now = 1_000_000;
+    const pacer = new Pacer(4, () => now);
+    assert.equal(pacer.take(), true);
+    now -= 3_600_000;
+    assert.deepEqual([pacer.ready(), pacer.waitMs()], [true, 0], 'an hour back: free at once');
+    assert.equal(pacer.take(), true);
+    assert.deepEqual([pacer.take(), pacer.waitMs()], [false, 250], 'then paced as before');
+  });
+
+  it('shared: a clock set back stalls no one; a new rate serves those waiting at once', (t) => {
+    t.mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 0 });
+    let offset = 0;
+    const pace = new SharedPace(10, () => Date.now() + offset);
+    assert.equal(pace.take(), true);
+    const turns: number[] = [];
+    pace.wait(() => turns.push(Date.now()));
+    offset = -3_600_000;
+    t.mock.timers.tick(100);
+    t.mock.timers.tick(100);
+    assert.deepEqual(turns, [200], 'served a slot after the step, not an hour later');
+    // Rate 1/s, one waiting: its turn is a second away. Raised to 100/s, it comes within 10 ms.
+    const slow = new SharedPace(1, () => Date.now());
+    assert.equal(slow.take(), true);
+    let served = false;
+    slow.wait(() => (served = true));
+    slow.configure(100);
+    t.mock.timers.tick(10);
+    assert.equal(served, true);
+  });
+
   it('shared: each slot to the longest waiting sender, none to a newcomer while others wait', (t) => {
     t.mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1_000 });
     const pace = new SharedPace(10, () => Date.now());

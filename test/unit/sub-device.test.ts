@@ -210,6 +210,50 @@ describe('sub-device connection (fake gateway, mock timers)', () => {
     assert.equal(ctx.device.status.queued, 1, 'waits for its next login');
   });
 
+  it('a sub-device waiting in the gateway line never sends twice within its own pace, whatever fires first', async (t) => {
+    // 200/s for the gateway: its bucket holds two slots. 10/s for each sub-device: 100 ms apart.
+    const ctx = setup(t, { rateLimit: 10 }, 200);
+    const others = [ctx.sibling('meter-1'), ctx.sibling('meter-2')];
+    for (const d of [ctx.device, ...others]) d.connect();
+    ctx.gateway.go('connected');
+    t.mock.timers.tick(LOGIN_SPACING_MS + 1);
+    const names = ['meter-0', 'meter-1', 'meter-2'];
+    ctx.gateway.reply(
+      T.topoGet,
+      200,
+      names.map((deviceName) => ({ productKey: sub.productKey, deviceName })),
+    );
+    await ctx.settle();
+    ctx.gateway.reply(T.login, 200);
+    await ctx.settle();
+    assert.deepEqual(
+      others.map((d) => d.state),
+      ['connected', 'connected'],
+    );
+    ctx.device.publish(TOPIC, 'm0', 0, () => undefined);
+    ctx.device.publish(TOPIC, 'm1', 0, () => undefined);
+    t.mock.timers.tick(99);
+    // The siblings take both gateway slots just before the sub-device's own pace lets m1 go...
+    others.forEach((d, i) => d.publish(`/subPK/meter-${i + 1}/user/update`, 'x', 0, () => undefined));
+    t.mock.timers.tick(1);
+    // ...so it waits in the gateway's line, and a message sent meanwhile queues behind m1.
+    ctx.device.publish(TOPIC, 'm2', 0, () => undefined);
+    // The event loop stalls for 20 ms: every timer due fires late, its own before the gateway's.
+    t.mock.timers.setTime(Date.now() + 20);
+    t.mock.timers.tick(0);
+    t.mock.timers.tick(300);
+    const mine = ctx.uplink().filter((s) => s.topic === TOPIC);
+    assert.deepEqual(
+      mine.map((s) => s.raw),
+      ['m0', 'm1', 'm2'],
+    );
+    const gaps = mine.slice(1).map((s, i) => s.at - mine[i]!.at);
+    assert.ok(
+      gaps.every((g) => g >= 100),
+      `never faster than its own pace: ${gaps.join(',')}`,
+    );
+  });
+
   it('disconnect logs out and stops; close fails what waits and ends in closed', async (t) => {
     const ctx = setup(t, { queueSize: 1 });
     ctx.device.connect();
