@@ -19,32 +19,53 @@ export class QueueJournal {
   private counter = 0;
   private lines = 0;
   private pending = 0;
+  /**
+   * An append failed (a full disk) and may have left part of its line: the next one starts on a
+   * line of its own, or it would merge with the torn one and be unreadable after a restart.
+   */
+  private torn = false;
 
   constructor(readonly path: string) {
     mkdirSync(dirname(path), { recursive: true });
   }
 
-  /** What is still unacknowledged, oldest first; the file is rewritten to hold just that. */
+  /**
+   * What is still unacknowledged from before this journal (an earlier run, or the connection this
+   * one took over from), oldest first. The file is rewritten to hold what is open. Entries this
+   * journal added itself (messages published before the first login) are left out: their messages
+   * are in the outbox already, and restoring them would send each twice.
+   */
   restore(): JournalEntry[] {
     const entries = this.read();
     this.rewrite(entries);
-    return entries;
+    const own = `${this.prefix}-`;
+    return entries.filter((e) => !e.id.startsWith(own));
   }
 
   add(topic: string, payload: Buffer | string): string {
     const id = `${this.prefix}-${String(++this.counter)}`;
     const p = (Buffer.isBuffer(payload) ? payload : Buffer.from(payload)).toString('base64');
-    appendFileSync(this.path, `${JSON.stringify({ a: id, t: topic, p })}\n`);
+    this.append(`${JSON.stringify({ a: id, t: topic, p })}\n`);
     this.lines++;
     this.pending++;
     return id;
   }
 
   remove(id: string): void {
-    appendFileSync(this.path, `${JSON.stringify({ d: id })}\n`);
+    this.append(`${JSON.stringify({ d: id })}\n`);
     this.lines++;
     this.pending--;
     if (this.lines > COMPACT_LINES && this.lines > 4 * this.pending) this.rewrite(this.read());
+  }
+
+  private append(line: string): void {
+    try {
+      appendFileSync(this.path, this.torn ? `\n${line}` : line);
+      this.torn = false;
+    } catch (err) {
+      this.torn = true;
+      throw err;
+    }
   }
 
   private read(): JournalEntry[] {
@@ -73,6 +94,7 @@ export class QueueJournal {
     const temp = `${this.path}.tmp`;
     writeFileSync(temp, text);
     renameSync(temp, this.path);
+    this.torn = false;
     this.lines = entries.length;
     this.pending = entries.length;
   }

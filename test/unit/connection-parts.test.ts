@@ -1,11 +1,12 @@
 // The connection's pure and small parts: the retry policy, the pacer on an injected clock, and the
 // disk journal (torn lines, compaction).
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, appendFileSync } from 'node:fs';
+import fs, { mkdtempSync, readFileSync, appendFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { classifyClose, type CloseFacts } from '../../nodes/lib/connection/retry-policy';
+import { Uplink } from '../../nodes/lib/connection/uplink';
 import { QueueJournal } from '../../nodes/lib/journal';
 import { Pacer, SharedPace } from '../../nodes/lib/pacer';
 
@@ -166,6 +167,41 @@ describe('queue journal', () => {
       [['/t/b', [0, 1, 2]]],
     );
     assert.equal(readFileSync(path, 'utf8').split('\n').filter(Boolean).length, 1, 'rewritten to what is open');
+  });
+
+  it('restores only what was there before it: what it added itself is in the outbox already', () => {
+    const path = fresh();
+    new QueueJournal(path).add('/t/old', 'O');
+    // Published before the first login, while the connection waited for its predecessor or its turn.
+    const uplink = new Uplink(10, 0, new QueueJournal(path), Date.now, () => false);
+    uplink.publish('/t/new', 'N', 1, () => undefined);
+    const warnings: unknown[] = [];
+    uplink.restoreJournal((code, params) => warnings.push([code, params]));
+    assert.deepEqual(warnings, [['QUEUE_RESTORED', { count: 1 }]]);
+    const queued: string[] = [];
+    for (let m = uplink.outbox.shift(); m; m = uplink.outbox.shift()) queued.push(m.topic);
+    assert.deepEqual(queued, ['/t/old', '/t/new'], 'each once, the older first');
+    assert.deepEqual(
+      new QueueJournal(path).restore().map((e) => e.topic),
+      ['/t/old', '/t/new'],
+      'both still kept for a restart',
+    );
+  });
+
+  it('an append that failed halfway (disk full) does not take the next line with it', (t) => {
+    const path = fresh();
+    const journal = new QueueJournal(path);
+    const append = t.mock.method(fs, 'appendFileSync');
+    append.mock.mockImplementationOnce((file: fs.PathOrFileDescriptor, data: string | Uint8Array) => {
+      appendFileSync(file, String(data).slice(0, 12));
+      throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+    });
+    assert.throws(() => journal.add('/t/lost', 'L'), /ENOSPC/);
+    journal.add('/t/kept', 'K');
+    assert.deepEqual(
+      new QueueJournal(path).restore().map((e) => e.topic),
+      ['/t/kept'],
+    );
   });
 
   it('compacts once the file is long and mostly settled', () => {

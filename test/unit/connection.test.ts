@@ -207,6 +207,19 @@ describe('connection phases (fake client, mock timers)', () => {
     assert.equal((late[0] as { code?: string } | undefined)?.code, 'CONNECTION_CLOSED');
   });
 
+  it('close(): a callback that publishes again when its message fails is answered too', async (t) => {
+    const { connection, latest, tick } = setup(t);
+    connection.connect();
+    latest().accept();
+    const retried: (Error | undefined)[] = [];
+    connection.publish(TOPIC, 'x', 1, () => connection.publish(TOPIC, 'x again', 1, (err) => retried.push(err)));
+    const closing = connection.close();
+    tick(2_000);
+    await closing;
+    assert.equal((retried[0] as { code?: string } | undefined)?.code, 'CONNECTION_CLOSED');
+    assert.equal(connection.status.queued, 0);
+  });
+
   it('close() while backing off stops the retry timer', async (t) => {
     const { connection, clients, latest, tick } = setup(t);
     connection.connect();

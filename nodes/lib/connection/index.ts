@@ -167,8 +167,10 @@ export class DeviceConnection extends EventEmitter<ConnectionEvents> implements 
     if (online?.writable) await this.uplink.drained(online, INFLIGHT_DRAIN_MS);
     this.enter({ kind: 'closing' }, online);
     await online?.end(CLOSE_TIMEOUT_MS);
-    this.outbox.failAll(new AliyunIotError('CONNECTION_CLOSED'));
+    // Closed first: a callback that publishes again when its message fails is refused at once,
+    // instead of queueing behind the queue being emptied, where nothing would ever settle it.
     this.enter({ kind: 'closed' });
+    this.outbox.failAll(new AliyunIotError('CONNECTION_CLOSED'));
   }
 
   publishNow(topic: string, payload: Buffer | string, paced = true): boolean {
