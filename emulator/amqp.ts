@@ -59,6 +59,11 @@ export interface AmqpService {
   publish(message: DataFlowMessage): void;
   /** Cuts the TCP connections of a clientId (a lost network); how many there were. */
   kick(clientId: string): number;
+  /**
+   * Detaches the receiver links of a clientId and keeps their connections open (a fault to inject:
+   * AMQP lets a server end a link alone); what they had not accepted goes back to the group.
+   */
+  detach(clientId: string): number;
   close(): Promise<void>;
 }
 
@@ -289,6 +294,19 @@ export class AmqpServer implements AmqpService {
 
   publish(message: DataFlowMessage): void {
     for (const id of this.accounts.groupsFor(message.productKey)) this.groupOf(id).push(message);
+  }
+
+  detach(clientId: string): number {
+    let detached = 0;
+    for (const client of this.clients.values()) {
+      const sender = client.sender;
+      if (client.clientId !== clientId || !sender) continue;
+      client.sender = undefined;
+      client.group.detach(client);
+      sender.close(refusal('amqp:link:detach-forced', 'the link was detached'));
+      detached++;
+    }
+    return detached;
   }
 
   kick(clientId: string): number {

@@ -147,7 +147,8 @@ export interface Emulator {
   accounts: Accounts;
   /**
    * The AMQP server-side subscription: `amqp.counters(groupId)`, `amqp.connections(groupId)`,
-   * `amqp.publish(message)` (a data-flow message to every group), `amqp.kick(clientId)` (cuts its connection).
+   * `amqp.publish(message)` (a data-flow message to every group), `amqp.kick(clientId)` (cuts its
+   * connection), `amqp.detach(clientId)` (ends its link, keeps the connection).
    */
   amqp: AmqpService;
   /** Cloud-side calls, the same the HTTP API makes. */

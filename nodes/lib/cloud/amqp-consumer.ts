@@ -310,6 +310,11 @@ export class AmqpConsumer {
       link.receiver.on('receiver_error', (ctx: EventContext) => {
         link.status = { ...link.status, error: describeError(ctx.receiver?.error) };
       });
+      // A server may end the link and keep the connection: nothing would ever arrive on it again,
+      // while the heartbeats kept it looking open. A new connection attaches a new link.
+      link.receiver.on('receiver_close', (ctx: EventContext) => {
+        if (link.connection === connection) this.retry(link, describeError(ctx.receiver?.error));
+      });
     });
     connection.on('connection_error', (ctx: EventContext) => {
       // rhea puts the error on the context (a failed SASL login: amqp:unauthorized-access).
@@ -353,8 +358,10 @@ export class AmqpConsumer {
   private receive(link: Link, ctx: EventContext): void {
     const delivery: Delivery | undefined = ctx.delivery;
     const message = ctx.message;
-    if (!delivery || !message) return;
     const receiver = ctx.receiver;
+    // Still arriving on a link being closed (the node stopping, or a retry): never handed to the
+    // flow, left unsettled, so the platform pushes it again to whoever is attached.
+    if (!delivery || !message || this.stopped || link.receiver !== receiver) return;
     const props = message.application_properties as Record<string, unknown> | undefined;
     const messageId = textOf(applicationProperty(props, 'messageId') ?? message.message_id);
     this.counters.received += 1;
