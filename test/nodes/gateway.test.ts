@@ -106,6 +106,32 @@ describe('gateway and sub-devices in Node-RED', () => {
     await eventually(() => state() === 'connected' && record(meters[0]!).online, 10_000, 'back after enable');
   });
 
+  it('one disabled sub-device does not keep the others of its batch login out', async () => {
+    // The platform refuses a batch login as a whole and names the sub-device at fault.
+    emu.gateways.setDisabled(record(meters[1]!), true);
+    try {
+      const flow = [
+        { ...deviceConfig(emu, gw), id: 'gw', rateLimit: '0' },
+        subConfig('sub1', meters[0]!),
+        subConfig('sub2', meters[1]!),
+        subConfig('sub3', meters[2]!),
+        // A config node connects once a node uses it.
+        ...[1, 2, 3].map((n) => ({ id: `prop${n}`, type: 'aliyun-iot-property', device: `sub${n}` })),
+      ];
+      await helper.load(NODES, flow, credentials);
+      const state = (id: string) =>
+        (helper.getNode(id) as unknown as { connection: { state: string } }).connection.state;
+      await eventually(
+        () => record(meters[0]!).online && record(meters[2]!).online && state('sub2') === 'disabled',
+        10_000,
+        () => `the others online, the disabled one stopped: ${['sub1', 'sub2', 'sub3'].map(state).join(', ')}`,
+      );
+      assert.equal(record(meters[1]!).online, false);
+    } finally {
+      emu.gateways.setDisabled(record(meters[1]!), false);
+    }
+  });
+
   it('messages of a sub-device wait for its login; a gateway drop logs it in again', async () => {
     const flow = [
       { ...deviceConfig(emu, gw), id: 'gw', rateLimit: '0' },

@@ -154,6 +154,117 @@ describe('gateway session (fake gateway, mock timers)', () => {
     assert.equal(ctx.last('meter-1'), 'login-failed:401');
   });
 
+  /** The sub-devices named in the last batch login. */
+  const lastLogin = (ctx: ReturnType<typeof setup>) =>
+    (
+      [...ctx.gateway.sent].reverse().find((s) => s.topic === T.login)!.body.params as {
+        deviceList: { deviceName: string }[];
+      }
+    ).deviceList.map((d) => d.deviceName);
+  const pair = (deviceName: string) => ({ productKey: 'subPK', deviceName });
+
+  it('a batch refused for one sub-device it names: that one stops, the rest log in next batch', async (t) => {
+    const ctx = setup(t, 3);
+    ctx.gateway.go('connected');
+    ctx.tick(0);
+    ctx.gateway.reply(T.topoGet, 200, ['meter-0', 'meter-1', 'meter-2'].map(pair));
+    await ctx.settle();
+    // All or nothing (PLATFORM.md §1.10): the failure's data names the one at fault.
+    ctx.gateway.reply(T.login, 6287, [pair('meter-1')]);
+    await ctx.settle();
+    assert.equal(ctx.last('meter-1'), 'login-failed:6287');
+    assert.equal(ctx.last('meter-0'), 'logging-in');
+    ctx.tick(LOGIN_SPACING_MS);
+    await ctx.settle();
+    assert.deepEqual(lastLogin(ctx), ['meter-0', 'meter-2']);
+    ctx.gateway.reply(T.login, 200, [pair('meter-0'), pair('meter-2')]);
+    await ctx.settle();
+    assert.deepEqual(['meter-0', 'meter-1', 'meter-2'].map(ctx.last), ['online', 'login-failed:6287', 'online']);
+  });
+
+  it('a batch refused naming no one: each logs in by itself, so only the bad one stops', async (t) => {
+    const ctx = setup(t, 3);
+    ctx.gateway.go('connected');
+    ctx.tick(0);
+    ctx.gateway.reply(T.topoGet, 200, ['meter-0', 'meter-1', 'meter-2'].map(pair));
+    await ctx.settle();
+    ctx.gateway.reply(T.login, 6401, {});
+    await ctx.settle();
+    const answers: Record<string, number> = { 'meter-0': 200, 'meter-1': 6401, 'meter-2': 200 };
+    for (let i = 0; i < 3; i++) {
+      ctx.tick(LOGIN_SPACING_MS);
+      await ctx.settle();
+      const [alone, ...others] = lastLogin(ctx);
+      assert.deepEqual(others, [], 'one by one');
+      ctx.gateway.reply(T.login, answers[alone!]!);
+      await ctx.settle();
+    }
+    assert.deepEqual(['meter-0', 'meter-1', 'meter-2'].map(ctx.last), ['online', 'login-failed:6401', 'online']);
+    assert.equal(ctx.gateway.count(T.login), 4);
+  });
+
+  it('a topo/add refused for the one it names: the others are added again without it', async (t) => {
+    const ctx = setup(t, 3);
+    ctx.gateway.go('connected');
+    ctx.tick(0);
+    ctx.gateway.reply(T.topoGet, 200, []);
+    await ctx.settle();
+    ctx.gateway.reply(T.topoAdd, 401, [pair('meter-2')]);
+    await ctx.settle();
+    const adds = ctx.gateway.sent.filter((s) => s.topic === T.topoAdd);
+    assert.deepEqual(
+      (adds.at(-1)!.body.params as { deviceName: string }[]).map((p) => p.deviceName),
+      ['meter-0', 'meter-1'],
+    );
+    ctx.gateway.reply(T.topoAdd, 200);
+    await ctx.settle();
+    assert.deepEqual(lastLogin(ctx), ['meter-0', 'meter-1']);
+    assert.equal(ctx.last('meter-2'), 'login-failed:401');
+  });
+
+  it('a retry timer left from a refusal does not log in again one that a topo/change brought online', async (t) => {
+    const ctx = setup(t, 1);
+    ctx.gateway.go('connected');
+    ctx.tick(0);
+    ctx.gateway.reply(T.topoGet, 200, [pair('meter-0')]);
+    await ctx.settle();
+    ctx.gateway.reply(T.login, 429);
+    await ctx.settle();
+    assert.equal(ctx.last('meter-0'), 'retrying:429');
+    // The cloud enables it before the retry: it logs in now...
+    ctx.gateway.deliver(T.topoChange, { id: '5', params: { status: 2, subList: [pair('meter-0')] } });
+    ctx.tick(LOGIN_SPACING_MS);
+    await ctx.settle();
+    ctx.gateway.reply(T.login, 200);
+    await ctx.settle();
+    // ...and a second notice while it is on its way in would not queue it again either.
+    assert.equal(ctx.last('meter-0'), 'online');
+    const logins = ctx.gateway.count(T.login);
+    ctx.tick(60_000);
+    await ctx.settle();
+    assert.equal(ctx.gateway.count(T.login), logins, 'the old retry timer did nothing');
+    assert.equal(ctx.last('meter-0'), 'online');
+  });
+
+  it('one removed while its batch waits for the topology is not logged in after its logout', async (t) => {
+    const ctx = setup(t, 2);
+    ctx.gateway.go('connected');
+    ctx.tick(0);
+    ctx.detach[1]!();
+    assert.equal(ctx.gateway.count(T.logout), 1);
+    ctx.gateway.reply(T.topoGet, 200, ['meter-0', 'meter-1'].map(pair));
+    await ctx.settle();
+    assert.deepEqual(lastLogin(ctx), ['meter-0']);
+    ctx.gateway.reply(T.login, 500);
+    await ctx.settle();
+    ctx.tick(3600_000);
+    await ctx.settle();
+    assert.ok(
+      ctx.gateway.sent.filter((s) => s.topic === T.login).every((s) => !JSON.stringify(s.body).includes('meter-1')),
+      'never in a login',
+    );
+  });
+
   it('/ext/error: 520 logs in again at once, 427 is kicked and waits, 6401 stops', async (t) => {
     const ctx = setup(t, 3);
     await online(ctx, ['meter-0', 'meter-1', 'meter-2']);

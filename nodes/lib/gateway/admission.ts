@@ -7,7 +7,15 @@ import { request, type DeviceRef } from '../alink';
 import type { ErrorCode } from '../errors';
 import type { CredentialStore, StoredCredentials } from '../login';
 import type { GatewayLink } from './parties';
-import { chunks, devicesIn, gatewayTopics, REGISTER_BATCH, TOPO_BATCH, topoAddRequests } from './protocol';
+import {
+  chunks,
+  devicesIn,
+  gatewayTopics,
+  REGISTER_BATCH,
+  splitRefusal,
+  TOPO_BATCH,
+  topoAddRequests,
+} from './protocol';
 import type { GatewayRequests } from './requests';
 
 /** A sub-device on its way to a login. */
@@ -97,15 +105,29 @@ export async function addToTopology(
 ): Promise<Refusals> {
   const refused: Refusals = new Map();
   const missing = batch.filter((c) => !topology.has(keyOf(c.device)));
-  const subs = missing.map((c) => ({ ...c.device, deviceSecret: c.secret ?? '' }));
-  const requests = topoAddRequests(subs, ctx.gateway.signmethod, ctx.now(), () => ctx.requests.nextId());
-  for (const [i, req] of requests.entries()) {
-    const reply = await ctx.requests.send(gatewayTopics.topoAdd(ctx.gateway), req);
-    if (!ctx.alive()) return refused;
-    for (const candidate of missing.slice(i * TOPO_BATCH, (i + 1) * TOPO_BATCH)) {
-      if (reply.code === 200) topology.add(keyOf(candidate.device));
-      else refused.set(candidate, reply.code);
-    }
-  }
+  for (const slice of chunks(missing, TOPO_BATCH)) await addSlice(ctx, slice, topology, refused);
   return refused;
+}
+
+/** One topo/add; those refused only for their company (see splitRefusal) are added again without it. */
+async function addSlice(
+  ctx: AdmissionContext,
+  slice: readonly Candidate[],
+  topology: Set<string>,
+  refused: Refusals,
+): Promise<void> {
+  if (!ctx.alive()) return;
+  const subs = slice.map((c) => ({ ...c.device, deviceSecret: c.secret ?? '' }));
+  const [req] = topoAddRequests(subs, ctx.gateway.signmethod, ctx.now(), () => ctx.requests.nextId());
+  if (!req) return;
+  const reply = await ctx.requests.send(gatewayTopics.topoAdd(ctx.gateway), req);
+  if (!ctx.alive()) return;
+  if (reply.code === 200) {
+    for (const candidate of slice) topology.add(keyOf(candidate.device));
+    return;
+  }
+  const { atFault, again, alone } = splitRefusal(slice, reply.code, reply.data);
+  for (const candidate of atFault) refused.set(candidate, reply.code);
+  if (alone) for (const candidate of again) await addSlice(ctx, [candidate], topology, refused);
+  else if (again.length > 0) await addSlice(ctx, again, topology, refused);
 }

@@ -193,3 +193,34 @@ export function verdictOf(code: number): SubDeviceVerdict {
   if (code === 427 || code === 527) return 'kicked';
   return STOP.has(code) ? 'stop' : 'backoff';
 }
+
+/** How a failed all-or-nothing request (a batch login, a topo/add) is answered for each in it. */
+export interface RefusalSplit<T> {
+  /** They take the code. */
+  atFault: T[];
+  /** Refused only for their company: asked for again without those at fault. */
+  again: T[];
+  /** `again` goes one by one: the failure told no one apart. */
+  alone: boolean;
+}
+
+/**
+ * A batch request succeeds or fails as a whole, and a failure's data names the sub-devices at
+ * fault (PLATFORM.md §1.10; the failure's exact form is UNVERIFIED: `{productKey, deviceName}`
+ * pairs are read). A code that concerns the request (429, 428, 500...) concerns all of it. A code
+ * that stops a sub-device (a wrong secret, no topology) stops only those named, so that one bad
+ * sub-device never holds out the rest; naming none or all of several tells no one apart, and each
+ * is asked for again by itself.
+ */
+export function splitRefusal<T extends { readonly device: DeviceRef }>(
+  batch: readonly T[],
+  code: number,
+  data: unknown,
+): RefusalSplit<T> {
+  if (batch.length < 2 || verdictOf(code) !== 'stop') return { atFault: [...batch], again: [], alone: false };
+  const named = new Set(devicesIn(data).map((d) => `${d.productKey}/${d.deviceName}`));
+  const isNamed = (c: T) => named.has(`${c.device.productKey}/${c.device.deviceName}`);
+  const atFault = batch.filter(isNamed);
+  if (atFault.length === 0 || atFault.length === batch.length) return { atFault: [], again: [...batch], alone: true };
+  return { atFault, again: batch.filter((c) => !isNamed(c)), alone: false };
+}

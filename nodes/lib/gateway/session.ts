@@ -17,6 +17,7 @@ import {
   LOGINS_PER_SECOND,
   parseExtError,
   parseTopoChange,
+  splitRefusal,
   verdictOf,
   type SubDevice,
 } from './protocol';
@@ -43,6 +44,8 @@ interface Entry extends Candidate {
   state: SubDeviceState;
   attempt: number;
   retry?: NodeJS.Timeout;
+  /** Its last batch failed without naming who was at fault: it logs in by itself next. */
+  alone?: boolean;
 }
 
 /** What the cloud tells the gateway about its topology, passed on to the flow (the connect node). */
@@ -175,6 +178,9 @@ export class GatewaySession extends EventEmitter<{ notice: [kind: GatewayNotice,
   }
 
   private queueLogin(entry: Entry): void {
+    // A retry timer still armed must not log it in a second time (a topo/change came first).
+    clearTimeout(entry.retry);
+    entry.retry = undefined;
     this.set(entry, 'logging-in');
     this.due.add(keyOf(entry.device));
     this.scheduleLogin();
@@ -197,10 +203,10 @@ export class GatewaySession extends EventEmitter<{ notice: [kind: GatewayNotice,
   /** Gets what a batch of due sub-devices lacks (secret, topology), then logs it in. */
   private async loginDue(): Promise<void> {
     const generation = this.generation;
-    const batch = [...this.due]
-      .slice(0, LOGIN_BATCH)
-      .map((key) => this.entries.get(key))
-      .filter((e): e is Entry => e !== undefined);
+    const due = [...this.due].map((key) => this.entries.get(key)).filter((e): e is Entry => e !== undefined);
+    // One that must log in by itself goes in a batch of its own, once those in company have gone.
+    const together = due.filter((e) => !e.alone).slice(0, LOGIN_BATCH);
+    const batch = together.length > 0 ? together : due.slice(0, 1);
     for (const entry of batch) this.due.delete(keyOf(entry.device));
     if (batch.length === 0) return;
     this.lastBatchAt = this.tuning.now();
@@ -219,6 +225,8 @@ export class GatewaySession extends EventEmitter<{ notice: [kind: GatewayNotice,
       if (!ctx.alive()) return;
       this.known = topology;
       ready = this.admitted(ready, await addToTopology(ctx, ready, topology));
+      // One removed from the flow meanwhile was logged out already: it must not log in after that.
+      ready = ready.filter((e) => this.attached(e));
       if (ready.length === 0 || !ctx.alive()) return;
       const gw = this.gateway.options;
       // One batch of at most 50: one request. Its cleanSession keeps queued messages unless all agree.
@@ -229,12 +237,33 @@ export class GatewaySession extends EventEmitter<{ notice: [kind: GatewayNotice,
       )) {
         const reply = await this.requests.send(gatewayTopics.batchLogin(gw), req);
         if (!ctx.alive()) return;
-        for (const entry of ready) this.loginAnswered(entry, reply.code);
+        this.batchAnswered(ready, reply.code, reply.data);
       }
     } catch (err) {
       if (!ctx.alive()) return;
       const code = err instanceof AliyunIotError ? (err.platformCode ?? err.code) : 'LOGIN_FAILED';
-      for (const entry of batch) this.retryLater(entry, code, false);
+      // Not those a step already answered (stopped), nor those removed from the flow meanwhile.
+      for (const entry of batch)
+        if (this.attached(entry) && entry.state === 'logging-in') this.retryLater(entry, code, false);
+    }
+  }
+
+  private attached(entry: Entry): boolean {
+    return this.entries.get(keyOf(entry.device)) === entry;
+  }
+
+  /** A batch login's answer: see splitRefusal for a failure that names who was at fault. */
+  private batchAnswered(batch: readonly Entry[], code: number, data: unknown): void {
+    if (code === 200) {
+      for (const entry of batch) this.loginAnswered(entry, code);
+      return;
+    }
+    const { atFault, again, alone } = splitRefusal(batch, code, data);
+    for (const entry of atFault) this.loginAnswered(entry, code);
+    for (const entry of again) {
+      if (!this.attached(entry)) continue;
+      entry.alone = alone;
+      this.queueLogin(entry);
     }
   }
 
@@ -249,7 +278,8 @@ export class GatewaySession extends EventEmitter<{ notice: [kind: GatewayNotice,
   }
 
   private loginAnswered(entry: Entry, code: number): void {
-    if (this.entries.get(keyOf(entry.device)) !== entry) return;
+    if (!this.attached(entry)) return;
+    entry.alone = false;
     if (code === 200) {
       entry.attempt = 0;
       return this.set(entry, 'online');
@@ -290,7 +320,9 @@ export class GatewaySession extends EventEmitter<{ notice: [kind: GatewayNotice,
       if (change?.status === 1) this.known?.delete(keyOf(device));
       if (!entry) continue;
       if (change?.status === 1 || change?.status === 8) this.loginAnswered(entry, change.status === 1 ? 6401 : 522);
-      else if (entry.state !== 'online' && this.gateway.state === 'connected') this.queueLogin(entry);
+      // Not one on its way in already: a second login would follow the first.
+      else if (entry.state !== 'online' && entry.state !== 'logging-in' && this.gateway.state === 'connected')
+        this.queueLogin(entry);
     }
   }
 
