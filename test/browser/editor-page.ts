@@ -28,6 +28,9 @@ export async function openEditor(browser: Browser, url: string, locale: string):
   // machine it took over 30 s once, so the deadlines are generous (an event is waited for, not a time).
   await page.goto(url, { timeout: 60_000 });
   await page.waitForSelector('#red-ui-palette-header-Aliyun_IoT', { timeout: 60_000 });
+  // Node-RED's notifications (one stayed for over 30 s on a machine busy with other test files)
+  // sit over the dialogs' buttons and took the clicks meant for them. No test clicks one.
+  await page.addStyleTag({ content: '#red-ui-notifications { pointer-events: none; }' });
   return page;
 }
 
