@@ -111,6 +111,37 @@ describe('gateway session (fake gateway, mock timers)', () => {
     assert.ok(names.every((n) => ctx.last(n) === 'online'));
   });
 
+  it('one batch at a time: a late topology read is made once, and logins are spaced from answers', async (t) => {
+    const ctx = setup(t, 120);
+    const names = Array.from({ length: 120 }, (_, i) => `meter-${i}`);
+    ctx.gateway.go('connected');
+    ctx.tick(0);
+    // The read waits in the gateway's queue (behind messages it kept while offline).
+    ctx.tick(2000);
+    assert.equal(ctx.gateway.count(T.topoGet), 1, 'not one read per batch');
+    ctx.gateway.reply(
+      T.topoGet,
+      200,
+      names.map((deviceName) => ({ productKey: 'subPK', deviceName })),
+    );
+    await ctx.settle();
+    for (let i = 0; i < 3; i++) {
+      assert.equal(ctx.gateway.count(T.login), i + 1, 'the next batch waits for this one');
+      ctx.tick(100);
+      ctx.gateway.reply(T.login, 200);
+      await ctx.settle();
+      ctx.tick(LOGIN_SPACING_MS);
+      await ctx.settle();
+    }
+    const logins = ctx.gateway.sent.filter((s) => s.topic === T.login);
+    const gaps = logins.slice(1).map((s, i) => s.at - logins[i]!.at);
+    assert.ok(
+      gaps.every((g) => g >= LOGIN_SPACING_MS + 100),
+      `spaced from the answer before: ${gaps.join(', ')}`,
+    );
+    assert.ok(names.every((n) => ctx.last(n) === 'online'));
+  });
+
   it('stops on a wrong secret (6287) until the user acts', async (t) => {
     const ctx = setup(t, 1);
     ctx.gateway.go('connected');

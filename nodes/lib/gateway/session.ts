@@ -66,6 +66,8 @@ export class GatewaySession extends EventEmitter<{ notice: [kind: GatewayNotice,
   private readonly due = new Set<string>();
   private loginTimer: NodeJS.Timeout | undefined;
   private lastBatchAt = -Infinity;
+  /** A batch is being prepared or logged in: the next one waits for its answer. */
+  private batchOnItsWay = false;
   private readonly onState = (status: ConnectionStatus): void => this.gatewayState(status.state);
 
   constructor(
@@ -189,10 +191,13 @@ export class GatewaySession extends EventEmitter<{ notice: [kind: GatewayNotice,
   /**
    * Sub-devices attached in one deploy go in one batch; batches keep below 200 logins a second.
    * Spaced exactly at the limit, a few ms of jitter put a fifth batch into the platform's one-second
-   * window and got it refused (429, seen in the bench): 10 % of margin.
+   * window and got it refused (429, seen in the bench): 10 % of margin. One batch at a time, the
+   * next spaced from the last one's answer: spaced from their starts, batches whose requests had
+   * waited in the gateway's queue (behind messages kept while it was offline) left it on each
+   * other's heels, each after a topology read of its own.
    */
   private scheduleLogin(): void {
-    if (this.loginTimer || this.due.size === 0) return;
+    if (this.loginTimer || this.batchOnItsWay || this.due.size === 0) return;
     const wait = Math.max(0, this.lastBatchAt + LOGIN_SPACING_MS - this.tuning.now());
     this.loginTimer = setTimeout(() => {
       this.loginTimer = undefined;
@@ -209,8 +214,7 @@ export class GatewaySession extends EventEmitter<{ notice: [kind: GatewayNotice,
     const batch = together.length > 0 ? together : due.slice(0, 1);
     for (const entry of batch) this.due.delete(keyOf(entry.device));
     if (batch.length === 0) return;
-    this.lastBatchAt = this.tuning.now();
-    this.scheduleLogin();
+    this.batchOnItsWay = true;
     const ctx: AdmissionContext = {
       requests: this.requests,
       gateway: this.gateway.options,
@@ -245,6 +249,10 @@ export class GatewaySession extends EventEmitter<{ notice: [kind: GatewayNotice,
       // Not those a step already answered (stopped), nor those removed from the flow meanwhile.
       for (const entry of batch)
         if (this.attached(entry) && entry.state === 'logging-in') this.retryLater(entry, code, false);
+    } finally {
+      this.batchOnItsWay = false;
+      this.lastBatchAt = this.tuning.now();
+      this.scheduleLogin();
     }
   }
 
