@@ -162,6 +162,44 @@ describe('connection phases (fake client, mock timers)', () => {
     assert.equal(connection.state, 'connecting');
   });
 
+  it('a disconnect() while waiting for the predecessor: connect() and reconnect() still wait for it', async (t) => {
+    let loggedOut!: () => void;
+    const predecessor = new Promise<void>((resolve) => (loggedOut = resolve));
+    const { connection, clients } = setup(t, {}, predecessor);
+    connection.connect();
+    await connection.disconnect();
+    connection.connect();
+    connection.reconnect();
+    assert.equal(clients.length, 0, 'no login while the predecessor is logged in');
+    loggedOut();
+    await settle();
+    assert.equal(clients.length, 1);
+  });
+
+  it('close() after disconnect() ends only once the session disconnect() was ending has gone', async (t) => {
+    const { connection, latest } = setup(t);
+    connection.connect();
+    latest().accept();
+    const client = latest();
+    let acknowledged!: () => void;
+    // A graceful end waits for the PUBACKs still due.
+    client.end = ((_force?: boolean, _opts?: object, cb?: () => void) => {
+      acknowledged = () => {
+        client.close();
+        cb?.();
+      };
+      return client;
+    });
+    const disconnecting = connection.disconnect();
+    let closed = false;
+    const closing = connection.close().then(() => (closed = true));
+    await settle();
+    assert.equal(closed, false, 'the old session is still ending');
+    acknowledged();
+    await Promise.all([disconnecting, closing]);
+    assert.equal(connection.state, 'closed');
+  });
+
   it('disconnect() stops until connect(): no retry timer, state stopped, queued messages wait', async (t) => {
     const { connection, clients, latest, tick } = setup(t);
     connection.connect();

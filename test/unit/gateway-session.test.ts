@@ -200,7 +200,7 @@ describe('gateway session (fake gateway, mock timers)', () => {
     ctx.tick(0);
     ctx.gateway.reply(T.topoGet, 200, ['meter-0', 'meter-1', 'meter-2'].map(pair));
     await ctx.settle();
-    // All or nothing (PLATFORM.md §1.10): the failure's data names the one at fault.
+    // All or nothing (PLATFORM.md §11): the failure's data names the one at fault.
     ctx.gateway.reply(T.login, 6287, [pair('meter-1')]);
     await ctx.settle();
     assert.equal(ctx.last('meter-1'), 'login-failed:6287');

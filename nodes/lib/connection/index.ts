@@ -14,7 +14,7 @@ import type { Router } from '../router';
 import type { DeviceChannel, PlatformTrust } from './channel';
 import { haltFor, LIFECYCLE_NOTICES, lifecycleReply, lifecycleTopic, type LifecycleNotice } from './lifecycle';
 import { loginOptions, MqttSession } from './mqtt-session';
-import { onReconnect, reportOf, sessionOf, type Backoff, type Phase } from './phase';
+import { reconnects, reportOf, sessionOf, type Backoff, type Phase } from './phase';
 import { classifyClose } from './retry-policy';
 import {
   describeStatus,
@@ -53,18 +53,28 @@ export class DeviceConnection extends EventEmitter<ConnectionEvents> implements 
   private shortSessions = 0;
   private lastError: { code?: number | string; message: string } | undefined;
   private closing: Promise<void> | undefined;
-
   /**
-   * @param predecessor the same device's previous connection logging out: this one logs in only
-   * after it, or the platform would kick one of the two.
+   * The same device's previous connection logging out (a redeploy): this one logs in only after it,
+   * or the platform would kick one of the two. Undefined once it has.
    */
+  private predecessor: Promise<void> | undefined;
+  /** A session ending gracefully after disconnect() or a lifecycle halt: close() waits for it. */
+  private parting: Promise<void> | undefined;
+
+  /** @param predecessor see the field */
   constructor(
     readonly options: DeviceOptions,
     tuning: Partial<ConnectionTuning> = {},
-    private readonly predecessor?: Promise<void>,
+    predecessor?: Promise<void>,
     storage: ConnectionStorage = {},
   ) {
     super();
+    this.predecessor = predecessor;
+    const over = () => {
+      if (this.predecessor === predecessor) this.predecessor = undefined;
+    };
+    // Failed or not, it is over: a predecessor that rejects must not hold this one back for good.
+    predecessor?.then(over, over);
     // Every node of the device listens for state changes (and stops on close): no fixed ceiling.
     this.setMaxListeners(0);
     this.tuning = { ...DEFAULT_TUNING, ...tuning };
@@ -114,15 +124,12 @@ export class DeviceConnection extends EventEmitter<ConnectionEvents> implements 
 
   /** Starts connecting unless already connected or on the way. */
   connect(): void {
-    if (this.phase.kind === 'idle') this.leaveIdle();
-    else if (this.phase.kind === 'stopped') this.start();
+    if (this.phase.kind === 'idle' || this.phase.kind === 'stopped') this.leaveIdle();
   }
 
   /** Drops the current session (if any) and logs in again now. */
   reconnect(): void {
-    const action = onReconnect(this.phase);
-    if (action === 'leave-idle') this.leaveIdle();
-    else if (action === 'start') this.start();
+    if (reconnects(this.phase)) this.leaveIdle();
   }
 
   /** Disconnects and stays disconnected until `connect()`; queued publishes wait. */
@@ -130,7 +137,15 @@ export class DeviceConnection extends EventEmitter<ConnectionEvents> implements 
     if (this.phase.kind === 'closing' || this.phase.kind === 'closed') return;
     const session = sessionOf(this.phase);
     this.enter({ kind: 'stopped' }, session);
-    await session?.end(CLOSE_TIMEOUT_MS);
+    await this.part(session);
+  }
+
+  /** Ends a session gracefully, and keeps the ending for close() to wait on. */
+  private part(session: MqttSession | undefined): Promise<void> {
+    if (!session) return Promise.resolve();
+    const parting = session.end(CLOSE_TIMEOUT_MS);
+    this.parting = parting;
+    return parting;
   }
 
   /**
@@ -147,7 +162,7 @@ export class DeviceConnection extends EventEmitter<ConnectionEvents> implements 
     if (!halted || this.phase.kind !== 'online') return;
     const session = this.phase.session;
     this.enter({ kind: 'stopped', halted }, session);
-    void session.end(CLOSE_TIMEOUT_MS);
+    void this.part(session);
   }
 
   /**
@@ -167,6 +182,9 @@ export class DeviceConnection extends EventEmitter<ConnectionEvents> implements 
     if (online?.writable) await this.uplink.drained(online, INFLIGHT_DRAIN_MS);
     this.enter({ kind: 'closing' }, online);
     await online?.end(CLOSE_TIMEOUT_MS);
+    // A session disconnect() was ending still waits for its acknowledgements: the pool lets the
+    // next connection of this device log in once this one is closed.
+    await this.parting;
     // Closed first: a callback that publishes again when its message fails is refused at once,
     // instead of queueing behind the queue being emptied, where nothing would ever settle it.
     this.enter({ kind: 'closed' });
@@ -220,14 +238,16 @@ export class DeviceConnection extends EventEmitter<ConnectionEvents> implements 
     this.emit('state', status);
   }
 
+  /** A login, once the predecessor (if any) has logged out: also after a disconnect() while waiting. */
   private leaveIdle(): void {
     const predecessor = this.predecessor;
     if (!predecessor) return this.start();
     const waiting: Phase = { kind: 'waiting', predecessor };
     this.enter(waiting);
-    void predecessor.then(() => {
+    const go = () => {
       if (this.phase === waiting) this.start();
-    });
+    };
+    predecessor.then(go, go);
   }
 
   /** A login attempt once the process-wide login pace lets it through (at once when it can). */

@@ -52,23 +52,25 @@ export function unreachable(phase: never): never {
   throw new Error(`unhandled connection phase ${JSON.stringify(phase)}`);
 }
 
-/** What `reconnect()` does in a phase: start over now, wait as before (idle), or nothing. */
-export function onReconnect(phase: Phase): 'start' | 'leave-idle' | 'ignore' {
+/**
+ * Whether `reconnect()` starts over in a phase (after the predecessor, if it is still logging out),
+ * or changes nothing.
+ */
+export function reconnects(phase: Phase): boolean {
   switch (phase.kind) {
-    case 'idle':
-      return 'leave-idle';
     // queued: its login comes as soon as the pace allows; starting over would only lose its place.
     case 'waiting':
     case 'queued':
     case 'closing':
     case 'closed':
-      return 'ignore';
+      return false;
+    case 'idle':
     case 'authorizing':
     case 'dialing':
     case 'online':
     case 'backoff':
     case 'stopped':
-      return 'start';
+      return true;
     default:
       return unreachable(phase);
   }

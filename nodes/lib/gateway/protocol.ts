@@ -206,7 +206,7 @@ export interface RefusalSplit<T> {
 
 /**
  * A batch request succeeds or fails as a whole, and a failure's data names the sub-devices at
- * fault (PLATFORM.md §1.10; the failure's exact form is UNVERIFIED: `{productKey, deviceName}`
+ * fault (PLATFORM.md §11; the failure's exact form is UNVERIFIED: `{productKey, deviceName}`
  * pairs are read). A code that concerns the request (429, 428, 500...) concerns all of it. A code
  * that stops a sub-device (a wrong secret, no topology) stops only those named, so that one bad
  * sub-device never holds out the rest; naming none or all of several tells no one apart, and each
