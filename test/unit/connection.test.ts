@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, it, type TestContext } from 'node:test';
 import { DEFAULT_BACKOFF } from '../../nodes/lib/backoff';
 import { DeviceConnection, type ConnectionStatus, type ConnectionTuning } from '../../nodes/lib/connection';
+import type { PlatformCalls } from '../../nodes/lib/login';
 import { deviceOptions } from '../helpers/device-options';
 import { fakeConnect, type FakeClient } from '../helpers/fake-mqtt';
 
@@ -183,13 +184,13 @@ describe('connection phases (fake client, mock timers)', () => {
     const client = latest();
     let acknowledged!: () => void;
     // A graceful end waits for the PUBACKs still due.
-    client.end = ((_force?: boolean, _opts?: object, cb?: () => void) => {
+    client.end = (_force?: boolean, _opts?: object, cb?: () => void) => {
       acknowledged = () => {
         client.close();
         cb?.();
       };
       return client;
-    });
+    };
     const disconnecting = connection.disconnect();
     let closed = false;
     const closing = connection.close().then(() => (closed = true));
@@ -198,6 +199,68 @@ describe('connection phases (fake client, mock timers)', () => {
     acknowledged();
     await Promise.all([disconnecting, closing]);
     assert.equal(connection.state, 'closed');
+  });
+
+  it('reconnect() while the registration is on its way asks the platform once', async (t) => {
+    const calls: string[] = [];
+    let issue!: () => void;
+    const platform = {
+      registerOverHttps: (options: { productKey: string; deviceName: string }) => {
+        calls.push('register');
+        return new Promise((resolve) => (issue = () => resolve({ ...options, deviceSecret: 'issued' })));
+      },
+    } as unknown as PlatformCalls;
+    t.mock.timers.enable({ apis: ['setTimeout', 'Date'] });
+    const fake = fakeConnect();
+    const options = deviceOptions(
+      { ...device, deviceSecret: '' },
+      { authMode: 'register', productSecret: 'ps', transport: 'tls', port: 8883 },
+    );
+    const connection = new DeviceConnection(options, { connect: fake.connect, platform });
+    connection.connect();
+    assert.equal(connection.state, 'connecting');
+    connection.reconnect();
+    await settle();
+    issue();
+    await settle();
+    assert.deepEqual(calls, ['register'], 'a device registers once');
+    assert.equal(fake.clients.length, 1);
+    fake.clients[0]!.accept();
+    assert.equal(connection.state, 'connected');
+    await connection.close();
+  });
+
+  it('a node whose refused-filter callback throws is a warning; the SUBACK handling goes on', (t) => {
+    const { connection, latest } = setup(t);
+    const warnings: [string, unknown][] = [];
+    connection.on('warning', (code, params) => warnings.push([code, params]));
+    const filter = `/${device.productKey}/${device.deviceName}/user/nope`;
+    const codes: number[] = [];
+    connection.subscribe(
+      filter,
+      1,
+      () => undefined,
+      () => {
+        throw new Error('node broke');
+      },
+    );
+    connection.subscribe(
+      filter,
+      1,
+      () => undefined,
+      (code) => codes.push(code),
+    );
+    connection.connect();
+    const client = latest();
+    let suback: ((err: Error | null, subs: unknown, packet: unknown) => void) | undefined;
+    client.subscribe = (_filters: Record<string, { qos: number }>, cb?: unknown) => {
+      suback = cb as typeof suback;
+      return client;
+    };
+    client.accept();
+    assert.doesNotThrow(() => suback?.(null, [{ topic: filter, qos: 1 }], { granted: [0x80] }));
+    assert.deepEqual(codes, [0x80]);
+    assert.deepEqual(warnings, [['DISPATCH_FAILED', { reason: 'node broke' }]]);
   });
 
   it('disconnect() stops until connect(): no retry timer, state stopped, queued messages wait', async (t) => {

@@ -317,6 +317,7 @@ export class AmqpConsumer {
       });
     });
     connection.on('connection_error', (ctx: EventContext) => {
+      if (link.connection !== connection) return;
       // rhea puts the error on the context (a failed SASL login: amqp:unauthorized-access).
       const error: unknown = (ctx as { error?: unknown }).error ?? ctx.connection.error;
       link.authFailed = conditionOf(error) === 'amqp:unauthorized-access';

@@ -94,6 +94,7 @@ export class DeviceConnection extends EventEmitter<ConnectionEvents> implements 
     );
     this.login = createLogin(options, {
       endpoint: this.endpoint,
+      platform: this.tuning.platform,
       store: storage.credentials,
       http: { timeoutMs: this.tuning.authTimeoutMs },
       warn: (code, params) => this.emit('warning', code, params),

@@ -238,9 +238,11 @@ export class MqttSession {
 
 /**
  * True when mqtt.js failed a callback because the client's session is over rather than because the
- * request itself was wrong. On a forced teardown (keepalive timeout, stream error, `end(true)`)
- * mqtt.js calls every outstanding callback with "Connection closed" *before* it emits 'close',
- * while `connected` still reads true; a graceful end refuses new requests with "client disconnecting".
+ * request itself was wrong. On a forced teardown (keepalive timeout, stream error, `end(true)`) of a
+ * clean session, mqtt.js calls every outstanding callback with "Connection closed" *before* it emits
+ * 'close', while `connected` still reads true (a persistent session's callbacks it keeps: the
+ * connection requeues those messages itself as the session ends); a graceful end refuses new
+ * requests with "client disconnecting".
  */
 export function sessionEnded(client: Pick<MqttClient, 'connected' | 'disconnecting'>, err: Error): boolean {
   return (

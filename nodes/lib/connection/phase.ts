@@ -59,13 +59,15 @@ export function unreachable(phase: never): never {
 export function reconnects(phase: Phase): boolean {
   switch (phase.kind) {
     // queued: its login comes as soon as the pace allows; starting over would only lose its place.
+    // authorizing: its credentials are on their way; asking again would register a device twice
+    // (the platform refuses the second: a minute of auth-failed backoff), and the call is bounded.
     case 'waiting':
     case 'queued':
+    case 'authorizing':
     case 'closing':
     case 'closed':
       return false;
     case 'idle':
-    case 'authorizing':
     case 'dialing':
     case 'online':
     case 'backoff':

@@ -121,7 +121,14 @@ export class SubscriptionTable {
         const code = granted[i];
         if (typeof code !== 'number' || (code & 0x80) === 0) return;
         this.refusedFilters.set(sub.topic, code);
-        for (const s of this.router.subscribersOf(sub.topic)) s.refused?.(code);
+        // Inside mqtt.js's SUBACK handling: a node's callback that throws is reported, not raised.
+        for (const s of this.router.subscribersOf(sub.topic)) {
+          try {
+            s.refused?.(code);
+          } catch (err) {
+            this.failed(err);
+          }
+        }
       });
     });
   }

@@ -2,7 +2,7 @@
 // fake mqtt.js connect and clock.
 import { connect as mqttConnect } from 'mqtt';
 import { DEFAULT_BACKOFF, type BackoffPolicy } from '../backoff';
-import type { CredentialStore } from '../login';
+import type { CredentialStore, PlatformCalls } from '../login';
 import type { SharedPace } from '../pacer';
 import type { Connect } from './mqtt-session';
 
@@ -32,6 +32,8 @@ export interface ConnectionTuning {
   connect: Connect;
   /** The pace every login attempt waits for; absent: none (the nodes share sharedLoginPace). */
   loginPace?: SharedPace;
+  /** The HTTPS and MQTT calls before a login (token, registration); absent: the real ones. */
+  platform?: PlatformCalls;
 }
 
 export const DEFAULT_TUNING: Readonly<ConnectionTuning> = Object.freeze({

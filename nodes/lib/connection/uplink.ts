@@ -76,6 +76,8 @@ export class Uplink {
 
   /** Sends queued messages as fast as the pace allows, oldest first. */
   flush(): void {
+    // Called early (on connect) too: the timer armed before must not fire on later, or after close.
+    clearTimeout(this.paceTimer);
     this.paceTimer = undefined;
     let session = this.writable();
     while (session && this.outbox.queued > 0 && this.pacer.take()) {
