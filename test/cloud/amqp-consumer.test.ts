@@ -1,6 +1,7 @@
 // The AMQP consumer against the emulator's AMQP server, without Node-RED: a link the server ends
 // while keeping the connection, and messages still arriving while the consumer stops.
 import assert from 'node:assert/strict';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { Emulator } from '../../emulator/index';
 import { validateAccountOptions } from '../../nodes/lib/cloud/account-options';
@@ -34,17 +35,23 @@ describe('AMQP consumer (emulator)', () => {
     });
   }
 
-  function consumer(group: string, message: (m: AmqpMessage, settle: () => void) => void) {
+  function consumer(group: string, message: (m: AmqpMessage, settle: () => void) => void, port = emu.ports.amqp) {
     const validated = validateAccountOptions({
       ...account,
       amqpHost: emu.host,
-      amqpPort: String(emu.ports.amqp),
+      amqpPort: String(port),
       ca: emu.ca,
     });
     assert.ok(validated.ok);
     const statuses: (readonly AmqpLinkStatus[])[] = [];
     const c = new AmqpConsumer(
-      { account: validated.options, consumerGroupId: group, clientId: `client-${group}`, connections: 1 },
+      {
+        account: validated.options,
+        consumerGroupId: group,
+        clientId: `client-${group}`,
+        connections: 1,
+        openDeadlineMs: 300,
+      },
       { message, status: (links) => statuses.push(links) },
       { backoff: { baseMs: 100, maxMs: 100, authBaseMs: 100, authMaxMs: 100, jitter: 0 } },
     );
@@ -71,6 +78,24 @@ describe('AMQP consumer (emulator)', () => {
       assert.equal(c.stats().reconnects, 1);
     } finally {
       await c.stop();
+    }
+  });
+
+  it('a server that takes the connection and never answers is given up on, and tried again', async () => {
+    // A black hole: the TCP connection is accepted, the TLS handshake never answered.
+    const held: Socket[] = [];
+    const hole = createServer((socket) => held.push(socket));
+    await new Promise<void>((resolve) => hole.listen(0, emu.host, resolve));
+    const { consumer: c, statuses } = consumer('G_DETACH', () => undefined, (hole.address() as AddressInfo).port);
+    c.start();
+    try {
+      await eventually(() => held.length >= 2, 10_000, 'a second attempt after the deadline');
+      const given = statuses.find((s) => s[0]?.state === 'backoff');
+      assert.match(given?.[0]?.error ?? '', /no AMQP link within 0.3 s/);
+    } finally {
+      await c.stop();
+      for (const socket of held) socket.destroy();
+      hole.close();
     }
   });
 

@@ -17,6 +17,12 @@ export const DEFAULT_CREDIT = 100;
 export const MAX_CLIENT_ID = 64;
 /** Within the platform's 30-300 s. */
 const IDLE_TIME_OUT_MS = 60_000;
+/**
+ * From the TCP connect to an attached link at most this long: rhea has no connect timeout, and a
+ * peer that takes the connection and never answers (a stalled TLS handshake, a black-holing
+ * middlebox) would hold it for good. As long as an MQTT CONNACK is waited for.
+ */
+export const DEFAULT_OPEN_DEADLINE_MS = 30_000;
 /** Settled at the latest this long after delivery: the platform pushes it again after 30 s anyway. */
 export const DEFAULT_SETTLE_DEADLINE_MS = 25_000;
 /** messageIds remembered to recognise a message pushed again. */
@@ -61,6 +67,7 @@ export interface AmqpConsumerSettings {
   connections: number;
   creditWindow?: number;
   settleDeadlineMs?: number;
+  openDeadlineMs?: number;
   dedupeSize?: number;
 }
 
@@ -190,6 +197,7 @@ export class AmqpConsumer {
   /** Credit goes back this many at a time. */
   private readonly creditBatch: number;
   private readonly deadlineMs: number;
+  private readonly openDeadlineMs: number;
 
   constructor(
     private readonly settings: AmqpConsumerSettings,
@@ -208,6 +216,7 @@ export class AmqpConsumer {
     // quarter of the window waits to be given back: the server always has credit to send on.
     this.creditBatch = Math.max(1, Math.floor(this.credit / 4));
     this.deadlineMs = settings.settleDeadlineMs ?? DEFAULT_SETTLE_DEADLINE_MS;
+    this.openDeadlineMs = settings.openDeadlineMs ?? DEFAULT_OPEN_DEADLINE_MS;
   }
 
   start(): void {
@@ -294,12 +303,17 @@ export class AmqpConsumer {
       container_id: connectionClientId,
     });
     link.connection = connection;
+    clearTimeout(link.timer);
+    link.timer = setTimeout(() => {
+      if (link.connection === connection) this.retry(link, `no AMQP link within ${this.openDeadlineMs / 1000} s`);
+    }, this.openDeadlineMs);
     connection.on('connection_open', () => {
       if (link.connection !== connection) return;
       // The platform closes a connection whose receiver link is not attached within 15 s: at once.
       // No address: the group's stream. Credit given by hand, back as messages are settled.
       link.receiver = connection.open_receiver({ credit_window: 0, autoaccept: false });
       link.receiver.on('receiver_open', (ctx: EventContext) => {
+        clearTimeout(link.timer);
         link.attempt = 0;
         link.status = { state: 'open' };
         link.owed = 0;
