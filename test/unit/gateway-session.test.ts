@@ -452,6 +452,34 @@ describe('gateway session (fake gateway, mock timers)', () => {
       assert.equal(ctx.gateway.count(T.topoGet), 2);
     });
 
+    it('a registration answered after its deadline: the secret is kept and the sub-device logs in with it', async (t) => {
+      const store = memoryStore();
+      const ctx = registering(t, store);
+      await ctx.settle();
+      const register = ctx.gateway.sent.find((s) => s.topic === T.register)!;
+      ctx.tick(5000);
+      await ctx.settle();
+      assert.equal(ctx.states.at(-1), 'retrying:REPLY_TIMEOUT');
+      // The platform issued it all the same, once: asked again it would answer 6289.
+      ctx.gateway.deliver(`${T.register}_reply`, {
+        id: register.body.id,
+        code: 200,
+        data: [{ iotId: 'i', productKey: 'subPK', deviceName: 'reg-0', deviceSecret: 'late-secret' }],
+        message: 'success',
+      });
+      await ctx.settle();
+      assert.deepEqual(await store.load(), { productKey: 'subPK', deviceName: 'reg-0', deviceSecret: 'late-secret' });
+      assert.equal(ctx.states.at(-1), 'logging-in', 'at once, not after the backoff');
+      ctx.tick(LOGIN_SPACING_MS);
+      await ctx.settle();
+      ctx.gateway.reply(T.topoGet, 200, [{ productKey: 'subPK', deviceName: 'reg-0' }]);
+      await ctx.settle();
+      ctx.gateway.reply(T.login, 200);
+      await ctx.settle();
+      assert.equal(ctx.states.at(-1), 'online');
+      assert.equal(ctx.gateway.count(T.register), 1, 'never registered twice');
+    });
+
     it('uses a kept secret without registering', async (t) => {
       const store = memoryStore();
       await store.save({ productKey: 'subPK', deviceName: 'reg-0', deviceSecret: 'kept' });

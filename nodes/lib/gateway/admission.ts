@@ -3,7 +3,7 @@
 // `thing/sub/register`, 30 per request), and a place in the gateway's topology (`thing/topo/add`,
 // 30 per request, each signed with that secret). Each step answers which sub-devices it refused,
 // with the platform's code; the gateway session decides what a code means.
-import { request, type DeviceRef } from '../alink';
+import { request, type AlinkReply, type DeviceRef } from '../alink';
 import type { ErrorCode } from '../errors';
 import type { CredentialStore, StoredCredentials } from '../login';
 import type { GatewayLink } from './parties';
@@ -72,29 +72,35 @@ export async function obtainSecrets(ctx: AdmissionContext, lacking: readonly Can
     const req = request(ctx.requests.nextId(), 'thing.sub.register', params, true);
     const reply = await ctx.requests.send(gatewayTopics.subRegister(ctx.gateway), req);
     if (!ctx.alive()) return refused;
-    const issued = new Map<string, string>();
-    if (reply.code === 200 && Array.isArray(reply.data)) {
-      for (const item of reply.data as Partial<Record<string, unknown>>[]) {
-        const [device] = devicesIn(item);
-        if (device && typeof item.deviceSecret === 'string') issued.set(keyOf(device), item.deviceSecret);
-      }
-    }
+    const issued = issuedSecrets(reply);
     for (const candidate of slice) {
       const secret = issued.get(keyOf(candidate.device));
-      if (secret === undefined) {
-        refused.set(candidate, reply.code === 200 ? 500 : reply.code);
-        continue;
-      }
-      candidate.secret = secret;
-      // The platform issues it once: keeping it matters more than this login.
-      await candidate.store
-        ?.save({ ...candidate.device, deviceSecret: secret })
-        .catch((err: unknown) =>
-          candidate.warn('SECRET_NOT_SAVED', { reason: err instanceof Error ? err.message : String(err) }),
-        );
+      if (secret === undefined) refused.set(candidate, reply.code === 200 ? 500 : reply.code);
+      else await keepSecret(candidate, secret);
     }
   }
   return refused;
+}
+
+/** The DeviceSecrets a sub/register reply issued, by `productKey/deviceName`. */
+export function issuedSecrets(reply: AlinkReply): Map<string, string> {
+  const issued = new Map<string, string>();
+  if (reply.code !== 200 || !Array.isArray(reply.data)) return issued;
+  for (const item of reply.data as Partial<Record<string, unknown>>[]) {
+    const [device] = devicesIn(item);
+    if (device && typeof item.deviceSecret === 'string') issued.set(keyOf(device), item.deviceSecret);
+  }
+  return issued;
+}
+
+/** The platform issues a secret once: keeping it matters more than this login. */
+export async function keepSecret(candidate: Candidate, secret: string): Promise<void> {
+  candidate.secret = secret;
+  await candidate.store
+    ?.save({ ...candidate.device, deviceSecret: secret })
+    .catch((err: unknown) =>
+      candidate.warn('SECRET_NOT_SAVED', { reason: err instanceof Error ? err.message : String(err) }),
+    );
 }
 
 /** Adds the candidates `topology` lacks to it, 30 per request; `topology` learns what was added. */

@@ -11,6 +11,8 @@ export class GatewayRequests {
   private readonly replies = new PendingReplies();
   private readonly ids = new AlinkIds();
   private readonly handles: SubscriptionHandle[];
+  /** A reply nothing waits for any more (its deadline passed, or a duplicate), with its topic. */
+  onUnexpected: ((topic: string, reply: AlinkReply) => void) | undefined;
 
   constructor(
     private readonly gateway: GatewayLink,
@@ -19,7 +21,7 @@ export class GatewayRequests {
     const gw = gateway.options;
     const onReply = (d: Delivery): void => {
       const reply = parseReply(d.payload);
-      if (reply) this.replies.settle(reply);
+      if (reply && !this.replies.settle(reply)) this.onUnexpected?.(d.topic, reply);
     };
     // Subscribed once; the connection subscribes again after a reconnect.
     const topics = [

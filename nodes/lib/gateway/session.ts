@@ -5,7 +5,7 @@
 import { retryDelay } from '../backoff';
 import { SharedPace } from '../pacer';
 import { EventEmitter } from 'node:events';
-import type { DeviceRef } from '../alink';
+import type { AlinkReply, DeviceRef } from '../alink';
 import type { ConnectionState, ConnectionStatus, SubscriptionHandle } from '../connection';
 import { parseJsonObject } from '../payload';
 import { AliyunIotError } from '../errors';
@@ -17,11 +17,20 @@ import {
   LOGINS_PER_SECOND,
   parseExtError,
   parseTopoChange,
+  replyTopic,
   splitRefusal,
   verdictOf,
   type SubDevice,
 } from './protocol';
-import { addToTopology, obtainSecrets, type AdmissionContext, type Candidate, type Refusals } from './admission';
+import {
+  addToTopology,
+  issuedSecrets,
+  keepSecret,
+  obtainSecrets,
+  type AdmissionContext,
+  type Candidate,
+  type Refusals,
+} from './admission';
 import { GatewayRequests } from './requests';
 import { addTopology, deleteTopology, readTopology, reportFound } from './topology';
 import {
@@ -79,6 +88,10 @@ export class GatewaySession extends EventEmitter<{ notice: [kind: GatewayNotice,
     const gw = gateway.options;
     this.pace = new SharedPace(gw.gatewayRateLimit ?? 0, this.tuning.now);
     this.requests = new GatewayRequests(gateway, this.tuning.replyTimeoutMs);
+    const registered = replyTopic(gatewayTopics.subRegister(gw));
+    this.requests.onUnexpected = (topic, reply) => {
+      if (topic === registered) void this.lateRegistration(reply);
+    };
     this.handles = [
       gateway.subscribe(gatewayTopics.error(gw), 0, (d) => this.extError(d.payload)),
       gateway.subscribe(gatewayTopics.topoChange(gw), 0, (d) => this.notice('topo-change', d.payload)),
@@ -306,6 +319,20 @@ export class GatewaySession extends EventEmitter<{ notice: [kind: GatewayNotice,
     entry.retry = setTimeout(() => {
       if (this.entries.get(keyOf(entry.device)) === entry && this.gateway.state === 'connected') this.queueLogin(entry);
     }, delay);
+  }
+
+  /**
+   * A sub/register answered after its deadline: the platform issues a secret once and answers a
+   * second request with 6289, so a secret that came late is kept now and its sub-device logs in.
+   */
+  private async lateRegistration(reply: AlinkReply): Promise<void> {
+    for (const [key, secret] of issuedSecrets(reply)) {
+      const entry = this.entries.get(key);
+      if (!entry || entry.secret !== undefined) continue;
+      await keepSecret(entry, secret);
+      const waiting = entry.state !== 'online' && entry.state !== 'logging-in';
+      if (this.attached(entry) && waiting && this.gateway.state === 'connected') this.queueLogin(entry);
+    }
   }
 
   private extError(payload: Buffer): void {
