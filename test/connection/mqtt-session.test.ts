@@ -14,7 +14,7 @@ import type { Emulator } from '../../emulator/index';
 import { clientOptions, MqttSession, type SessionLogin } from '../../nodes/lib/connection/mqtt-session';
 import type { BrokerAddress } from '../../nodes/lib/endpoint';
 import { signMqtt } from '../../nodes/lib/index';
-import { brokerOf, eventually, securemodeOf, start, TRANSPORTS } from '../helpers/emulator';
+import { brokerOf, eventually, securemodeOf, start, TRANSPORTS, type Transport } from '../helpers/emulator';
 
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
@@ -33,6 +33,33 @@ function loginFor(emu: Emulator, secure: boolean): SessionLogin {
   };
 }
 
+/** A session logged in to `emu` over `transport`. */
+function loggedIn(emu: Emulator, transport: Transport): Promise<MqttSession> {
+  return new Promise((resolve, reject) => {
+    const session: MqttSession = new MqttSession(
+      connect,
+      brokerOf(emu, transport),
+      loginFor(emu, securemodeOf(transport) === 2),
+      { connect: () => resolve(session), error: reject, close: () => reject(new Error('closed before CONNACK')) },
+    );
+  });
+}
+
+/** A session on an emulator of its own, and what the emulator receives on the device's user/update. */
+async function onEmulator(run: (session: MqttSession, received: string[], topic: string) => Promise<void>) {
+  // rateLimit 0: the platform's 30 messages/s per device would drop most of a burst.
+  const emu = await start({ devices: [device], rateLimit: 0 });
+  try {
+    const received: string[] = [];
+    emu.broker.aedes.on('publish', (packet, client) => {
+      if (client && packet.topic.endsWith('/user/update')) received.push(packet.payload.toString());
+    });
+    await run(await loggedIn(emu, 'tcp'), received, `/${device.productKey}/${device.deviceName}/user/update`);
+  } finally {
+    await emu.close();
+  }
+}
+
 describe('mqtt.js client options', () => {
   let emu: Emulator;
   before(async () => {
@@ -42,23 +69,14 @@ describe('mqtt.js client options', () => {
 
   for (const transport of TRANSPORTS) {
     it(`gain no key over a login, a subscription and a QoS 1 publish (${transport})`, async () => {
-      const broker = brokerOf(emu, transport);
       const login = loginFor(emu, securemodeOf(transport) === 2);
-      const listed = new Set(Object.keys(clientOptions(broker, login)));
-      let session: MqttSession | undefined;
-      const connected = new Promise<void>((resolve, reject) => {
-        session = new MqttSession(connect, broker, login, {
-          connect: resolve,
-          error: reject,
-          close: () => reject(new Error('closed before CONNACK')),
-        });
-      });
-      await connected;
-      const client = session!.client;
+      const listed = new Set(Object.keys(clientOptions(brokerOf(emu, transport), login)));
+      const session = await loggedIn(emu, transport);
+      const client = session.client;
       await client.subscribeAsync(`/${device.productKey}/${device.deviceName}/user/get`, { qos: 1 });
       await client.publishAsync(`/${device.productKey}/${device.deviceName}/user/update`, 'x', { qos: 1 });
       const added = Object.keys(client.options).filter((key) => !listed.has(key));
-      await session!.end(5000);
+      await session.end(5000);
       assert.deepEqual(added, [], `mqtt.js wrote keys clientOptions() does not list: ${added.join(', ')}`);
     });
   }
@@ -119,15 +137,7 @@ describe('IPv6: a session over every transport reaches an emulator on ::1', () =
 
   for (const transport of TRANSPORTS) {
     it(transport, async () => {
-      let session: MqttSession | undefined;
-      await new Promise<void>((resolve, reject) => {
-        session = new MqttSession(connect, brokerOf(emu, transport), loginFor(emu, securemodeOf(transport) === 2), {
-          connect: resolve,
-          error: reject,
-          close: () => reject(new Error('closed before CONNACK')),
-        });
-      });
-      await session!.end(5000);
+      await (await loggedIn(emu, transport)).end(5000);
     });
   }
 });
@@ -188,28 +198,14 @@ describe('write batching', () => {
   });
 
   it('delivers a burst handed over one setImmediate at a time whole and in order', async () => {
-    // rateLimit 0: the platform's 30 messages/s per device would drop most of the burst.
-    const emu = await start({ devices: [device], rateLimit: 0 });
-    try {
-      const received: string[] = [];
-      emu.broker.aedes.on('publish', (packet, client) => {
-        if (client && packet.topic.endsWith('/user/update')) received.push(packet.payload.toString());
-      });
-      let session: MqttSession | undefined;
-      await new Promise<void>((resolve, reject) => {
-        session = new MqttSession(connect, brokerOf(emu, 'tcp'), loginFor(emu, false), {
-          connect: resolve,
-          error: reject,
-        });
-      });
-      const topic = `/${device.productKey}/${device.deviceName}/user/update`;
+    await onEmulator(async (session, received, topic) => {
       const acked: number[] = [];
       const count = 200;
       // As Node-RED delivers a split node's messages: each in its own immediate, all in one turn.
       for (let i = 0; i < count; i++)
         setImmediate(() => {
-          if (i % 2 === 0) session!.publish(topic, String(i), 0);
-          else session!.publish(topic, String(i), 1, (err) => (err ? undefined : acked.push(i)));
+          if (i % 2 === 0) session.publish(topic, String(i), 0);
+          else session.publish(topic, String(i), 1, (err) => (err ? undefined : acked.push(i)));
         });
       await eventually(
         () => received.length === count && acked.length === count / 2,
@@ -223,31 +219,16 @@ describe('write batching', () => {
           received.map(Number).filter((i) => i % 2 === parity),
           sent.filter((i) => i % 2 === parity),
         );
-      await session!.end(5000);
-    } finally {
-      await emu.close();
-    }
+      await session.end(5000);
+    });
   });
 
   it('a dropped session sends the writes it held first: QoS 0 reported sent is not lost', async () => {
-    const emu = await start({ devices: [device], rateLimit: 0 });
-    try {
-      const received: string[] = [];
-      emu.broker.aedes.on('publish', (packet, client) => {
-        if (client && packet.topic.endsWith('/user/update')) received.push(packet.payload.toString());
-      });
-      let session: MqttSession | undefined;
-      await new Promise<void>((resolve, reject) => {
-        session = new MqttSession(connect, brokerOf(emu, 'tcp'), loginFor(emu, false), {
-          connect: resolve,
-          error: reject,
-        });
-      });
+    await onEmulator(async (session, received, topic) => {
       await nextTurn();
-      const topic = `/${device.productKey}/${device.deviceName}/user/update`;
       // A burst and a reconnect() in one turn: the burst is held for its batch when the drop comes.
-      for (let i = 0; i < 20; i++) session!.publish(topic, String(i), 0);
-      session!.drop();
+      for (let i = 0; i < 20; i++) session.publish(topic, String(i), 0);
+      session.drop();
       await eventually(
         () => received.length === 20,
         5000,
@@ -257,8 +238,6 @@ describe('write batching', () => {
         received,
         Array.from({ length: 20 }, (_, i) => String(i)),
       );
-    } finally {
-      await emu.close();
-    }
+    });
   });
 });

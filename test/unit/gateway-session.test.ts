@@ -193,13 +193,17 @@ describe('gateway session (fake gateway, mock timers)', () => {
       }
     ).deviceList.map((d) => d.deviceName);
   const pair = (deviceName: string) => ({ productKey: 'subPK', deviceName });
+  /** The gateway comes online and reads `topology`: the first batch login is out. */
+  const firstLogin = async (ctx: ReturnType<typeof setup>, topology: string[]) => {
+    ctx.gateway.go('connected');
+    ctx.tick(0);
+    ctx.gateway.reply(T.topoGet, 200, topology.map(pair));
+    await ctx.settle();
+  };
 
   it('a batch refused for one sub-device it names: that one stops, the rest log in next batch', async (t) => {
     const ctx = setup(t, 3);
-    ctx.gateway.go('connected');
-    ctx.tick(0);
-    ctx.gateway.reply(T.topoGet, 200, ['meter-0', 'meter-1', 'meter-2'].map(pair));
-    await ctx.settle();
+    await firstLogin(ctx, ['meter-0', 'meter-1', 'meter-2']);
     // All or nothing (PLATFORM.md §11): the failure's data names the one at fault.
     ctx.gateway.reply(T.login, 6287, [pair('meter-1')]);
     await ctx.settle();
@@ -215,10 +219,7 @@ describe('gateway session (fake gateway, mock timers)', () => {
 
   it('a batch refused naming no one: each logs in by itself, so only the bad one stops', async (t) => {
     const ctx = setup(t, 3);
-    ctx.gateway.go('connected');
-    ctx.tick(0);
-    ctx.gateway.reply(T.topoGet, 200, ['meter-0', 'meter-1', 'meter-2'].map(pair));
-    await ctx.settle();
+    await firstLogin(ctx, ['meter-0', 'meter-1', 'meter-2']);
     ctx.gateway.reply(T.login, 6401, {});
     await ctx.settle();
     const answers: Record<string, number> = { 'meter-0': 200, 'meter-1': 6401, 'meter-2': 200 };
@@ -236,10 +237,7 @@ describe('gateway session (fake gateway, mock timers)', () => {
 
   it('a topo/add refused for the one it names: the others are added again without it', async (t) => {
     const ctx = setup(t, 3);
-    ctx.gateway.go('connected');
-    ctx.tick(0);
-    ctx.gateway.reply(T.topoGet, 200, []);
-    await ctx.settle();
+    await firstLogin(ctx, []);
     ctx.gateway.reply(T.topoAdd, 401, [pair('meter-2')]);
     await ctx.settle();
     const adds = ctx.gateway.sent.filter((s) => s.topic === T.topoAdd);
@@ -255,10 +253,7 @@ describe('gateway session (fake gateway, mock timers)', () => {
 
   it('a retry timer left from a refusal does not log in again one that a topo/change brought online', async (t) => {
     const ctx = setup(t, 1);
-    ctx.gateway.go('connected');
-    ctx.tick(0);
-    ctx.gateway.reply(T.topoGet, 200, [pair('meter-0')]);
-    await ctx.settle();
+    await firstLogin(ctx, ['meter-0']);
     ctx.gateway.reply(T.login, 429);
     await ctx.settle();
     assert.equal(ctx.last('meter-0'), 'retrying:429');
