@@ -115,6 +115,8 @@ describe('emulator: remote configuration', () => {
   it('records push replies, and tolerates the C SDK 3.x reply without braces', async () => {
     const replyTopic = (d: typeof one) => `${pushTopic(d)}_reply`;
     await first.publishAsync(replyTopic(one), JSON.stringify({ id: '5', code: 200, data: {} }));
+    // Another client's messages may overtake it (QoS 0 completes when sent): it is recorded first.
+    await eventually(() => emu.remoteConfig.configs.replies(pk).length === 1, 5000, 'the first reply');
     // C3's failure reply (ota_mqtt.c): `"id":123,"code":"400","data":{}` with no enclosing braces.
     await second.publishAsync(replyTopic(two), '"id":123,"code":"400","data":{}');
     await second.publishAsync(replyTopic(two), Buffer.from([0xff, 0x00, 0x7b]));
