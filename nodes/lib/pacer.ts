@@ -48,7 +48,7 @@ export class Pacer {
 }
 
 /** Called once when a sender's slot has come (the slot already taken for it). */
-export type Turn = () => void;
+type Turn = () => void;
 
 /**
  * One pace shared by many senders: a gateway's sub-devices (PLATFORM.md §11) and every direct
@@ -111,6 +111,11 @@ export class SharedPace {
     this.tokens--;
     this.admitted++;
     return true;
+  }
+
+  /** Whether `turn` waits in line for its slot. */
+  waits(turn: Turn): boolean {
+    return this.line.has(turn);
   }
 
   /** Calls `turn` when its slot has come; calling again while waiting keeps its place. */

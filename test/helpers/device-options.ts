@@ -1,11 +1,6 @@
 // Device options for tests that build connections directly, validated as the config node does.
 import { validateDeviceOptions, type DeviceOptions } from '../../nodes/lib/options';
-
-export interface TestDevice {
-  productKey: string;
-  deviceName: string;
-  deviceSecret: string;
-}
+import type { TestDevice } from './flows';
 
 /** The options as validated, or a throw naming what the validator refused. */
 export function validOptions(raw: Record<string, unknown>): DeviceOptions {

@@ -11,16 +11,13 @@ import {
   type MqttLogin,
   type PlatformCalls,
 } from '../../nodes/lib/login';
-import { validateDeviceOptions } from '../../nodes/lib/options';
+import { validOptions } from '../helpers/device-options';
 
 const device = { productKey: 'pkLogin', deviceName: 'login-dev', deviceSecret: 'login-secret' };
 const DAY = 24 * 3600_000;
 
-function optionsOf(settings: Record<string, unknown>) {
-  const result = validateDeviceOptions({ ...device, endpoint: 'custom', host: 'iot.test', ...settings });
-  if (!result.ok) throw new Error(JSON.stringify(result.errors));
-  return result.options;
-}
+const optionsOf = (settings: Record<string, unknown>) =>
+  validOptions({ ...device, endpoint: 'custom', host: 'iot.test', ...settings });
 
 /** Platform calls that count what they were asked and answer from the test's script. */
 function fakePlatform() {

@@ -303,10 +303,12 @@ export class AmqpConsumer {
       container_id: connectionClientId,
     });
     link.connection = connection;
+    /** This connection failed, unless it has been replaced (or the consumer stopped) since. */
+    const failed = (reason: string | undefined): void => {
+      if (link.connection === connection) this.retry(link, reason);
+    };
     clearTimeout(link.timer);
-    link.timer = setTimeout(() => {
-      if (link.connection === connection) this.retry(link, `no AMQP link within ${this.openDeadlineMs / 1000} s`);
-    }, this.openDeadlineMs);
+    link.timer = setTimeout(() => failed(`no AMQP link within ${this.openDeadlineMs / 1000} s`), this.openDeadlineMs);
     connection.on('connection_open', () => {
       if (link.connection !== connection) return;
       // The platform closes a connection whose receiver link is not attached within 15 s: at once.
@@ -326,9 +328,7 @@ export class AmqpConsumer {
       });
       // A server may end the link and keep the connection: nothing would ever arrive on it again,
       // while the heartbeats kept it looking open. A new connection attaches a new link.
-      link.receiver.on('receiver_close', (ctx: EventContext) => {
-        if (link.connection === connection) this.retry(link, describeError(ctx.receiver?.error));
-      });
+      link.receiver.on('receiver_close', (ctx: EventContext) => failed(describeError(ctx.receiver?.error)));
     });
     connection.on('connection_error', (ctx: EventContext) => {
       if (link.connection !== connection) return;
@@ -337,15 +337,10 @@ export class AmqpConsumer {
       link.authFailed = conditionOf(error) === 'amqp:unauthorized-access';
       link.status = { ...link.status, error: describeError(error) };
     });
-    connection.on('disconnected', (ctx: EventContext) => {
-      if (link.connection !== connection) return;
-      const reason = (ctx as { error?: { message?: string } }).error?.message;
-      this.retry(link, reason);
-    });
-    connection.on('connection_close', () => {
-      if (link.connection !== connection) return;
-      this.retry(link, link.status.error);
-    });
+    connection.on('disconnected', (ctx: EventContext) =>
+      failed((ctx as { error?: { message?: string } }).error?.message),
+    );
+    connection.on('connection_close', () => failed(link.status.error));
     // rhea re-throws errors nobody listens to; every one is handled above.
     connection.on('error', () => undefined);
   }

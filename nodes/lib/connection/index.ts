@@ -70,8 +70,8 @@ export class DeviceConnection extends EventEmitter<ConnectionEvents> implements 
   ) {
     super();
     this.predecessor = predecessor;
-    const over = () => {
-      if (this.predecessor === predecessor) this.predecessor = undefined;
+    const over = (): void => {
+      this.predecessor = undefined;
     };
     // Failed or not, it is over: a predecessor that rejects must not hold this one back for good.
     predecessor?.then(over, over);

@@ -2,7 +2,7 @@
 // listens to its own events too, and its 'close' handler is what stops its keepalive timer, so a
 // session never calls removeAllListeners(). The package owns reconnects: mqtt.js never retries.
 import type { connect as mqttConnect, IClientOptions, MqttClient } from 'mqtt';
-import { socketHost, WEBSOCKET_PATH, type BrokerAddress, type ResolvedEndpoint } from '../endpoint';
+import { formatHost, socketHost, WEBSOCKET_PATH, type BrokerAddress, type ResolvedEndpoint } from '../endpoint';
 import type { MqttLogin } from '../login';
 import type { DeviceOptions } from '../options';
 
@@ -66,7 +66,7 @@ export function clientOptions(broker: BrokerAddress, login: SessionLogin): IClie
     queueQoSZero: false,
     log: mqttLog,
     // mqtt.js builds a WebSocket's URL from it: an IPv6 address needs its brackets there.
-    hostname: webSocket && host.includes(':') ? `[${host}]` : undefined,
+    hostname: webSocket && host.includes(':') ? formatHost(host) : undefined,
     // Written by mqtt.js.
     unixSocket: undefined,
     socksProxy: undefined,

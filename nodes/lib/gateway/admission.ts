@@ -11,6 +11,7 @@ import {
   chunks,
   devicesIn,
   gatewayTopics,
+  keyOf,
   REGISTER_BATCH,
   splitRefusal,
   TOPO_BATCH,
@@ -39,8 +40,6 @@ export interface AdmissionContext {
   /** False once the gateway dropped: stop, whatever was asked is void. */
   readonly alive: () => boolean;
 }
-
-const keyOf = (d: DeviceRef): string => `${d.productKey}/${d.deviceName}`;
 
 /** What an earlier registration of this very sub-device kept; undefined when nothing usable. */
 async function kept(candidate: Candidate): Promise<string | undefined> {

@@ -130,6 +130,9 @@ export function batchLogoutRequests(subs: readonly DeviceRef[], nextId: () => st
   );
 }
 
+/** A sub-device's key in the maps and sets of the gateway code: `productKey/deviceName`. */
+export const keyOf = (d: DeviceRef): string => `${d.productKey}/${d.deviceName}`;
+
 /** The `{productKey, deviceName}` pairs a reply's `data` lists (an array, or one object for single calls). */
 export function devicesIn(data: unknown): DeviceRef[] {
   const list = Array.isArray(data) ? data : [data];
@@ -218,8 +221,8 @@ export function splitRefusal<T extends { readonly device: DeviceRef }>(
   data: unknown,
 ): RefusalSplit<T> {
   if (batch.length < 2 || verdictOf(code) !== 'stop') return { atFault: [...batch], again: [], alone: false };
-  const named = new Set(devicesIn(data).map((d) => `${d.productKey}/${d.deviceName}`));
-  const isNamed = (c: T) => named.has(`${c.device.productKey}/${c.device.deviceName}`);
+  const named = new Set(devicesIn(data).map(keyOf));
+  const isNamed = (c: T) => named.has(keyOf(c.device));
   const atFault = batch.filter(isNamed);
   if (atFault.length === 0 || atFault.length === batch.length) return { atFault: [], again: [...batch], alone: true };
   return { atFault, again: batch.filter((c) => !isNamed(c)), alone: false };

@@ -13,6 +13,7 @@ import {
   batchLoginRequests,
   batchLogoutRequests,
   gatewayTopics,
+  keyOf,
   LOGIN_BATCH,
   LOGINS_PER_SECOND,
   parseExtError,
@@ -42,8 +43,6 @@ import {
 } from './parties';
 
 export type { GatewayLink, SessionTuning, SubDeviceMember, SubDeviceState } from './parties';
-
-const keyOf = (d: DeviceRef): string => `${d.productKey}/${d.deviceName}`;
 
 /** Between two batch logins: 50 at 200 a second is 250 ms, with 10 % of margin (see scheduleLogin). */
 export const LOGIN_SPACING_MS = Math.ceil((LOGIN_BATCH / LOGINS_PER_SECOND) * 1000 * 1.1);
@@ -269,6 +268,12 @@ export class GatewaySession extends EventEmitter<{ notice: [kind: GatewayNotice,
     }
   }
 
+  /** Logs in one neither online nor on its way in (a second login would follow the first). */
+  private loginIfOut(entry: Entry): void {
+    const out = entry.state !== 'online' && entry.state !== 'logging-in';
+    if (out && this.gateway.state === 'connected') this.queueLogin(entry);
+  }
+
   private attached(entry: Entry): boolean {
     return this.entries.get(keyOf(entry.device)) === entry;
   }
@@ -317,7 +322,7 @@ export class GatewaySession extends EventEmitter<{ notice: [kind: GatewayNotice,
     const delay = retryDelay(entry.attempt, kicked, this.tuning.backoff, this.tuning.random);
     this.set(entry, kicked ? 'kicked' : 'retrying', code, delay);
     entry.retry = setTimeout(() => {
-      if (this.entries.get(keyOf(entry.device)) === entry && this.gateway.state === 'connected') this.queueLogin(entry);
+      if (this.attached(entry) && this.gateway.state === 'connected') this.queueLogin(entry);
     }, delay);
   }
 
@@ -330,8 +335,7 @@ export class GatewaySession extends EventEmitter<{ notice: [kind: GatewayNotice,
       const entry = this.entries.get(key);
       if (!entry || entry.secret !== undefined) continue;
       await keepSecret(entry, secret);
-      const waiting = entry.state !== 'online' && entry.state !== 'logging-in';
-      if (this.attached(entry) && waiting && this.gateway.state === 'connected') this.queueLogin(entry);
+      if (this.attached(entry)) this.loginIfOut(entry);
     }
   }
 
@@ -355,9 +359,7 @@ export class GatewaySession extends EventEmitter<{ notice: [kind: GatewayNotice,
       if (change?.status === 1) this.known?.delete(keyOf(device));
       if (!entry) continue;
       if (change?.status === 1 || change?.status === 8) this.loginAnswered(entry, change.status === 1 ? 6401 : 522);
-      // Not one on its way in already: a second login would follow the first.
-      else if (entry.state !== 'online' && entry.state !== 'logging-in' && this.gateway.state === 'connected')
-        this.queueLogin(entry);
+      else this.loginIfOut(entry);
     }
   }
 

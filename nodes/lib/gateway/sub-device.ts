@@ -65,12 +65,6 @@ export class SubDeviceConnection extends EventEmitter<ConnectionEvents> implemen
   private online = false;
   private closed = false;
   private paceTimer: NodeJS.Timeout | undefined;
-  /**
-   * Waiting in the gateway's line: its turn sends next. Meanwhile it takes no slot of the shared
-   * pace itself, since a take lets the line through first, its own turn included, and the message
-   * after it would then go out within the sub-device's own interval.
-   */
-  private inLine = false;
   private current: ConnectionStatus;
 
   constructor(
@@ -198,7 +192,6 @@ export class SubDeviceConnection extends EventEmitter<ConnectionEvents> implemen
     clearTimeout(this.paceTimer);
     this.paceTimer = undefined;
     this.shared.leave(this.turn);
-    this.inLine = false;
     for (const want of this.wanted) {
       want.handle?.close(true);
       want.handle = undefined;
@@ -217,12 +210,12 @@ export class SubDeviceConnection extends EventEmitter<ConnectionEvents> implemen
    */
   private flush(): void {
     this.paceTimer = undefined;
-    if (this.inLine) return;
+    // Waiting in the gateway's line, its turn sends next. It takes no slot itself meanwhile: a take
+    // lets the line through first, its own turn included, and the message after it would then go
+    // out within the sub-device's own interval.
+    if (this.shared.waits(this.turn)) return;
     while (this.online && this.outbox.queued > 0 && this.pacer.ready()) {
-      if (!this.shared.take()) {
-        this.inLine = true;
-        return this.shared.wait(this.turn);
-      }
+      if (!this.shared.admit(this.turn)) return;
       this.sendNext();
     }
     this.schedule();
@@ -230,7 +223,6 @@ export class SubDeviceConnection extends EventEmitter<ConnectionEvents> implemen
 
   /** The shared pace booked a slot for this sub-device. */
   private readonly turn = (): void => {
-    this.inLine = false;
     if (!this.online || this.outbox.queued === 0) return;
     this.sendNext();
     this.flush();
@@ -243,7 +235,7 @@ export class SubDeviceConnection extends EventEmitter<ConnectionEvents> implemen
   }
 
   private schedule(): void {
-    if (!this.online || this.inLine || this.paceTimer || this.outbox.queued === 0) return;
+    if (!this.online || this.shared.waits(this.turn) || this.paceTimer || this.outbox.queued === 0) return;
     this.paceTimer = setTimeout(() => this.flush(), this.pacer.waitMs());
   }
 
